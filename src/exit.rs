@@ -1,0 +1,39 @@
+//! Exit codes: the one table, in one place. Documented in `docs/exit-codes.md`.
+
+/// Done, or nothing to do.
+pub const OK: i32 = 0;
+/// A failure not covered by a more specific code.
+pub const FAILURE: i32 = 1;
+/// The command line was not understood (clap's own code for usage errors).
+pub const USAGE: i32 = 2;
+/// Refused before any change: a preflight check failed.
+pub const REFUSED: i32 = 3;
+/// The Docker Engine did not answer.
+pub const ENGINE_UNREACHABLE: i32 = 4;
+/// Failed, and everything was rolled back to the state before the run.
+pub const ROLLED_BACK: i32 = 5;
+/// Failed in a state that needs a human; the report lists what is left.
+pub const NEEDS_HUMAN: i32 = 6;
+/// Interrupted (Ctrl-C / SIGTERM) and left consistent.
+pub const INTERRUPTED: i32 = 130;
+
+/// Every code with its meaning, for `--help` and the docs.
+pub const TABLE: [(i32, &str); 8] = [
+    (OK, "done, or nothing to do"),
+    (FAILURE, "failed (no more specific code applies)"),
+    (USAGE, "the command line was not understood"),
+    (
+        REFUSED,
+        "refused before any change (a preflight check failed)",
+    ),
+    (ENGINE_UNREACHABLE, "the Docker Engine did not answer"),
+    (
+        ROLLED_BACK,
+        "failed and rolled back to the state before the run",
+    ),
+    (
+        NEEDS_HUMAN,
+        "failed in a state that needs a human; the report says what is left",
+    ),
+    (INTERRUPTED, "interrupted, and left in a consistent state"),
+];

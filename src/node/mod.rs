@@ -1,0 +1,11 @@
+//! What cl-maint knows about the Chainlink node, as data plus small functions:
+//! which log lines mean what across lock generations and log formats, the
+//! `/health` document, versions, and Go durations. Nothing here does I/O.
+
+pub mod godur;
+pub mod health;
+pub mod logs;
+pub mod version;
+
+/// The node's HTTP port inside its container (`CHAINLINK_PORT`, default 6688).
+pub const HTTP_PORT: u16 = 6688;

@@ -1,0 +1,90 @@
+//! Node versions (`2.10.0`, `v1.13.3`, `2.15.0-beta.1`) and their order.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A parsed `major.minor.patch[-pre]` version.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Version {
+    /// Major number.
+    pub major: u64,
+    /// Minor number.
+    pub minor: u64,
+    /// Patch number.
+    pub patch: u64,
+    /// Pre-release part after `-`, empty for a release.
+    pub pre: String,
+}
+
+impl Version {
+    /// Parses `1.2.3`, `v1.2.3`, `1.2` and `1.2.3-rc.1` (build metadata after
+    /// `+` is ignored). Returns `None` for anything else (such as `latest`).
+    pub fn parse(text: &str) -> Option<Version> {
+        let t = text.trim().trim_start_matches('v');
+        let t = t.split('+').next().unwrap_or_default();
+        let (core, pre) = t.split_once('-').unwrap_or((t, ""));
+        let mut parts = core.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let patch = match parts.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Version {
+            major,
+            minor,
+            patch,
+            pre: pre.to_string(),
+        })
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.major, self.minor, self.patch)
+            .cmp(&(other.major, other.minor, other.patch))
+            // A release sorts after its pre-releases.
+            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                (false, false) => self.pre.cmp(&other.pre),
+            })
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)?;
+        if !self.pre.is_empty() {
+            write!(f, "-{}", self.pre)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_orders() {
+        let v = |s| Version::parse(s).unwrap();
+        assert!(v("2.10.0") > v("2.9.1"));
+        assert!(v("v1.13.3") < v("2.0.0"));
+        assert!(v("2.15.0-beta.1") < v("2.15.0"));
+        assert_eq!(v("1.2").to_string(), "1.2.0");
+        assert_eq!(v("2.1.0+abc").to_string(), "2.1.0");
+        assert_eq!(Version::parse("latest"), None);
+        assert_eq!(Version::parse("1.2.3.4"), None);
+    }
+}

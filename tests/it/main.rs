@@ -1,0 +1,5 @@
+//! The one integration-test binary: every test here runs against a real Docker
+//! Engine through the rig in `rig/`.
+
+mod double;
+mod rig;

@@ -1,0 +1,234 @@
+//! The node double's images: built once per test run from a statically linked
+//! binary, packaged `FROM scratch` through the Engine API (a build from a tar
+//! context), pushed to the registry, and then removed locally so that every
+//! test pulls them for real.
+//!
+//! The repository name carries a hash of the binary and the Dockerfile, so a
+//! changed double gets new images and an unchanged one is not rebuilt: across
+//! processes, a registry that already has the tags is the cache.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use futures::StreamExt;
+
+use super::registry;
+
+/// The version the tests start nodes on.
+pub const OLD: &str = "1.0.0";
+/// The version the tests upgrade to; `latest` points here too.
+pub const NEW: &str = "1.1.0";
+/// Every tag pushed, with the version its image carries.
+const TAGS: [(&str, &str); 3] = [(OLD, OLD), (NEW, NEW), ("latest", NEW)];
+
+/// The uid the real Chainlink image runs as.
+pub const NODE_UID: &str = "14933";
+
+const DOCKERFILE: &str = r#"FROM scratch
+ARG VERSION
+ARG COMMIT
+COPY chainlink /usr/local/bin/chainlink
+ENV PATH=/usr/local/bin CHAINLINK_VERSION=${VERSION} CHAINLINK_COMMIT=${COMMIT}
+LABEL org.opencontainers.image.title="cl-node-double" org.opencontainers.image.version="${VERSION}"
+WORKDIR /home/chainlink
+USER 14933
+EXPOSE 6688
+HEALTHCHECK --interval=2s --timeout=2s --retries=1 CMD ["chainlink", "healthcheck"]
+ENTRYPOINT ["chainlink"]
+CMD ["local", "node"]
+"#;
+
+/// Where the double's images live.
+#[derive(Clone, Debug)]
+pub struct Images {
+    /// `127.0.0.1:PORT/cl-node-double-HASH`.
+    pub repo: String,
+}
+
+impl Images {
+    /// The full reference of a tag.
+    pub fn reference(&self, tag: &str) -> String {
+        format!("{}:{tag}", self.repo)
+    }
+}
+
+/// The commit a version's image reports (image default `CHAINLINK_COMMIT`).
+pub fn commit_of(version: &str) -> String {
+    format!("d0b1e{}", version.replace('.', ""))
+}
+
+/// Builds the double, its images and pushes them, unless the registry has
+/// them already. Runs once per test process (the caller caches the result).
+pub async fn prepare(rig_dir: &Path) -> Result<Images, String> {
+    let registry = registry::ensure(rig_dir).await?;
+    let _lock = FileLock::take(&rig_dir.join("images.lock"))?;
+    let binary = build_double(rig_dir)?;
+    let bytes =
+        std::fs::read(&binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (bytes.as_slice(), DOCKERFILE, TAGS).hash(&mut hasher);
+    let name = format!("cl-node-double-{:012x}", hasher.finish() & 0xffff_ffff_ffff);
+    let images = Images {
+        repo: format!("{registry}/{name}"),
+    };
+    let present = registry::tags(&registry, &name).await;
+    if TAGS.iter().all(|(t, _)| present.iter().any(|p| p == t)) {
+        return Ok(images);
+    }
+    let docker = super::connect().await?;
+    let context = build_context(&bytes)?;
+    for (tag, version) in TAGS {
+        let reference = images.reference(tag);
+        build_image(&docker, &context, &reference, version).await?;
+        push_image(&docker, &images.repo, tag).await?;
+    }
+    // Untag locally: tests must pull from the registry (a real pull).
+    for (tag, _) in TAGS {
+        let _ = docker
+            .remove_image(
+                &images.reference(tag),
+                Some(RemoveImageOptionsBuilder::new().build()),
+                None,
+            )
+            .await;
+    }
+    Ok(images)
+}
+
+/// `cargo build --release` of the double, linked statically.
+fn build_double(rig_dir: &Path) -> Result<PathBuf, String> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let triple = host_triple()?;
+    let target_dir = rig_dir.join("double-target");
+    let output = Command::new(&cargo)
+        .current_dir(workspace)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "cl-node-double",
+            "--target",
+            &triple,
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .output()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the node double failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(target_dir
+        .join(triple)
+        .join("release")
+        .join("cl-node-double"))
+}
+
+fn host_triple() -> Result<String, String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(&rustc)
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("cannot run {rustc}: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .ok_or_else(|| "rustc -vV printed no host triple".to_string())
+}
+
+/// A tar with the Dockerfile and the binary as `chainlink`.
+fn build_context(binary: &[u8]) -> Result<Vec<u8>, String> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut append = |name: &str, data: &[u8], mode: u32| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data)
+    };
+    append("Dockerfile", DOCKERFILE.as_bytes(), 0o644).map_err(|e| e.to_string())?;
+    append("chainlink", binary, 0o755).map_err(|e| e.to_string())?;
+    tar.into_inner().map_err(|e| e.to_string())
+}
+
+async fn build_image(
+    docker: &Docker,
+    context: &[u8],
+    reference: &str,
+    version: &str,
+) -> Result<(), String> {
+    let args = HashMap::from([
+        ("VERSION".to_string(), version.to_string()),
+        ("COMMIT".to_string(), commit_of(version)),
+    ]);
+    let options = BuildImageOptionsBuilder::new()
+        .dockerfile("Dockerfile")
+        .t(reference)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&args)
+        .build();
+    let body = bollard::body_full(context.to_vec().into());
+    let mut stream = docker.build_image(options, None, Some(body));
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| format!("building {reference}: {e}"))?;
+        if let Some(detail) = info.error_detail {
+            return Err(format!(
+                "building {reference}: {}",
+                detail.message.unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn push_image(docker: &Docker, repo: &str, tag: &str) -> Result<(), String> {
+    let options = PushImageOptionsBuilder::new().tag(tag).build();
+    let mut stream = docker.push_image(repo, Some(options), None);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| format!("pushing {repo}:{tag}: {e}"))?;
+        if let Some(detail) = info.error_detail {
+            return Err(format!(
+                "pushing {repo}:{tag}: {}",
+                detail.message.unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive `flock` on a file, held until dropped: serialises image
+/// preparation between test processes.
+struct FileLock(#[allow(dead_code)] std::fs::File);
+
+impl FileLock {
+    fn take(path: &Path) -> Result<FileLock, String> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(format!(
+                "cannot lock {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(FileLock(file))
+    }
+}
