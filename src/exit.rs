@@ -37,3 +37,28 @@ pub const TABLE: [(i32, &str); 8] = [
     ),
     (INTERRUPTED, "interrupted, and left in a consistent state"),
 ];
+
+#[cfg(test)]
+mod tests {
+    /// The documented table (docs/exit-codes.md) says what this file says.
+    #[test]
+    fn docs_match_the_table() {
+        let doc = include_str!("../docs/exit-codes.md");
+        for (code, meaning) in super::TABLE {
+            let row = format!("| {code} | {meaning} |");
+            assert!(
+                doc.contains(&row),
+                "docs/exit-codes.md lacks the row {row:?}"
+            );
+        }
+        let rows = doc
+            .lines()
+            .filter(|l| l.starts_with("| ") && l.ends_with(" |"))
+            .count();
+        assert_eq!(
+            rows,
+            super::TABLE.len() + 1,
+            "one header row plus one row a code"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test here runs against a real Docker
 //! Engine through the rig in `rig/`.
 
+mod cli;
 mod double;
 mod rig;

@@ -1,0 +1,44 @@
+//! The command line itself: help, version and usage errors, in process and as
+//! the built binary.
+
+use std::process::Command;
+
+#[test]
+fn version_and_help_succeed() {
+    assert_eq!(cl_maint::run(["cl-maint", "--version"]), cl_maint::exit::OK);
+    assert_eq!(cl_maint::run(["cl-maint", "--help"]), cl_maint::exit::OK);
+    let out = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("cl-maint {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for (code, meaning) in cl_maint::exit::TABLE {
+        assert!(
+            text.contains(&format!("{code:>3}  {meaning}")),
+            "help lists exit code {code}: {text}"
+        );
+    }
+}
+
+#[test]
+fn unknown_arguments_are_usage_errors() {
+    assert_eq!(
+        cl_maint::run(["cl-maint", "--no-such-flag"]),
+        cl_maint::exit::USAGE
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(cl_maint::exit::USAGE));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+}
