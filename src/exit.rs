@@ -14,27 +14,25 @@ pub const ENGINE_UNREACHABLE: i32 = 4;
 pub const ROLLED_BACK: i32 = 5;
 /// Failed in a state that needs a human; the report lists what is left.
 pub const NEEDS_HUMAN: i32 = 6;
+/// The new image could not be pulled (registry unreachable, no such tag,
+/// credentials refused); nothing was changed.
+pub const PULL_FAILED: i32 = 7;
 /// Interrupted (Ctrl-C / SIGTERM) and left consistent.
 pub const INTERRUPTED: i32 = 130;
 
 /// Every code with its meaning, for `--help` and the docs.
-pub const TABLE: [(i32, &str); 8] = [
+pub const TABLE: [(i32, &str); 9] = [
     (OK, "done, or nothing to do"),
     (FAILURE, "failed (no more specific code applies)"),
     (USAGE, "the command line was not understood"),
-    (
-        REFUSED,
-        "refused before any change (a preflight check failed)",
-    ),
+    (REFUSED, "refused before any change (a preflight check failed)"),
     (ENGINE_UNREACHABLE, "the Docker Engine did not answer"),
-    (
-        ROLLED_BACK,
-        "failed and rolled back to the state before the run",
-    ),
+    (ROLLED_BACK, "failed and rolled back to the state before the run"),
     (
         NEEDS_HUMAN,
         "failed in a state that needs a human; the report says what is left",
     ),
+    (PULL_FAILED, "the new image could not be pulled; nothing was changed"),
     (INTERRUPTED, "interrupted, and left in a consistent state"),
 ];
 
@@ -46,19 +44,9 @@ mod tests {
         let doc = include_str!("../docs/exit-codes.md");
         for (code, meaning) in super::TABLE {
             let row = format!("| {code} | {meaning} |");
-            assert!(
-                doc.contains(&row),
-                "docs/exit-codes.md lacks the row {row:?}"
-            );
+            assert!(doc.contains(&row), "docs/exit-codes.md lacks the row {row:?}");
         }
-        let rows = doc
-            .lines()
-            .filter(|l| l.starts_with("| ") && l.ends_with(" |"))
-            .count();
-        assert_eq!(
-            rows,
-            super::TABLE.len() + 1,
-            "one header row plus one row a code"
-        );
+        let rows = doc.lines().filter(|l| l.starts_with("| ") && l.ends_with(" |")).count();
+        assert_eq!(rows, super::TABLE.len() + 1, "one header row plus one row a code");
     }
 }

@@ -1,36 +1,60 @@
 //! cl-maint: safe, boring maintenance of Chainlink nodes on Docker.
 //!
 //! The binary is a thin wrapper over [`run`]; tests call the library in
-//! process. See `docs/` for the design and the operator's guide.
+//! process. Commands follow observe (read-only) → plan (pure) → execute (the
+//! only place that changes the engine's state); see `docs/`.
 
 pub mod cli;
+pub mod commands;
+pub mod engine;
 pub mod exit;
+pub mod interrupt;
 pub mod node;
 pub mod probe;
+pub mod progress;
+pub mod redact;
+pub mod report;
+pub mod spec;
+pub mod upgrade;
 
 use clap::Parser;
 
-/// Parses `args` (including the program name) and runs the command, returning
+/// Parses `args` (including the program name), runs the command, and returns
 /// the process exit code. Never calls `exit` itself.
 pub fn run<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    match cli::Cli::try_parse_from(args) {
-        Ok(_cli) => {
-            // No subcommand does its job yet: say so instead of pretending.
-            eprintln!("cl-maint: no command given; see `cl-maint --help`");
-            exit::USAGE
-        }
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
-            code
+            return code;
         }
-    }
+    };
+    init_diagnostics();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cl-maint: cannot start the async runtime: {e}");
+            return exit::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match &cli.command {
+            cli::Command::Upgrade(args) => commands::upgrade(&cli, args).await,
+        }
+    })
+}
+
+/// `RUST_LOG` diagnostics on stderr (off unless asked for).
+fn init_diagnostics() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

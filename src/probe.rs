@@ -51,12 +51,7 @@ pub enum NoAnswer {
 }
 
 /// `GET http://{addr}{path}`, with an optional bearer token, within `timeout`.
-pub async fn get(
-    addr: &str,
-    path: &str,
-    bearer: Option<&str>,
-    timeout: Duration,
-) -> Result<Answer, NoAnswer> {
+pub async fn get(addr: &str, path: &str, bearer: Option<&str>, timeout: Duration) -> Result<Answer, NoAnswer> {
     match tokio::time::timeout(timeout, get_inner(addr, path, bearer)).await {
         Ok(result) => result,
         Err(_) => Err(NoAnswer::Timeout {

@@ -102,8 +102,7 @@ fn handle(mut stream: TcpStream, mode: &Mode) {
     let auth = lines
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("authorization")
-                .then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case("authorization").then(|| v.trim().to_string())
         })
         .unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));

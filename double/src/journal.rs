@@ -32,10 +32,7 @@ impl Journal {
     /// Opens (creating) the journal in `root`. A journal that cannot be opened
     /// is reported once and then skipped: the node itself still works.
     pub fn open(root: &Path, client_id: &str, version: &str) -> Journal {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(root.join(FILE_NAME));
+        let file = OpenOptions::new().create(true).append(true).open(root.join(FILE_NAME));
         if let Err(e) = &file {
             crate::logger::plain(&format!("cl-node-double: journal unavailable: {e}"));
         }
@@ -51,12 +48,7 @@ impl Journal {
         let line = if detail.is_empty() {
             format!("{} {} {event} {}\n", now_ns(), self.client_id, self.version)
         } else {
-            format!(
-                "{} {} {event} {} {detail}\n",
-                now_ns(),
-                self.client_id,
-                self.version
-            )
+            format!("{} {} {event} {} {detail}\n", now_ns(), self.client_id, self.version)
         };
         if let Ok(mut guard) = self.file.lock()
             && let Some(f) = guard.as_mut()

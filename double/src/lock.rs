@@ -154,10 +154,7 @@ impl LeaseTable {
 
     /// Runs `f` on the current row under the table mutex; writes the row it
     /// returns (if any) atomically (write to a temporary file, then rename).
-    fn transaction<T>(
-        &self,
-        f: impl FnOnce(Option<&LeaseRow>) -> (Option<LeaseRow>, T),
-    ) -> std::io::Result<T> {
+    fn transaction<T>(&self, f: impl FnOnce(Option<&LeaseRow>) -> (Option<LeaseRow>, T)) -> std::io::Result<T> {
         let mutex = OpenOptions::new()
             .read(true)
             .write(true)
@@ -218,10 +215,7 @@ mod tests {
     #[test]
     fn retry_log_cadence_matches_chainlink() {
         let logged: Vec<u64> = (0..3001).filter(|c| log_retry_at(*c)).collect();
-        assert_eq!(
-            logged,
-            vec![0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 2000, 3000]
-        );
+        assert_eq!(logged, vec![0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 2000, 3000]);
     }
 
     #[test]
@@ -242,14 +236,8 @@ mod tests {
         let a = LeaseTable::new(&dir, "a".into(), Duration::from_millis(300), false);
         let b = LeaseTable::new(&dir, "b".into(), Duration::from_millis(300), false);
         assert!(a.get_lease().unwrap().is_some());
-        assert!(
-            b.get_lease().unwrap().is_none(),
-            "b must not take a's live lease"
-        );
-        assert!(
-            a.get_lease().unwrap().is_some(),
-            "a refreshes its own lease"
-        );
+        assert!(b.get_lease().unwrap().is_none(), "b must not take a's live lease");
+        assert!(a.get_lease().unwrap().is_some(), "a refreshes its own lease");
         a.release().unwrap();
         assert!(b.get_lease().unwrap().is_some(), "released lease is free");
         assert!(a.get_lease().unwrap().is_none());

@@ -53,11 +53,7 @@ pub struct Logger {
 
 impl Logger {
     pub fn new(format: Format, min: Level, common: Vec<(&'static str, String)>) -> Self {
-        Logger {
-            format,
-            min,
-            common,
-        }
+        Logger { format, min, common }
     }
 
     pub fn debug(&self, caller: &str, msg: &str, fields: &[(&str, String)]) {
@@ -93,11 +89,7 @@ impl Logger {
                 // The level is padded to eight columns, then the message follows.
                 let padded = format!("{bracketed:<8}");
                 let level_text = if self.format == Format::Colour {
-                    padded.replacen(
-                        &bracketed,
-                        &format!("{}{bracketed}\x1b[0m", level.colour()),
-                        1,
-                    )
+                    padded.replacen(&bracketed, &format!("{}{bracketed}\x1b[0m", level.colour()), 1)
                 } else {
                     padded
                 };
@@ -109,18 +101,14 @@ impl Logger {
             }
         };
         // One write a line, so readers never see half a line.
-        let _ = std::io::stderr()
-            .lock()
-            .write_all(format!("{line}\n").as_bytes());
+        let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
     }
 }
 
 /// Prints a plain line on stderr, the way the node's CLI prints the error that
 /// ends it (no timestamp, no level).
 pub fn plain(msg: &str) {
-    let _ = std::io::stderr()
-        .lock()
-        .write_all(format!("{msg}\n").as_bytes());
+    let _ = std::io::stderr().lock().write_all(format!("{msg}\n").as_bytes());
 }
 
 fn json_line(level: Level, caller: &str, msg: &str, fields: &[(&str, &str)]) -> String {
@@ -162,9 +150,7 @@ pub fn escape(s: &str) -> String {
 
 /// The current UTC time as `2006-01-02T15:04:05.000Z`.
 pub fn iso8601_now() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);

@@ -82,9 +82,7 @@ impl Config {
             None | Some("lease") => LockMode::Lease,
             Some("bolt") => LockMode::Bolt,
             Some(other) => {
-                return Err(format!(
-                    "invalid CL_DOUBLE_LOCK {other:?}: use bolt or lease"
-                ));
+                return Err(format!("invalid CL_DOUBLE_LOCK {other:?}: use bolt or lease"));
             }
         };
         let fault = match env("CL_DOUBLE_FAULT").as_deref() {
@@ -97,9 +95,7 @@ impl Config {
         };
         let port = match env("CHAINLINK_PORT") {
             None => 6688,
-            Some(p) => p
-                .parse()
-                .map_err(|_| format!("invalid CHAINLINK_PORT {p:?}"))?,
+            Some(p) => p.parse().map_err(|_| format!("invalid CHAINLINK_PORT {p:?}"))?,
         };
         let format = if env_true("JSON_CONSOLE") {
             Format::Json
@@ -260,14 +256,8 @@ fn main() {
     );
     log.info(
         "cmd/shell_local.go:379",
-        &format!(
-            "Starting Chainlink Node {} at commit {}",
-            cfg.version, cfg.commit
-        ),
-        &[
-            ("Version", cfg.version.clone()),
-            ("SHA", cfg.commit.clone()),
-        ],
+        &format!("Starting Chainlink Node {} at commit {}", cfg.version, cfg.commit),
+        &[("Version", cfg.version.clone()), ("SHA", cfg.commit.clone())],
     );
     if cfg.fault == Fault::ExitAtStart {
         plain("cl-node-double: simulated crash at start (CL_DOUBLE_FAULT=exit-at-start)");
@@ -282,11 +272,16 @@ fn main() {
     if let Some(expires) = lease_expiry {
         journal.record("renew", &expires.to_string());
     }
-    check_and_migrate(&cfg, &journal);
+    if let Err(refusal) = check_and_migrate(&cfg) {
+        // The node closes its locked database on this error path: the lock is
+        // released before it exits.
+        journal.record("unlock", "refused");
+        held.release();
+        plain(&refusal);
+        std::process::exit(1)
+    }
     if cfg.fault == Fault::CrashAfterLock {
-        plain(
-            "cl-node-double: simulated crash after taking the lock (CL_DOUBLE_FAULT=crash-after-lock)",
-        );
+        plain("cl-node-double: simulated crash after taking the lock (CL_DOUBLE_FAULT=crash-after-lock)");
         std::process::exit(2);
     }
     run_holding(&cfg, &log, held, &journal, &client_id, started);
@@ -306,12 +301,7 @@ fn take_bolt(cfg: &Config, log: &Logger) -> Held {
             &[],
         );
     }
-    match lock::bolt_acquire(
-        &path,
-        cfg.db_timeout,
-        cfg.fault == Fault::IgnoreLock,
-        &stop_within,
-    ) {
+    match lock::bolt_acquire(&path, cfg.db_timeout, cfg.fault == Fault::IgnoreLock, &stop_within) {
         Ok(Ok(l)) => Held::Bolt(l),
         Ok(Err(lock::Refused::Timeout)) => {
             log.fatal(
@@ -368,34 +358,23 @@ fn take_lease(cfg: &Config, log: &Logger, client_id: &str) -> (Held, Option<u128
             std::process::exit(1)
         }
     };
-    log.debug(
-        "pg/lease_lock.go:148",
-        "Got exclusive lease on database",
-        &[],
-    );
+    log.debug("pg/lease_lock.go:148", "Got exclusive lease on database", &[]);
     (Held::Lease(table), Some(expires))
 }
 
 /// The downgrade guard and the "migration": refuse a database a newer version
 /// has migrated; otherwise record our version if it is newer.
-fn check_and_migrate(cfg: &Config, journal: &journal::Journal) {
+fn check_and_migrate(cfg: &Config) -> Result<(), String> {
     let path = cfg.root.join(DB_VERSION_FILE);
-    let stored = std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let stored = std::fs::read_to_string(&path).unwrap_or_default().trim().to_string();
     if !stored.is_empty() && version_key(&stored) > version_key(&cfg.version) {
-        journal.record("unlock", "refused");
-        plain(&format!(
+        return Err(format!(
             "Application version ({}) is lower than database version ({stored}). Only Chainlink {stored} or higher can be run on this database",
             cfg.version
         ));
-        std::process::exit(1)
     }
     if stored.is_empty() || version_key(&cfg.version) > version_key(&stored) {
-        let tmp = cfg
-            .root
-            .join(format!("{DB_VERSION_FILE}.tmp.{}", std::process::id()));
+        let tmp = cfg.root.join(format!("{DB_VERSION_FILE}.tmp.{}", std::process::id()));
         if std::fs::write(&tmp, format!("{}\n", cfg.version))
             .and_then(|_| std::fs::rename(&tmp, &path))
             .is_err()
@@ -405,14 +384,7 @@ fn check_and_migrate(cfg: &Config, journal: &journal::Journal) {
     }
 }
 
-fn run_holding(
-    cfg: &Config,
-    log: &Logger,
-    held: Held,
-    journal: &journal::Journal,
-    client_id: &str,
-    started: Instant,
-) {
+fn run_holding(cfg: &Config, log: &Logger, held: Held, journal: &journal::Journal, client_id: &str, started: Instant) {
     let lease = match &held {
         Held::Lease(t) => Some(t),
         Held::Bolt(_) => None,
@@ -462,10 +434,7 @@ fn run_holding(
         journal.record("serve", "");
         log.info(
             "cmd/shell_local.go:452",
-            &format!(
-                "Chainlink booted in {:.2}s",
-                started.elapsed().as_secs_f64()
-            ),
+            &format!("Chainlink booted in {:.2}s", started.elapsed().as_secs_f64()),
             &[],
         );
         log.info(
@@ -501,13 +470,7 @@ fn run_holding(
     shut_down(cfg, log, held, journal, server);
 }
 
-fn shut_down(
-    cfg: &Config,
-    log: &Logger,
-    held: Held,
-    journal: &journal::Journal,
-    server: Option<http::Server>,
-) {
+fn shut_down(cfg: &Config, log: &Logger, held: Held, journal: &journal::Journal, server: Option<http::Server>) {
     log.info(
         "cmd/shell_local.go:470",
         &format!("Shutting down due to {} signal received...", signal_name()),

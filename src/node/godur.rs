@@ -32,9 +32,7 @@ pub fn parse(input: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| {
-                format!("missing unit in duration {input:?} (use ns, us, ms, s, m or h)")
-            })?;
+            .ok_or_else(|| format!("missing unit in duration {input:?} (use ns, us, ms, s, m or h)"))?;
         let number = &rest[..digits_end];
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return Err(format!("invalid duration {input:?}"));
@@ -63,9 +61,7 @@ pub fn parse(input: &str) -> Result<Duration, String> {
         let int: u128 = if int_part.is_empty() {
             0
         } else {
-            int_part
-                .parse()
-                .map_err(|_| format!("invalid duration {input:?}"))?
+            int_part.parse().map_err(|_| format!("invalid duration {input:?}"))?
         };
         let mut value = int
             .checked_mul(unit_ns)
@@ -73,9 +69,7 @@ pub fn parse(input: &str) -> Result<Duration, String> {
         if !frac_part.is_empty() {
             // Keep at most 18 fractional digits: finer than a nanosecond anyway.
             let frac_digits = &frac_part[..frac_part.len().min(18)];
-            let frac: u128 = frac_digits
-                .parse()
-                .map_err(|_| format!("invalid duration {input:?}"))?;
+            let frac: u128 = frac_digits.parse().map_err(|_| format!("invalid duration {input:?}"))?;
             value += frac * unit_ns / 10u128.pow(frac_digits.len() as u32);
         }
         total = total

@@ -24,6 +24,16 @@ pub enum Generation {
     Lease,
 }
 
+impl std::fmt::Display for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Generation::Bolt => "bolt-era file lock",
+            Generation::AdvisoryBlocking | Generation::AdvisoryRetry | Generation::Advisory => "Postgres advisory lock",
+            Generation::Lease => "Postgres lease",
+        })
+    }
+}
+
 /// A log line that says something about the lock or the node's life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -54,9 +64,7 @@ pub fn classify(line: &str) -> Option<Event> {
         Event::Waiting(Generation::Lease)
     } else if m.contains("Another application holds the advisory lock, waiting...") {
         Event::Waiting(Generation::Advisory)
-    } else if m.contains("Could not get lock, retrying...")
-        || m.contains("Still waiting for lock...")
-    {
+    } else if m.contains("Could not get lock, retrying...") || m.contains("Still waiting for lock...") {
         Event::Waiting(Generation::AdvisoryRetry)
     } else if is_bolt_waiting(m) {
         Event::Waiting(Generation::Bolt)
@@ -66,8 +74,7 @@ pub fn classify(line: &str) -> Option<Event> {
         Event::LockTimeout
     } else if m.contains("failed to take initial lease on database: stopped") {
         Event::StoppedWhileWaiting
-    } else if (m.contains("Application version (")
-        && m.contains(") is lower than database version ("))
+    } else if (m.contains("Application version (") && m.contains(") is lower than database version ("))
         || (m.contains("Application version (") && m.contains(") is older than database version ("))
     {
         Event::Downgrade
@@ -117,8 +124,7 @@ pub fn message(line: &str) -> Cow<'_, str> {
     }
     let trimmed = text.trim_start();
     if trimmed.starts_with('{')
-        && let Ok(serde_json::Value::Object(map)) =
-            serde_json::from_str::<serde_json::Value>(trimmed)
+        && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(trimmed)
         && let Some(serde_json::Value::String(msg)) = map.get("msg")
     {
         return Cow::Owned(msg.clone());
@@ -170,14 +176,8 @@ mod tests {
                 "[INFO]  Locking 1 for exclusive access with indefinite timeout",
                 Generation::AdvisoryBlocking,
             ),
-            (
-                "[INFO]  Could not get lock, retrying...",
-                Generation::AdvisoryRetry,
-            ),
-            (
-                "[INFO]  Still waiting for lock...",
-                Generation::AdvisoryRetry,
-            ),
+            ("[INFO]  Could not get lock, retrying...", Generation::AdvisoryRetry),
+            ("[INFO]  Still waiting for lock...", Generation::AdvisoryRetry),
             (
                 "[INFO]  Another application holds the advisory lock, waiting...",
                 Generation::Advisory,
@@ -205,10 +205,7 @@ mod tests {
     #[test]
     fn other_events() {
         let cases = [
-            (
-                "unable to init DB: unable to open stormDB: timeout",
-                Event::LockTimeout,
-            ),
+            ("unable to init DB: unable to open stormDB: timeout", Event::LockTimeout),
             (
                 "opening db: failed to take initial lease on database: stopped",
                 Event::StoppedWhileWaiting,

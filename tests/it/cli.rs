@@ -31,10 +31,7 @@ fn version_and_help_succeed() {
 
 #[test]
 fn unknown_arguments_are_usage_errors() {
-    assert_eq!(
-        cl_maint::run(["cl-maint", "--no-such-flag"]),
-        cl_maint::exit::USAGE
-    );
+    assert_eq!(cl_maint::run(["cl-maint", "--no-such-flag"]), cl_maint::exit::USAGE);
     let out = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
         .arg("frobnicate")
         .output()

@@ -11,12 +11,7 @@ use crate::rig::{Gen, NEW, Node, NodeSpec, OLD, Rig, images};
 /// Slack for a busy 2-core machine running tests in parallel.
 const MARGIN: Duration = Duration::from_millis(400);
 
-fn spec(
-    suffix: &'static str,
-    tag: &'static str,
-    generation: Gen,
-    env: &[&str],
-) -> NodeSpec<'static> {
+fn spec(suffix: &'static str, tag: &'static str, generation: Gen, env: &[&str]) -> NodeSpec<'static> {
     NodeSpec {
         suffix,
         tag,
@@ -68,10 +63,7 @@ async fn standby_waits_then_takes_over(generation: Gen, test: &str) {
     let until = tokio::time::Instant::now() + generation.retry() + generation.boot();
     while tokio::time::Instant::now() < until {
         let answer = rig.http(&b, "/health").await;
-        assert!(
-            answer.is_err(),
-            "a waiting standby answered HTTP: {answer:?}"
-        );
+        assert!(answer.is_err(), "a waiting standby answered HTTP: {answer:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     rig.stop(&a, 10).await;
@@ -125,10 +117,8 @@ async fn lease_of_a_killed_holder_is_not_taken_before_it_expires() {
     let rig = Rig::new("lease-kill").await;
     let a = holder(&rig, Gen::Lease, &[]).await;
     let b = rig.start_node(spec("standby", NEW, Gen::Lease, &[])).await;
-    rig.wait_for_line(&b, Duration::from_secs(20), |l| {
-        is_waiting(l, Generation::Lease)
-    })
-    .await;
+    rig.wait_for_line(&b, Duration::from_secs(20), |l| is_waiting(l, Generation::Lease))
+        .await;
     rig.kill(&a, "SIGKILL").await;
     assert_eq!(rig.wait_exit(&a, Duration::from_secs(10)).await, 137);
     rig.wait_serving(&b, Duration::from_secs(25)).await;
@@ -162,9 +152,7 @@ async fn bolt_lock_of_a_killed_holder_is_free_at_once() {
         .start_node(spec("standby", NEW, Gen::Bolt, &["DATABASE_TIMEOUT=1h"]))
         .await;
     let line = rig
-        .wait_for_line(&b, Duration::from_secs(20), |l| {
-            is_waiting(l, Generation::Bolt)
-        })
+        .wait_for_line(&b, Duration::from_secs(20), |l| is_waiting(l, Generation::Bolt))
         .await;
     assert!(
         line.contains("Waiting 1h0m0s for lock on db file /chainlink/db.bolt"),
@@ -206,19 +194,13 @@ async fn lease_standby_stopped_while_waiting_says_stopped() {
     let rig = Rig::new("lease-stopped").await;
     let _a = holder(&rig, Gen::Lease, &[]).await;
     let b = rig.start_node(spec("standby", NEW, Gen::Lease, &[])).await;
-    rig.wait_for_line(&b, Duration::from_secs(20), |l| {
-        is_waiting(l, Generation::Lease)
-    })
-    .await;
+    rig.wait_for_line(&b, Duration::from_secs(20), |l| is_waiting(l, Generation::Lease))
+        .await;
     rig.stop(&b, 10).await;
     assert_eq!(rig.wait_exit(&b, Duration::from_secs(15)).await, 1);
     let log = rig.logs(&b).await;
     let last = log.lines().last().unwrap_or_default();
-    assert_eq!(
-        logs::classify(last),
-        Some(Event::StoppedWhileWaiting),
-        "{log}"
-    );
+    assert_eq!(logs::classify(last), Some(Event::StoppedWhileWaiting), "{log}");
     assert!(last.contains("opening db: failed to take initial lease on database: stopped"));
 }
 
@@ -264,20 +246,12 @@ async fn downgrade_is_refused(generation: Gen, test: &str) {
     assert!(log.contains(&want), "{log}");
     let figures = rig.journal();
     assert!(
-        figures
-            .tenures
-            .iter()
-            .all(|t| t.version == NEW || t.serve_ns.is_none()),
+        figures.tenures.iter().all(|t| t.version == NEW || t.serve_ns.is_none()),
         "the old version must never serve"
     );
     // The same version, and a newer one, are accepted.
     let again = rig.start_node(spec("again", NEW, generation, &[])).await;
-    assert_eq!(
-        rig.wait_serving(&again, Duration::from_secs(20))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(rig.wait_serving(&again, Duration::from_secs(20)).await.status, 200);
 }
 
 #[tokio::test]
@@ -301,18 +275,14 @@ async fn json_and_coloured_logs_carry_the_same_lines() {
         .start_node(spec("colour", NEW, Gen::Lease, &["CL_LOG_COLOR=true"]))
         .await;
     let line = rig
-        .wait_for_line(&json, Duration::from_secs(20), |l| {
-            is_waiting(l, Generation::Lease)
-        })
+        .wait_for_line(&json, Duration::from_secs(20), |l| is_waiting(l, Generation::Lease))
         .await;
     let doc: serde_json::Value = serde_json::from_str(&line).expect("JSON_CONSOLE lines are JSON");
     assert_eq!(doc["level"], "info");
     assert_eq!(doc["tryCount"], 0);
     assert!(doc["version"].as_str().unwrap().starts_with(NEW));
     let line = rig
-        .wait_for_line(&colour, Duration::from_secs(20), |l| {
-            is_waiting(l, Generation::Lease)
-        })
+        .wait_for_line(&colour, Duration::from_secs(20), |l| is_waiting(l, Generation::Lease))
         .await;
     assert!(line.contains("\x1b[34m[INFO]\x1b[0m"), "{line:?}");
     let start = rig.logs(&colour).await;
@@ -328,45 +298,27 @@ async fn endpoints_health_readyz_and_metrics() {
     let a = holder(&rig, Gen::Bolt, &["CL_PROMETHEUS_AUTH_TOKEN=s3cret-token"]).await;
     let health = rig.http(&a, "/health").await.unwrap();
     let checks = cl_maint::node::health::parse(&health.body).expect("JSON:API health document");
-    assert!(
-        checks.len() >= 3 && checks.iter().all(|c| c.passing),
-        "{checks:?}"
-    );
+    assert!(checks.len() >= 3 && checks.iter().all(|c| c.passing), "{checks:?}");
     assert_eq!(rig.http(&a, "/readyz").await.unwrap().status, 200);
     assert_eq!(
         rig.http(&a, "/metrics").await.unwrap().status,
         401,
         "metrics need the bearer token"
     );
-    let metrics = cl_maint::probe::get(
-        &a.addr,
-        "/metrics",
-        Some("s3cret-token"),
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let metrics = cl_maint::probe::get(&a.addr, "/metrics", Some("s3cret-token"), Duration::from_secs(2))
+        .await
+        .unwrap();
     assert_eq!(metrics.status, 200);
     // The version comes from the image's default environment.
-    assert!(
-        metrics.body.contains(&format!("version=\"{OLD}\"")),
-        "{}",
-        metrics.body
-    );
+    assert!(metrics.body.contains(&format!("version=\"{OLD}\"")), "{}", metrics.body);
     // A failing check on demand: 207, listed first by cl-maint, and alone under ?failing.
     std::fs::write(rig.dir.join("cl-double-failing-checks"), "JobSpawner\n").unwrap();
     let health = rig.http(&a, "/health").await.unwrap();
     assert_eq!(health.status, 207);
     let checks = cl_maint::node::health::parse(&health.body).unwrap();
-    assert_eq!(
-        (checks[0].name.as_str(), checks[0].passing),
-        ("JobSpawner", false)
-    );
+    assert_eq!((checks[0].name.as_str(), checks[0].passing), ("JobSpawner", false));
     let failing = rig.http(&a, "/health?failing").await.unwrap();
-    assert_eq!(
-        cl_maint::node::health::parse(&failing.body).unwrap().len(),
-        1
-    );
+    assert_eq!(cl_maint::node::health::parse(&failing.body).unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -419,18 +371,11 @@ async fn sigint_shuts_down_gracefully() {
 async fn images_are_static_scratch_images_with_node_defaults() {
     let rig = Rig::new("image").await;
     rig.pull(NEW).await;
-    let image = rig
-        .docker
-        .inspect_image(&rig.images.reference(NEW))
-        .await
-        .unwrap();
+    let image = rig.docker.inspect_image(&rig.images.reference(NEW)).await.unwrap();
     let config = image.config.unwrap();
     assert_eq!(config.user.as_deref(), Some(crate::rig::images::NODE_UID));
     assert_eq!(config.entrypoint, Some(vec!["chainlink".to_string()]));
-    assert_eq!(
-        config.cmd,
-        Some(vec!["local".to_string(), "node".to_string()])
-    );
+    assert_eq!(config.cmd, Some(vec!["local".to_string(), "node".to_string()]));
     let env = config.env.unwrap_or_default();
     assert!(env.contains(&format!("CHAINLINK_VERSION={NEW}")), "{env:?}");
     assert!(config.healthcheck.is_some());
@@ -441,17 +386,9 @@ async fn images_are_static_scratch_images_with_node_defaults() {
         digests.iter().any(|d| d.starts_with(&images().repo)),
         "pulled from the registry: {digests:?}"
     );
-    let latest = rig
-        .docker
-        .inspect_image(&rig.images.reference(NEW))
-        .await
-        .unwrap();
+    let latest = rig.docker.inspect_image(&rig.images.reference(NEW)).await.unwrap();
     rig.pull("latest").await;
-    let via_latest = rig
-        .docker
-        .inspect_image(&rig.images.reference("latest"))
-        .await
-        .unwrap();
+    let via_latest = rig.docker.inspect_image(&rig.images.reference("latest")).await.unwrap();
     assert_eq!(latest.id, via_latest.id, "latest is {NEW}");
 }
 
@@ -468,10 +405,7 @@ async fn a_waiting_standby_is_unhealthy_by_design() {
         if ha == "healthy" && hb == "unhealthy" {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "holder {ha:?}, standby {hb:?}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "holder {ha:?}, standby {hb:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bollard::Docker;
-use bollard::query_parameters::{
-    BuildImageOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
-};
+use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder};
 use futures::StreamExt;
 
 use super::registry;
@@ -69,8 +67,7 @@ pub async fn prepare(rig_dir: &Path) -> Result<Images, String> {
     let registry = registry::ensure(rig_dir).await?;
     let _lock = FileLock::take(&rig_dir.join("images.lock"))?;
     let binary = build_double(rig_dir)?;
-    let bytes =
-        std::fs::read(&binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
+    let bytes = std::fs::read(&binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (bytes.as_slice(), DOCKERFILE, TAGS).hash(&mut hasher);
     let name = format!("cl-node-double-{:012x}", hasher.finish() & 0xffff_ffff_ffff);
@@ -129,10 +126,7 @@ fn build_double(rig_dir: &Path) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(target_dir
-        .join(triple)
-        .join("release")
-        .join("cl-node-double"))
+    Ok(target_dir.join(triple).join("release").join("cl-node-double"))
 }
 
 fn host_triple() -> Result<String, String> {
@@ -162,12 +156,7 @@ fn build_context(binary: &[u8]) -> Result<Vec<u8>, String> {
     tar.into_inner().map_err(|e| e.to_string())
 }
 
-async fn build_image(
-    docker: &Docker,
-    context: &[u8],
-    reference: &str,
-    version: &str,
-) -> Result<(), String> {
+async fn build_image(docker: &Docker, context: &[u8], reference: &str, version: &str) -> Result<(), String> {
     let args = HashMap::from([
         ("VERSION".to_string(), version.to_string()),
         ("COMMIT".to_string(), commit_of(version)),
@@ -184,10 +173,7 @@ async fn build_image(
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| format!("building {reference}: {e}"))?;
         if let Some(detail) = info.error_detail {
-            return Err(format!(
-                "building {reference}: {}",
-                detail.message.unwrap_or_default()
-            ));
+            return Err(format!("building {reference}: {}", detail.message.unwrap_or_default()));
         }
     }
     Ok(())
@@ -199,10 +185,7 @@ async fn push_image(docker: &Docker, repo: &str, tag: &str) -> Result<(), String
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| format!("pushing {repo}:{tag}: {e}"))?;
         if let Some(detail) = info.error_detail {
-            return Err(format!(
-                "pushing {repo}:{tag}: {}",
-                detail.message.unwrap_or_default()
-            ));
+            return Err(format!("pushing {repo}:{tag}: {}", detail.message.unwrap_or_default()));
         }
     }
     Ok(())

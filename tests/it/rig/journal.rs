@@ -83,18 +83,16 @@ pub fn figures(text: &str) -> Figures {
         };
         let Ok(ts) = ts.parse::<u128>() else { continue };
         let detail = parts.next().unwrap_or_default();
-        let tenure = by_client
-            .entry(client.to_string())
-            .or_insert_with(|| Tenure {
-                client: client.to_string(),
-                version: version.to_string(),
-                lock_ns: ts,
-                serve_ns: None,
-                last_serving_ns: None,
-                end_ns: ts,
-                released: false,
-                lease_expiry_ns: None,
-            });
+        let tenure = by_client.entry(client.to_string()).or_insert_with(|| Tenure {
+            client: client.to_string(),
+            version: version.to_string(),
+            lock_ns: ts,
+            serve_ns: None,
+            last_serving_ns: None,
+            end_ns: ts,
+            released: false,
+            lease_expiry_ns: None,
+        });
         tenure.end_ns = tenure.end_ns.max(ts);
         match event {
             "lock" => tenure.lock_ns = ts,
@@ -129,9 +127,7 @@ pub fn figures(text: &str) -> Figures {
         .map(|w| Handoff {
             from_version: w[0].version.clone(),
             to_version: w[1].version.clone(),
-            gap_ms: (w[1].serve_ns.unwrap_or_default() as f64
-                - w[0].last_serving_ns.unwrap_or_default() as f64)
-                / 1e6,
+            gap_ms: (w[1].serve_ns.unwrap_or_default() as f64 - w[0].last_serving_ns.unwrap_or_default() as f64) / 1e6,
         })
         .collect();
     Figures {

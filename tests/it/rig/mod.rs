@@ -17,8 +17,7 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
 
@@ -40,10 +39,7 @@ pub async fn connect() -> Result<Docker, String> {
         .negotiate_version()
         .await
         .map_err(|e| format!("{hint} (no answer: {e})"))?;
-    docker
-        .ping()
-        .await
-        .map_err(|e| format!("{hint} (ping failed: {e})"))?;
+    docker.ping().await.map_err(|e| format!("{hint} (ping failed: {e})"))?;
     Ok(docker)
 }
 
@@ -85,15 +81,8 @@ pub fn images() -> &'static Images {
 async fn sweep_stale() {
     let Ok(docker) = connect().await else { return };
     let filters = HashMap::from([("label".to_string(), vec![PID_LABEL.to_string()])]);
-    let options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    for c in docker
-        .list_containers(Some(options))
-        .await
-        .unwrap_or_default()
-    {
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
         let pid = c
             .labels
             .as_ref()
@@ -104,12 +93,7 @@ async fn sweep_stale() {
             let _ = docker
                 .remove_container(
                     c.id.as_deref().unwrap_or_default(),
-                    Some(
-                        RemoveContainerOptionsBuilder::new()
-                            .force(true)
-                            .v(true)
-                            .build(),
-                    ),
+                    Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
                 )
                 .await;
         }
@@ -219,8 +203,7 @@ impl Rig {
         std::fs::create_dir_all(&dir).expect("create the test's volume directory");
         // The node runs as uid 14933, like the real image.
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
-            .expect("chmod volume directory");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod volume directory");
         Rig {
             docker,
             id,
@@ -283,10 +266,7 @@ impl Rig {
         };
         let created = self
             .docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-                body,
-            )
+            .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
             .await
             .unwrap_or_else(|e| panic!("creating {name}: {e}"));
         self.docker
@@ -303,10 +283,7 @@ impl Rig {
     /// `docker stop -t grace`: SIGTERM, then SIGKILL after the grace period.
     pub async fn stop(&self, node: &Node, grace_secs: i32) {
         self.docker
-            .stop_container(
-                &node.id,
-                Some(StopContainerOptionsBuilder::new().t(grace_secs).build()),
-            )
+            .stop_container(&node.id, Some(StopContainerOptionsBuilder::new().t(grace_secs).build()))
             .await
             .unwrap_or_else(|e| panic!("stopping {}: {e}", node.name));
     }
@@ -350,17 +327,8 @@ impl Rig {
 
     /// Follows the container's log until a line satisfies `wanted`, and
     /// returns that line; panics with the log so far at the deadline.
-    pub async fn wait_for_line(
-        &self,
-        node: &Node,
-        within: Duration,
-        wanted: impl Fn(&str) -> bool,
-    ) -> String {
-        let options = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .follow(true)
-            .build();
+    pub async fn wait_for_line(&self, node: &Node, within: Duration, wanted: impl Fn(&str) -> bool) -> String {
+        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).follow(true).build();
         let mut stream = self.docker.logs(&node.id, Some(options));
         let mut buffer = String::new();
         let found = tokio::time::timeout(within, async {
@@ -404,12 +372,7 @@ impl Rig {
             .await
     }
 
-    async fn wait_health(
-        &self,
-        node: &Node,
-        within: Duration,
-        accept: impl Fn(u16) -> bool,
-    ) -> Answer {
+    async fn wait_health(&self, node: &Node, within: Duration, accept: impl Fn(u16) -> bool) -> Answer {
         let deadline = Instant::now() + within;
         loop {
             match self.http(node, "/health").await {
@@ -447,34 +410,18 @@ impl Drop for Rig {
         // The test's runtime may be unwinding: clean up on a thread and a
         // runtime of our own, and wait for it.
         let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async {
                 let Ok(docker) = connect().await else { return };
-                let filters =
-                    HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
-                let options = ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filters)
-                    .build();
-                for c in docker
-                    .list_containers(Some(options))
-                    .await
-                    .unwrap_or_default()
-                {
+                let filters = HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
+                let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+                for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
                     let _ = docker
                         .remove_container(
                             c.id.as_deref().unwrap_or_default(),
-                            Some(
-                                RemoveContainerOptionsBuilder::new()
-                                    .force(true)
-                                    .v(true)
-                                    .build(),
-                            ),
+                            Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
                         )
                         .await;
                 }

@@ -34,8 +34,7 @@ pub async fn ensure(rig_dir: &Path) -> Result<String, String> {
             )
         })?;
     let dir = rig_dir.join("registry");
-    std::fs::create_dir_all(dir.join("data"))
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("data")).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let config = dir.join("config.yml");
     std::fs::write(
         &config,
@@ -63,11 +62,8 @@ pub async fn ensure(rig_dir: &Path) -> Result<String, String> {
             Ok(())
         });
     }
-    let child = command
-        .spawn()
-        .map_err(|e| format!("cannot start {binary}: {e}"))?;
-    std::fs::write(rig_dir.join("registry.pid"), child.id().to_string())
-        .map_err(|e| e.to_string())?;
+    let child = command.spawn().map_err(|e| format!("cannot start {binary}: {e}"))?;
+    std::fs::write(rig_dir.join("registry.pid"), child.id().to_string()).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if answers(&addr).await {

@@ -1,0 +1,410 @@
+//! The real engine, through bollard. The only file that touches
+//! `bollard::Docker`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::models::{ContainerInspectResponse, ContainerSummary, ImageInspect};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::{Engine, EngineError, EngineResult, PullProgress};
+use crate::probe::{self, Answer, NoAnswer};
+use crate::spec::CloneSpec;
+
+/// Requests may wait this long for response headers; `docker stop` returns
+/// only after the grace period, so this must exceed the longest grace we use.
+const CLIENT_TIMEOUT_SECS: u64 = 900;
+
+/// A connected Docker Engine.
+#[derive(Clone)]
+pub struct DockerEngine {
+    docker: Docker,
+    endpoint: String,
+    published_host: String,
+}
+
+impl DockerEngine {
+    /// Connects to `host` (`unix:///path`, `tcp://host:port`, `http://…`), or
+    /// where `DOCKER_HOST` points, or the local socket; negotiates the API
+    /// version and pings. Fails with [`EngineError::Unreachable`] naming the
+    /// endpoint when nothing answers.
+    pub async fn connect(host: Option<&str>) -> EngineResult<DockerEngine> {
+        let endpoint = host
+            .map(str::to_string)
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+        let unreachable = |reason: String| EngineError::Unreachable {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
+            Docker::connect_with_http(&endpoint, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else {
+            return Err(unreachable(
+                "unsupported address form; use unix:///path/to/docker.sock or tcp://host:port".to_string(),
+            ));
+        }
+        .map_err(|e| unreachable(e.to_string()))?
+        .with_request_modifier(reencode_registry_auth);
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
+        let published_host = published_host_of(&endpoint);
+        Ok(DockerEngine {
+            docker,
+            endpoint,
+            published_host,
+        })
+    }
+}
+
+/// The host where ports published on all interfaces can be reached.
+fn published_host_of(endpoint: &str) -> String {
+    let rest = endpoint.trim_start_matches("tcp://").trim_start_matches("http://");
+    if endpoint.starts_with("unix://") || rest.is_empty() {
+        return "127.0.0.1".to_string();
+    }
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match authority.rsplit_once(':') {
+        Some((host, _)) => host.trim_matches(['[', ']']).to_string(),
+        None => authority.to_string(),
+    }
+}
+
+/// bollard encodes `X-Registry-Auth` in standard base64, but the engine
+/// decodes base64url: passwords whose encoding holds `+` or `/` would be
+/// mangled. Re-encode the header as base64url.
+fn reencode_registry_auth(mut request: bollard::BollardRequest) -> bollard::BollardRequest {
+    let headers = request.headers_mut();
+    if let Some(value) = headers.get("X-Registry-Auth").and_then(|v| v.to_str().ok())
+        && let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(value)
+    {
+        let url = base64::engine::general_purpose::URL_SAFE.encode(raw);
+        if let Ok(v) = url.parse() {
+            headers.insert("X-Registry-Auth", v);
+        }
+    }
+    request
+}
+
+/// The operator's credentials for the registry of `reference`, from the
+/// Docker config (`auths`, `credsStore`, `credHelpers`; `DOCKER_CONFIG`).
+async fn credentials_for(reference: &str) -> Option<DockerCredentials> {
+    let server = registry_of(reference);
+    let lookup = server.clone();
+    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&lookup))
+        .await
+        .ok()?
+        .ok()?;
+    Some(match found {
+        docker_credential::DockerCredential::UsernamePassword(username, password) => DockerCredentials {
+            username: Some(username),
+            password: Some(password),
+            serveraddress: Some(server),
+            ..Default::default()
+        },
+        docker_credential::DockerCredential::IdentityToken(token) => DockerCredentials {
+            identitytoken: Some(token),
+            serveraddress: Some(server),
+            ..Default::default()
+        },
+    })
+}
+
+/// The registry a reference pulls from, as the Docker config names it.
+pub fn registry_of(reference: &str) -> String {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first.to_string(),
+        _ => "https://index.docker.io/v1/".to_string(),
+    }
+}
+
+fn api_error(action: String) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    move |e| match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, message } => EngineError::Api {
+            action,
+            status: Some(status_code),
+            message,
+        },
+        other => EngineError::Api {
+            action,
+            status: None,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn not_found_is_none<T>(result: EngineResult<T>) -> EngineResult<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl Engine for DockerEngine {
+    fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    fn published_host(&self) -> String {
+        self.published_host.clone()
+    }
+
+    async fn inspect_container(&self, name: &str) -> EngineResult<Option<ContainerInspectResponse>> {
+        not_found_is_none(
+            self.docker
+                .inspect_container(name, None)
+                .await
+                .map_err(api_error(format!("inspect container {name}"))),
+        )
+    }
+
+    async fn inspect_image(&self, reference: &str) -> EngineResult<Option<ImageInspect>> {
+        not_found_is_none(
+            self.docker
+                .inspect_image(reference)
+                .await
+                .map_err(api_error(format!("inspect image {reference}"))),
+        )
+    }
+
+    async fn list_containers(&self, label: &str) -> EngineResult<Vec<ContainerSummary>> {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(api_error(format!("list containers labelled {label}")))
+    }
+
+    async fn list_all_containers(&self) -> EngineResult<Vec<ContainerSummary>> {
+        let options = ListContainersOptionsBuilder::new().all(true).build();
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(api_error("list containers".to_string()))
+    }
+
+    async fn pull(&self, reference: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> EngineResult<()> {
+        let (repo, tag) = split_reference(reference);
+        let credentials = credentials_for(reference).await;
+        let options = CreateImageOptionsBuilder::new().from_image(repo).tag(tag).build();
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        let action = format!("pull {reference}");
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(api_error(action.clone()))?;
+            if let Some(detail) = info.error_detail {
+                return Err(EngineError::Api {
+                    action,
+                    status: None,
+                    message: detail.message.unwrap_or_default(),
+                });
+            }
+            let detail = info.progress_detail.unwrap_or_default();
+            progress(PullProgress {
+                layer: info.id.unwrap_or_default(),
+                status: info.status.unwrap_or_default(),
+                current: detail.current.and_then(|c| u64::try_from(c).ok()),
+                total: detail.total.and_then(|t| u64::try_from(t).ok()),
+            });
+        }
+        Ok(())
+    }
+
+    async fn create(&self, spec: &CloneSpec) -> EngineResult<String> {
+        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), spec.body.clone())
+            .await
+            .map_err(api_error(format!("create container {}", spec.name)))?;
+        for (network, endpoint) in &spec.extra_networks {
+            let request = bollard::models::NetworkConnectRequest {
+                container: created.id.clone(),
+                endpoint_config: Some(endpoint.clone()),
+            };
+            if let Err(e) = self.docker.connect_network(network, request).await {
+                let _ = self.remove(&created.id).await;
+                return Err(api_error(format!("connect {} to network {network}", spec.name))(e));
+            }
+        }
+        Ok(created.id)
+    }
+
+    async fn start(&self, id: &str) -> EngineResult<()> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(api_error(format!("start container {id}")))
+    }
+
+    async fn stop(&self, id: &str, grace: Duration) -> EngineResult<()> {
+        let secs = i32::try_from(grace.as_secs().max(1)).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::new().t(secs).build();
+        match self.docker.stop_container(id, Some(options)).await {
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            other => other.map_err(api_error(format!("stop container {id}"))),
+        }
+    }
+
+    async fn kill(&self, id: &str, signal: &str) -> EngineResult<()> {
+        let options = KillContainerOptionsBuilder::new().signal(signal).build();
+        self.docker
+            .kill_container(id, Some(options))
+            .await
+            .map_err(api_error(format!("kill container {id}")))
+    }
+
+    async fn rename(&self, id: &str, new_name: &str) -> EngineResult<()> {
+        let options = RenameContainerOptionsBuilder::new().name(new_name).build();
+        self.docker
+            .rename_container(id, options)
+            .await
+            .map_err(api_error(format!("rename container {id} to {new_name}")))
+    }
+
+    async fn remove(&self, id: &str) -> EngineResult<()> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            other => other.map_err(api_error(format!("remove container {id}"))),
+        }
+    }
+
+    fn log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow)
+            .build();
+        let chunks = self.docker.logs(id, Some(options));
+        let action = format!("read the log of {id}");
+        lines(chunks.map(move |c| c.map(|c| c.into_bytes()).map_err(api_error(action.clone())))).boxed()
+    }
+
+    async fn http_get(&self, addr: &str, path: &str, timeout: Duration) -> Result<Answer, NoAnswer> {
+        probe::get(addr, path, None, timeout).await
+    }
+}
+
+/// `repo:tag` → (`repo`, `tag`), minding registry ports (`host:5000/repo`).
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    let reference = reference.split('@').next().unwrap_or(reference);
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+/// Splits a stream of byte chunks into lines (a final partial line included).
+fn lines(
+    chunks: impl futures::Stream<Item = EngineResult<bytes::Bytes>> + Send + 'static,
+) -> impl futures::Stream<Item = EngineResult<String>> + Send + 'static {
+    let state = (
+        Box::pin(chunks),
+        String::new(),
+        std::collections::VecDeque::<String>::new(),
+        false,
+    );
+    futures::stream::unfold(state, |(mut chunks, mut buffer, mut ready, mut done)| async move {
+        loop {
+            if let Some(line) = ready.pop_front() {
+                return Some((Ok(line), (chunks, buffer, ready, done)));
+            }
+            if done {
+                return None;
+            }
+            match chunks.next().await {
+                Some(Ok(bytes)) => {
+                    buffer.push_str(&String::from_utf8_lossy(&bytes));
+                    while let Some(i) = buffer.find('\n') {
+                        let line: String = buffer.drain(..=i).collect();
+                        ready.push_back(line.trim_end_matches(['\n', '\r']).to_string());
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), (chunks, buffer, ready, true))),
+                None => {
+                    done = true;
+                    if !buffer.is_empty() {
+                        ready.push_back(std::mem::take(&mut buffer));
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_with_registry_ports() {
+        assert_eq!(
+            split_reference("127.0.0.1:5000/chainlink:1.1.0"),
+            ("127.0.0.1:5000/chainlink", "1.1.0")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/chainlink"),
+            ("127.0.0.1:5000/chainlink", "latest")
+        );
+        assert_eq!(
+            split_reference("smartcontract/chainlink:2.10.0"),
+            ("smartcontract/chainlink", "2.10.0")
+        );
+        assert_eq!(
+            registry_of("smartcontract/chainlink:2.10.0"),
+            "https://index.docker.io/v1/"
+        );
+        assert_eq!(
+            registry_of("public.ecr.aws/chainlink/chainlink:2.10.0"),
+            "public.ecr.aws"
+        );
+        assert_eq!(registry_of("127.0.0.1:5000/x:1"), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn published_host_follows_the_endpoint() {
+        assert_eq!(published_host_of("unix:///var/run/docker.sock"), "127.0.0.1");
+        assert_eq!(published_host_of("tcp://10.0.0.5:2375"), "10.0.0.5");
+        assert_eq!(published_host_of("tcp://[::1]:2375"), "::1");
+    }
+
+    #[test]
+    fn registry_auth_header_becomes_base64url() {
+        let raw = r#"{"username":"u","password":"p>?~"}"#;
+        let standard = base64::engine::general_purpose::STANDARD.encode(raw);
+        assert!(
+            standard.contains('+') || standard.contains('/'),
+            "the sample must exercise the difference"
+        );
+        let mut request = bollard::BollardRequest::new(http_body_util::Either::Left(http_body_util::Full::new(
+            bytes::Bytes::new(),
+        )));
+        request
+            .headers_mut()
+            .insert("X-Registry-Auth", standard.parse().unwrap());
+        let fixed = reencode_registry_auth(request);
+        let value = fixed.headers()["X-Registry-Auth"].to_str().unwrap().to_string();
+        assert!(!value.contains('+') && !value.contains('/'));
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE.decode(value).unwrap(),
+            raw.as_bytes()
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! A stateful fake engine for unit tests (filled in with the executor's tests).

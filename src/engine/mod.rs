@@ -1,0 +1,154 @@
+//! The Docker Engine, as cl-maint needs it: one trait with domain verbs.
+//!
+//! [`docker::DockerEngine`] is the real thing (the only code that touches
+//! `bollard::Docker`); [`fake::FakeEngine`] is a stateful stand-in for unit
+//! tests of step ordering, rollback and fault injection.
+
+pub mod docker;
+#[cfg(test)]
+pub mod fake;
+
+use std::future::Future;
+use std::time::Duration;
+
+use bollard::models::{ContainerInspectResponse, ContainerSummary, ImageInspect};
+use futures::stream::BoxStream;
+
+use crate::probe::{Answer, NoAnswer};
+use crate::spec::CloneSpec;
+
+/// What went wrong talking to the engine.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The engine did not answer at all.
+    #[error("the Docker Engine at {endpoint} did not answer ({reason})")]
+    Unreachable {
+        /// The endpoint tried (`unix:///var/run/docker.sock`, `tcp://…`).
+        endpoint: String,
+        /// The underlying error.
+        reason: String,
+    },
+    /// The engine answered with an error.
+    #[error("{action} failed: {message}")]
+    Api {
+        /// What cl-maint asked for (`create container chainlink`).
+        action: String,
+        /// The HTTP status, when there was one.
+        status: Option<u16>,
+        /// The engine's message.
+        message: String,
+    },
+}
+
+impl EngineError {
+    /// Whether the engine said the object does not exist (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, EngineError::Api { status: Some(404), .. })
+    }
+}
+
+/// Result of an engine call.
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// One line of progress from a pull.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PullProgress {
+    /// The layer (empty for whole-image messages).
+    pub layer: String,
+    /// The engine's status text (`Downloading`, `Pull complete`, …).
+    pub status: String,
+    /// Bytes done, when known.
+    pub current: Option<u64>,
+    /// Bytes in all, when known.
+    pub total: Option<u64>,
+}
+
+/// The Docker Engine verbs cl-maint uses.
+pub trait Engine: Send + Sync {
+    /// The endpoint, for messages (`unix:///var/run/docker.sock`).
+    fn endpoint(&self) -> String;
+
+    /// The host to reach ports the engine publishes on all interfaces
+    /// (`127.0.0.1` for a local engine, the engine's host for `tcp://`).
+    fn published_host(&self) -> String;
+
+    /// `docker inspect CONTAINER`; `None` when there is no such container.
+    fn inspect_container(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = EngineResult<Option<ContainerInspectResponse>>> + Send;
+
+    /// `docker image inspect IMAGE`; `None` when the engine does not have it.
+    fn inspect_image(&self, reference: &str) -> impl Future<Output = EngineResult<Option<ImageInspect>>> + Send;
+
+    /// Every container (running or not) carrying `label` (`key` or `key=value`).
+    fn list_containers(&self, label: &str) -> impl Future<Output = EngineResult<Vec<ContainerSummary>>> + Send;
+
+    /// Every container (running or not).
+    fn list_all_containers(&self) -> impl Future<Output = EngineResult<Vec<ContainerSummary>>> + Send;
+
+    /// `docker pull REFERENCE` with the operator's registry credentials,
+    /// reporting progress as it goes.
+    fn pull(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> impl Future<Output = EngineResult<()>> + Send;
+
+    /// Creates the container and connects its extra networks; returns its id.
+    fn create(&self, spec: &CloneSpec) -> impl Future<Output = EngineResult<String>> + Send;
+
+    /// `docker start`.
+    fn start(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
+
+    /// `docker stop -t GRACE`: SIGTERM (or the container's stop signal), then
+    /// SIGKILL after the grace period. Returns once the container has stopped.
+    fn stop(&self, id: &str, grace: Duration) -> impl Future<Output = EngineResult<()>> + Send;
+
+    /// `docker kill --signal SIGNAL`.
+    fn kill(&self, id: &str, signal: &str) -> impl Future<Output = EngineResult<()>> + Send;
+
+    /// `docker rename`.
+    fn rename(&self, id: &str, new_name: &str) -> impl Future<Output = EngineResult<()>> + Send;
+
+    /// `docker rm -f` (anonymous volumes are kept: they may hold node data).
+    fn remove(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
+
+    /// The container's log as lines (stdout and stderr), from the start;
+    /// with `follow`, the stream goes on until the container stops.
+    fn log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>>;
+
+    /// A GET to a node's published HTTP port.
+    fn http_get(
+        &self,
+        addr: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Answer, NoAnswer>> + Send;
+}
+
+/// The state of a container, from its inspect document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// `running`, `exited`, `created`, …
+    pub status: String,
+    /// Whether it runs now.
+    pub running: bool,
+    /// The exit code of its last run (when not running).
+    pub exit_code: Option<i64>,
+}
+
+/// Reads the state out of an inspect document.
+pub fn state_of(c: &ContainerInspectResponse) -> State {
+    let s = c.state.as_ref();
+    State {
+        status: s.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default(),
+        running: s.and_then(|s| s.running).unwrap_or(false),
+        exit_code: s.and_then(|s| s.exit_code),
+    }
+}
+
+/// The container's name without the leading `/`.
+pub fn name_of(c: &ContainerInspectResponse) -> String {
+    c.name.clone().unwrap_or_default().trim_start_matches('/').to_string()
+}

@@ -1,0 +1,194 @@
+//! Observe: everything the plan needs, read from the engine. Read-only.
+
+use bollard::models::{ContainerInspectResponse, ImageInspect};
+use futures::StreamExt;
+
+use crate::engine::{Engine, EngineResult, name_of, state_of};
+use crate::node::logs::{self, Event, Generation};
+use crate::node::version::Version;
+
+use super::options::{UpgradeOptions, repository_of};
+use super::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
+
+/// How many lines of the primary's log to read, at most, to learn its lock
+/// generation (the relevant lines come at startup).
+const STARTUP_LINES: usize = 5000;
+
+/// A container an earlier, interrupted run left behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leftover {
+    /// Its name.
+    pub name: String,
+    /// Its role (`standby`, `old`), from its label or its name.
+    pub role: String,
+    /// Its state (`running`, `exited`, …).
+    pub state: String,
+}
+
+/// What the engine says, before anything changes.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// The engine's endpoint, for messages.
+    pub endpoint: String,
+    /// Where ports published on all interfaces are reached.
+    pub published_host: String,
+    /// The primary, if it exists.
+    pub primary: Option<ContainerInspectResponse>,
+    /// The image the primary runs (by id), if the engine has it.
+    pub primary_image: Option<ImageInspect>,
+    /// The target image, if the engine already has it (informational).
+    pub target_image: Option<ImageInspect>,
+    /// The target reference.
+    pub target: String,
+    /// Containers left by an interrupted run.
+    pub leftovers: Vec<Leftover>,
+    /// Running containers publishing the standby port.
+    pub standby_port_users: Vec<String>,
+    /// Whether the standby port can be bound on this machine (`None` when the
+    /// engine is not local, so this machine's ports say nothing).
+    pub standby_port_free_here: Option<bool>,
+    /// The lock generation the primary's log shows, if any.
+    pub generation: Option<Generation>,
+    /// The version the primary's log reports (`Starting Chainlink Node X`).
+    pub logged_version: Option<String>,
+}
+
+/// Reads what the plan needs.
+pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResult<Observed> {
+    let primary = engine.inspect_container(&opts.container).await?;
+    let current_reference = primary
+        .as_ref()
+        .and_then(|p| p.config.as_ref())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    let repository = opts.image.clone().unwrap_or_else(|| repository_of(&current_reference));
+    let target = format!("{repository}:{}", opts.tag);
+    let primary_image = match primary.as_ref().and_then(|p| p.image.clone()) {
+        Some(id) => engine.inspect_image(&id).await?,
+        None => None,
+    };
+    let target_image = engine.inspect_image(&target).await?;
+
+    let mut leftovers = Vec::new();
+    for c in engine
+        .list_containers(&format!("{LABEL_PRIMARY}={}", opts.container))
+        .await?
+    {
+        let name = c
+            .names
+            .iter()
+            .flatten()
+            .next()
+            .cloned()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
+        let role = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_ROLE))
+            .cloned()
+            .unwrap_or_else(|| "unknown".into());
+        leftovers.push(Leftover {
+            name,
+            role,
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+        });
+    }
+    for (name, role) in [
+        (standby_name(&opts.container), "standby"),
+        (old_name(&opts.container), "old"),
+    ] {
+        if !leftovers.iter().any(|l| l.name == name)
+            && let Some(c) = engine.inspect_container(&name).await?
+        {
+            leftovers.push(Leftover {
+                name,
+                role: role.to_string(),
+                state: state_of(&c).status,
+            });
+        }
+    }
+
+    let mut standby_port_users = Vec::new();
+    for c in engine.list_all_containers().await? {
+        if c.ports
+            .iter()
+            .flatten()
+            .any(|p| p.public_port == Some(opts.standby_port))
+        {
+            let name = c.names.iter().flatten().next().cloned().unwrap_or_default();
+            standby_port_users.push(name.trim_start_matches('/').to_string());
+        }
+    }
+    let standby_port_free_here = engine
+        .endpoint()
+        .starts_with("unix://")
+        .then(|| std::net::TcpListener::bind(("0.0.0.0", opts.standby_port)).is_ok());
+
+    let (generation, logged_version) = match &primary {
+        Some(p) => startup_facts(engine, p).await,
+        None => (None, None),
+    };
+    Ok(Observed {
+        endpoint: engine.endpoint(),
+        published_host: engine.published_host(),
+        primary,
+        primary_image,
+        target_image,
+        target,
+        leftovers,
+        standby_port_users,
+        standby_port_free_here,
+        generation,
+        logged_version,
+    })
+}
+
+/// The lock generation and version the primary's startup log shows.
+async fn startup_facts<E: Engine>(
+    engine: &E,
+    primary: &ContainerInspectResponse,
+) -> (Option<Generation>, Option<String>) {
+    let id = primary.id.clone().unwrap_or_else(|| name_of(primary));
+    let mut lines = engine.log_lines(&id, false).take(STARTUP_LINES);
+    let (mut generation, mut version) = (None, None);
+    while let Some(Ok(line)) = lines.next().await {
+        if generation.is_none()
+            && let Some(Event::Waiting(g)) = logs::classify(&line)
+        {
+            generation = Some(g);
+        }
+        if version.is_none() {
+            version = started_version(&line);
+        }
+        if generation.is_some() && version.is_some() {
+            break;
+        }
+    }
+    (generation, version)
+}
+
+/// `Starting Chainlink Node 2.10.0 at commit abc` → `2.10.0`.
+pub fn started_version(line: &str) -> Option<String> {
+    let message = logs::message(line);
+    let rest = message.split("Starting Chainlink Node ").nth(1)?;
+    let version = rest.split_whitespace().next()?;
+    Version::parse(version).map(|_| version.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_from_the_start_line() {
+        assert_eq!(
+            started_version(
+                "2024-01-01T00:00:00Z [INFO]  Starting Chainlink Node 2.10.0 at commit 5ebb63266 cmd/shell.go:1"
+            ),
+            Some("2.10.0".to_string())
+        );
+        assert_eq!(started_version("Starting Chainlink Node unknown at commit x"), None);
+    }
+}

@@ -1,0 +1,190 @@
+//! What `cl-maint upgrade` was asked to do, validated before any I/O.
+
+use std::time::Duration;
+
+/// The validated request.
+#[derive(Clone, Debug)]
+pub struct UpgradeOptions {
+    /// The node's container (`chainlink`).
+    pub container: String,
+    /// The image repository to upgrade to; `None`: the one the node runs now.
+    pub image: Option<String>,
+    /// The tag to upgrade to (`2.10.0`, `latest`).
+    pub tag: String,
+    /// The host port the temporary standby publishes the node's port on.
+    pub standby_port: u16,
+    /// How long the pull may take.
+    pub pull_timeout: Duration,
+    /// How long a new container may take to print its lock-wait line.
+    pub wait_timeout: Duration,
+    /// How long the takeover (the new holder answering HTTP) may take.
+    pub takeover_timeout: Duration,
+    /// The grace period of a graceful stop before SIGKILL.
+    pub stop_timeout: Duration,
+    /// Stop the old holder with SIGKILL, as the documented procedure does.
+    pub kill: bool,
+    /// Upgrade even when the pulled image is what the node runs now.
+    pub force: bool,
+    /// Keep the old container (stopped, renamed) after a successful upgrade.
+    pub keep_old: bool,
+    /// Print the plan and change nothing.
+    pub dry_run: bool,
+}
+
+impl UpgradeOptions {
+    /// Defaults for everything but the container and the tag.
+    pub fn new(container: &str, tag: &str) -> UpgradeOptions {
+        UpgradeOptions {
+            container: container.to_string(),
+            image: None,
+            tag: tag.to_string(),
+            standby_port: 6687,
+            pull_timeout: Duration::from_secs(15 * 60),
+            wait_timeout: Duration::from_secs(120),
+            takeover_timeout: Duration::from_secs(300),
+            stop_timeout: Duration::from_secs(15),
+            kill: false,
+            force: false,
+            keep_old: false,
+            dry_run: false,
+        }
+    }
+}
+
+/// Checks a tag against Docker's grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid tag {tag:?}: a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (for example 2.10.0 or latest)"
+        ))
+    }
+}
+
+/// Checks an image repository (`[registry[:port]/]path`, no tag, no digest).
+pub fn validate_repository(repo: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("invalid image repository {repo:?}: {why}"));
+    if repo.is_empty() {
+        return bad("it is empty");
+    }
+    if repo.contains('@') {
+        return bad("drop the digest; give the tag with --tag");
+    }
+    let (domain, path) = match repo.split_once('/') {
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            (Some(first), rest)
+        }
+        _ => (None, repo),
+    };
+    if let Some(domain) = domain {
+        let (host, port) = domain.split_once(':').unwrap_or((domain, ""));
+        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+            return bad("the registry host is not a host name or address");
+        }
+        if !port.is_empty() && port.parse::<u16>().is_err() {
+            return bad("the registry port is not a number");
+        }
+    }
+    if path.contains(':') {
+        return bad("it carries a tag; give the repository with --image and the tag with --tag");
+    }
+    for component in path.split('/') {
+        let ok = !component.is_empty()
+            && component
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            && component.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && component.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+        if !ok {
+            return bad("path components are lowercase letters, digits and '.', '_', '-' between them");
+        }
+    }
+    Ok(())
+}
+
+/// The repository of a reference (`repo:tag` or `repo@sha256:…` → `repo`).
+pub fn repository_of(reference: &str) -> String {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    match without_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
+        _ => without_digest.to_string(),
+    }
+}
+
+/// Checks a container name against Docker's grammar.
+pub fn validate_container_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid container name {name:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags() {
+        for good in ["2.10.0", "latest", "v1.13.3", "2.15.0-beta.1", "_x"] {
+            assert!(validate_tag(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".x", "-x", "a:b", "a/b", "ü", &"x".repeat(129)] {
+            assert!(validate_tag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repositories() {
+        for good in [
+            "smartcontract/chainlink",
+            "public.ecr.aws/chainlink/chainlink",
+            "127.0.0.1:5000/chainlink",
+            "localhost/x",
+            "chainlink",
+        ] {
+            assert!(validate_repository(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Smartcontract/chainlink",
+            "chainlink:2.1.0",
+            "a//b",
+            "x@sha256:abc",
+            "host:port/x",
+            "-a/b",
+        ] {
+            assert!(validate_repository(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repository_of_references() {
+        assert_eq!(
+            repository_of("127.0.0.1:5000/chainlink:1.0.0"),
+            "127.0.0.1:5000/chainlink"
+        );
+        assert_eq!(
+            repository_of("smartcontract/chainlink@sha256:abc"),
+            "smartcontract/chainlink"
+        );
+        assert_eq!(repository_of("127.0.0.1:5000/chainlink"), "127.0.0.1:5000/chainlink");
+    }
+}

@@ -1,0 +1,511 @@
+//! Plan: `Observed` + options → the steps, or a refusal. Pure.
+
+use serde::Serialize;
+
+use crate::engine::{name_of, state_of};
+use crate::node::logs::Generation;
+use crate::redact;
+use crate::report::ImageInfo;
+use crate::spec::{self, CloneRequest, CloneSpec};
+
+use super::observe::Observed;
+use super::options::UpgradeOptions;
+use super::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
+
+/// The value of `DATABASE_TIMEOUT` that makes a bolt-era node wait for the
+/// lock as long as it takes.
+pub const WAIT_FOREVER: &str = "0";
+
+/// Why the upgrade will not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// What is wrong.
+    pub reason: String,
+    /// What to do about it.
+    pub fix: Vec<String>,
+}
+
+/// The upgrade, step by step.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The primary's name.
+    pub container: String,
+    /// The primary's id.
+    pub primary_id: String,
+    /// Where the primary's HTTP port answers (`host:port`).
+    pub primary_addr: String,
+    /// Where the standby's HTTP port will answer.
+    pub standby_addr: String,
+    /// The image the primary runs.
+    pub from: ImageInfo,
+    /// The reference to pull.
+    pub target: String,
+    /// The temporary standby.
+    pub standby: CloneSpec,
+    /// The new primary (created after the old one is renamed).
+    pub replacement: CloneSpec,
+    /// The name the old primary gets while it is the rollback point.
+    pub old_name: String,
+    /// The lock generation, when known.
+    pub generation: Option<Generation>,
+    /// The steps, in words.
+    pub steps: Vec<String>,
+    /// Settings that differ from the primary's, in words (no secrets).
+    pub changes: Vec<String>,
+    /// Equivalent `docker` commands (secrets redacted).
+    pub docker_commands: Vec<String>,
+    /// The primary's environment, to scrub its secrets from output.
+    pub secret_env: Vec<String>,
+}
+
+fn refuse(reason: String, fix: &[&str]) -> Refusal {
+    Refusal {
+        reason,
+        fix: fix.iter().map(|f| f.to_string()).collect(),
+    }
+}
+
+/// Decides what to do.
+pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal> {
+    let name = &opts.container;
+    let Some(primary) = &observed.primary else {
+        return Err(refuse(
+            format!("there is no container named {name} on {}", observed.endpoint),
+            &["check the name with `docker ps -a`", "pass it with --container NAME"],
+        ));
+    };
+    let state = state_of(primary);
+    if !state.running {
+        return Err(refuse(
+            format!("{name} is not running (state: {})", state.status),
+            &[&format!(
+                "start it first (`docker start {name}`) and check it holds the lock, then run the upgrade again"
+            )],
+        ));
+    }
+    if let Some(l) = observed.leftovers.first() {
+        let list: Vec<String> = observed
+            .leftovers
+            .iter()
+            .map(|l| format!("{} ({}, {})", l.name, l.role, l.state))
+            .collect();
+        return Err(refuse(
+            format!(
+                "an earlier cl-maint run on {name} was interrupted and left {}",
+                list.join(", ")
+            ),
+            &[
+                &format!(
+                    "check which container holds the lock: `docker ps --filter label={LABEL_PRIMARY}={name}` and `docker logs`"
+                ),
+                &format!(
+                    "if {name} is running and answers on its port, remove the leftover: `docker rm -f {}`",
+                    l.name
+                ),
+                "then run the upgrade again",
+            ],
+        ));
+    }
+    let Some((host_ip, main_port)) = spec::published_http_port(primary) else {
+        return Err(refuse(
+            format!(
+                "{name} publishes no host port for the node's port {}/tcp",
+                crate::node::HTTP_PORT
+            ),
+            &[
+                "cl-maint confirms each handoff by the node answering HTTP on its published port",
+                &format!("recreate {name} with `-p 6688:6688` (or `-p 127.0.0.1:6688:6688`)"),
+            ],
+        ));
+    };
+    if opts.standby_port == main_port {
+        return Err(refuse(
+            format!(
+                "--standby-port {} is the port {name} itself publishes",
+                opts.standby_port
+            ),
+            &["choose another port, for example --standby-port 6687"],
+        ));
+    }
+    if let Some(user) = observed.standby_port_users.first() {
+        return Err(refuse(
+            format!("the standby port {} is taken by container {user}", opts.standby_port),
+            &["choose a free port with --standby-port PORT"],
+        ));
+    }
+    if observed.standby_port_free_here == Some(false) {
+        return Err(refuse(
+            format!("the standby port {} is in use on this host", opts.standby_port),
+            &[
+                "choose a free port with --standby-port PORT",
+                &format!("see what holds it: `ss -ltnp 'sport = :{}'`", opts.standby_port),
+            ],
+        ));
+    }
+    let log_driver = primary
+        .host_config
+        .as_ref()
+        .and_then(|h| h.log_config.as_ref())
+        .and_then(|l| l.typ.clone());
+    if log_driver.as_deref() == Some("none") {
+        return Err(refuse(
+            format!("{name} uses the log driver \"none\": cl-maint cannot see the lock-wait line of the new container"),
+            &["use a log driver that `docker logs` can read (json-file, local, journald)"],
+        ));
+    }
+    let Some(old_image) = observed.primary_image.as_ref().and_then(|i| i.config.clone()) else {
+        return Err(refuse(
+            format!("the image {name} runs is not on the engine any more, so its defaults cannot be told apart"),
+            &[&format!(
+                "pull the image {name} runs (`docker pull {}`) and run again",
+                reference_of(primary)
+            )],
+        ));
+    };
+
+    let env = primary.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    let sets_timeout = env.iter().any(|e| e.starts_with("DATABASE_TIMEOUT="));
+    let bolt = observed.generation == Some(Generation::Bolt) || (observed.generation.is_none() && sets_timeout);
+    let set_env = if bolt {
+        vec![("DATABASE_TIMEOUT".to_string(), WAIT_FOREVER.to_string())]
+    } else {
+        Vec::new()
+    };
+    let labels = |role: &str| {
+        vec![
+            (LABEL_PRIMARY.to_string(), name.clone()),
+            (LABEL_ROLE.to_string(), role.to_string()),
+        ]
+    };
+    let standby_req = CloneRequest {
+        name: standby_name(name),
+        image: observed.target.clone(),
+        http_host_port: Some(opts.standby_port),
+        set_env: set_env.clone(),
+        labels: labels("standby"),
+    };
+    let replacement_req = CloneRequest {
+        name: name.clone(),
+        image: observed.target.clone(),
+        http_host_port: None,
+        set_env,
+        labels: Vec::new(),
+    };
+    let spec_error = |e: spec::SpecError| refuse(e.to_string(), &["report this as a bug in cl-maint"]);
+    let standby = spec::clone_spec(primary, &old_image, &standby_req).map_err(spec_error)?;
+    let replacement = spec::clone_spec(primary, &old_image, &replacement_req).map_err(spec_error)?;
+
+    let addr = |ip: &str, port: u16| {
+        let host = if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
+            observed.published_host.as_str()
+        } else {
+            ip
+        };
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    };
+    let from = ImageInfo {
+        reference: reference_of(primary),
+        id: primary.image.clone().unwrap_or_default(),
+        digest: observed
+            .primary_image
+            .as_ref()
+            .and_then(|i| digest_for(i, &reference_of(primary))),
+        version: observed
+            .logged_version
+            .clone()
+            .or_else(|| version_of_image(observed.primary_image.as_ref())),
+    };
+    let old = old_name(name);
+    let stop = if opts.kill {
+        "kill (SIGKILL, as the documented procedure does)".to_string()
+    } else {
+        format!("stop gracefully (SIGTERM, up to {}s)", opts.stop_timeout.as_secs())
+    };
+    let steps = vec![
+        format!("pull {}", observed.target),
+        format!(
+            "create and start the standby {} on host port {} with the new image",
+            standby.name, opts.standby_port
+        ),
+        format!(
+            "wait (up to {}s) until the standby logs that it is waiting for the lock",
+            opts.wait_timeout.as_secs()
+        ),
+        format!("{stop} {name}; the standby takes the lock"),
+        format!(
+            "confirm the standby answers HTTP on {} (up to {}s)",
+            addr(&host_ip, opts.standby_port),
+            opts.takeover_timeout.as_secs()
+        ),
+        format!("rename {name} to {old} (kept stopped as the rollback point)"),
+        format!("create and start the new {name} on port {main_port} with the new image; wait for its lock-wait line"),
+        format!(
+            "stop the standby gracefully; confirm {name} answers HTTP on {}",
+            addr(&host_ip, main_port)
+        ),
+        if opts.keep_old {
+            format!("remove the standby; keep {old}")
+        } else {
+            format!("remove the standby and {old}")
+        },
+    ];
+    let mut changes = vec![format!("image: {} -> {}", from.reference, observed.target)];
+    if bolt {
+        changes.push(format!(
+            "DATABASE_TIMEOUT={WAIT_FOREVER} (wait for the lock indefinitely) on the standby and the new {name}, so each waits while the other holds the lock"
+        ));
+    }
+    changes.push(format!(
+        "the standby publishes only the node's port, on host port {}",
+        opts.standby_port
+    ));
+    let mut docker_commands = vec![format!("docker pull {}", observed.target)];
+    docker_commands.extend(run_commands(&standby));
+    docker_commands.push(format!(
+        "docker logs -f {}   # until it says it is waiting for the lock",
+        standby.name
+    ));
+    docker_commands.push(if opts.kill {
+        format!("docker kill {name}")
+    } else {
+        format!("docker stop -t {} {name}", opts.stop_timeout.as_secs())
+    });
+    docker_commands.push(format!("docker rename {name} {old}"));
+    docker_commands.extend(run_commands(&replacement));
+    docker_commands.push(format!(
+        "docker stop -t {} {}",
+        opts.stop_timeout.as_secs(),
+        standby.name
+    ));
+    docker_commands.push(format!("docker rm {}", standby.name));
+    if !opts.keep_old {
+        docker_commands.push(format!("docker rm {old}"));
+    }
+    Ok(Plan {
+        container: name.clone(),
+        primary_id: primary.id.clone().unwrap_or_default(),
+        primary_addr: addr(&host_ip, main_port),
+        standby_addr: addr(&host_ip, opts.standby_port),
+        from,
+        target: observed.target.clone(),
+        standby,
+        replacement,
+        old_name: old,
+        generation: observed.generation,
+        steps,
+        changes,
+        docker_commands,
+        secret_env: env,
+    })
+}
+
+/// The reference a container was created from.
+pub fn reference_of(c: &bollard::models::ContainerInspectResponse) -> String {
+    c.config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .unwrap_or_else(|| name_of(c))
+}
+
+/// The registry digest of `image` for the repository of `reference`.
+pub fn digest_for(image: &bollard::models::ImageInspect, reference: &str) -> Option<String> {
+    let repo = super::options::repository_of(reference);
+    let digests = image.repo_digests.clone().unwrap_or_default();
+    digests
+        .iter()
+        .find(|d| d.starts_with(&format!("{repo}@")))
+        .or(digests.first())
+        .cloned()
+}
+
+/// The version an image declares (OCI label or `CHAINLINK_VERSION`).
+pub fn version_of_image(image: Option<&bollard::models::ImageInspect>) -> Option<String> {
+    let config = image?.config.as_ref()?;
+    let label = config
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("org.opencontainers.image.version"))
+        .cloned();
+    label.or_else(|| {
+        config
+            .env
+            .iter()
+            .flatten()
+            .find_map(|e| e.strip_prefix("CHAINLINK_VERSION=").map(str::to_string))
+    })
+}
+
+/// `docker run` (and `docker network connect`) equivalent to a spec, redacted.
+fn run_commands(spec: &CloneSpec) -> Vec<String> {
+    let body = &spec.body;
+    // API 1.41 attaches one network at create: the others are connected
+    // between create and start.
+    let verb = if spec.extra_networks.is_empty() {
+        ["run", "-d"]
+    } else {
+        ["create", ""]
+    };
+    let mut args: Vec<String> = ["docker", verb[0], verb[1]]
+        .iter()
+        .filter(|a| !a.is_empty())
+        .map(|a| a.to_string())
+        .collect();
+    args.extend(["--name".to_string(), spec.name.clone()]);
+    if body.tty == Some(true) {
+        args.push("-t".into());
+    }
+    if body.open_stdin == Some(true) {
+        args.push("-i".into());
+    }
+    let mut flag = |f: &str, v: String| {
+        args.push(f.to_string());
+        args.push(shell_quote(&v));
+    };
+    for e in body.env.iter().flatten() {
+        flag("-e", redact::env_entry(e));
+    }
+    if let Some(h) = &body.host_config {
+        for b in h.binds.iter().flatten() {
+            flag("-v", b.clone());
+        }
+        for (port, bindings) in h.port_bindings.iter().flatten() {
+            for b in bindings.iter().flatten() {
+                let ip = b
+                    .host_ip
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .map(|i| format!("{i}:"))
+                    .unwrap_or_default();
+                flag(
+                    "-p",
+                    format!(
+                        "{ip}{}:{}",
+                        b.host_port.clone().unwrap_or_default(),
+                        port.trim_end_matches("/tcp")
+                    ),
+                );
+            }
+        }
+        if let Some(mode) = h.network_mode.as_deref().filter(|m| !m.is_empty() && *m != "default") {
+            flag("--network", mode.to_string());
+        }
+        if let Some(name) = h
+            .restart_policy
+            .as_ref()
+            .and_then(|r| r.name)
+            .map(|n| n.to_string())
+            .filter(|n| !n.is_empty() && n != "no")
+        {
+            flag("--restart", name);
+        }
+        if let Some(log) = &h.log_config {
+            if let Some(t) = &log.typ {
+                flag("--log-driver", t.clone());
+            }
+            for (k, v) in log.config.iter().flatten() {
+                flag("--log-opt", format!("{k}={v}"));
+            }
+        }
+    }
+    for (k, v) in body.labels.iter().flatten() {
+        flag("--label", format!("{k}={v}"));
+    }
+    if let Some(user) = &body.user {
+        flag("--user", user.clone());
+    }
+    if let Some(entrypoint) = &body.entrypoint {
+        flag("--entrypoint", entrypoint.join(" "));
+    }
+    args.push(shell_quote(body.image.as_deref().unwrap_or_default()));
+    args.extend(body.cmd.iter().flatten().map(|c| shell_quote(c)));
+    let mut out = vec![args.join(" ")];
+    for (network, endpoint) in &spec.extra_networks {
+        let aliases: String = endpoint
+            .aliases
+            .iter()
+            .flatten()
+            .map(|a| format!(" --alias {}", shell_quote(a)))
+            .collect();
+        out.push(format!("docker network connect{aliases} {network} {}", spec.name));
+    }
+    if !spec.extra_networks.is_empty() {
+        out.push(format!("docker start {}", spec.name));
+    }
+    out
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+<>".contains(c))
+        && !s.contains("<redacted>")
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The plan as JSON (for `--dry-run --json`), without secret values.
+#[derive(Serialize)]
+struct PlanDoc<'a> {
+    steps: &'a [String],
+    containers: Vec<serde_json::Value>,
+    changes: &'a [String],
+    docker_commands: &'a [String],
+    lock_generation: Option<Generation>,
+}
+
+impl Plan {
+    /// The plan as a JSON value.
+    pub fn to_json(&self) -> serde_json::Value {
+        let container = |s: &CloneSpec, role: &str| {
+            let env: Vec<String> = s.body.env.iter().flatten().map(|e| redact::env_entry(e)).collect();
+            serde_json::json!({"name": s.name, "role": role, "image": s.body.image, "env": env, "changes": s.changes})
+        };
+        serde_json::to_value(PlanDoc {
+            steps: &self.steps,
+            containers: vec![
+                container(&self.standby, "standby"),
+                container(&self.replacement, "new primary"),
+            ],
+            changes: &self.changes,
+            docker_commands: &self.docker_commands,
+            lock_generation: self.generation,
+        })
+        .unwrap_or_default()
+    }
+
+    /// The plan for people.
+    pub fn to_human(&self) -> String {
+        let mut out = format!(
+            "Plan for {} ({} -> {}):\n",
+            self.container, self.from.reference, self.target
+        );
+        for (i, s) in self.steps.iter().enumerate() {
+            out.push_str(&format!("  {}. {s}\n", i + 1));
+        }
+        out.push_str("Containers it would create:\n");
+        out.push_str(&format!(
+            "  - {} (standby, temporary), image {}\n",
+            self.standby.name, self.target
+        ));
+        out.push_str(&format!(
+            "  - {} (new primary), image {}\n",
+            self.replacement.name, self.target
+        ));
+        out.push_str("Settings that change:\n");
+        for c in &self.changes {
+            out.push_str(&format!("  - {c}\n"));
+        }
+        out.push_str("Equivalent docker commands:\n");
+        for c in &self.docker_commands {
+            out.push_str(&format!("  {c}\n"));
+        }
+        out
+    }
+}

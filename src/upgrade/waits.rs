@@ -1,0 +1,197 @@
+//! The waits of a handoff, each with a deadline, an exit watch and the
+//! interrupt: a container's lock-wait line, a container holding the lock
+//! (answering HTTP), and a takeover (stop the holder while the successor is
+//! polled, measuring the gap).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use crate::engine::{Engine, state_of};
+use crate::interrupt::Interrupt;
+use crate::node::health::status_means_holding;
+use crate::node::logs::{self, Event, Generation};
+
+/// How many log lines a failure report carries.
+pub const TAIL_LINES: usize = 20;
+/// How often a node's HTTP port is polled.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+/// How often a polled container's state is checked.
+const STATE_EVERY: Duration = Duration::from_millis(250);
+
+/// Why a wait ended without what it waited for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitFailure {
+    /// The container stopped (its exit code, when known).
+    Exited {
+        /// The exit code.
+        code: Option<i64>,
+        /// Its last log lines.
+        tail: Vec<String>,
+        /// It refused a database a newer version has migrated.
+        downgrade_refused: bool,
+    },
+    /// The deadline passed.
+    Timeout {
+        /// Its last log lines.
+        tail: Vec<String>,
+    },
+    /// The operator interrupted cl-maint.
+    Interrupted,
+    /// The engine failed.
+    Engine(String),
+}
+
+impl WaitFailure {
+    /// The log lines that explain the failure.
+    pub fn tail(&self) -> &[String] {
+        match self {
+            WaitFailure::Exited { tail, .. } | WaitFailure::Timeout { tail } => tail,
+            _ => &[],
+        }
+    }
+}
+
+/// Follows the container's log until it says it is waiting for the lock.
+pub async fn lock_wait_line<E: Engine>(
+    engine: &E,
+    id: &str,
+    within: Duration,
+    interrupt: &Interrupt,
+) -> Result<Generation, WaitFailure> {
+    let mut lines = engine.log_lines(id, true);
+    let mut tail = VecDeque::with_capacity(TAIL_LINES);
+    let deadline = Instant::now() + within;
+    loop {
+        tokio::select! {
+            biased;
+            _ = interrupt.wait() => return Err(WaitFailure::Interrupted),
+            _ = tokio::time::sleep_until(deadline) => return Err(WaitFailure::Timeout { tail: tail.into() }),
+            line = lines.next() => match line {
+                Some(Ok(line)) => {
+                    if let Some(Event::Waiting(generation)) = logs::classify(&line) {
+                        return Ok(generation);
+                    }
+                    push_tail(&mut tail, line);
+                }
+                Some(Err(e)) => return Err(WaitFailure::Engine(e.to_string())),
+                None => return Err(exited(engine, id, tail.into()).await),
+            },
+        }
+    }
+}
+
+fn push_tail(tail: &mut VecDeque<String>, line: String) {
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(line);
+}
+
+/// The failure for a container that stopped: its exit code and last lines.
+pub async fn exited<E: Engine>(engine: &E, id: &str, mut tail: Vec<String>) -> WaitFailure {
+    let code = match engine.inspect_container(id).await {
+        Ok(Some(c)) => state_of(&c).exit_code,
+        _ => None,
+    };
+    if tail.is_empty() {
+        tail = last_lines(engine, id).await;
+    }
+    let downgrade_refused = tail.iter().any(|l| logs::classify(l) == Some(Event::Downgrade));
+    WaitFailure::Exited {
+        code,
+        tail,
+        downgrade_refused,
+    }
+}
+
+/// The container's last log lines.
+pub async fn last_lines<E: Engine>(engine: &E, id: &str) -> Vec<String> {
+    let mut tail = VecDeque::with_capacity(TAIL_LINES);
+    let mut lines = engine.log_lines(id, false);
+    while let Some(Ok(line)) = lines.next().await {
+        push_tail(&mut tail, line);
+    }
+    tail.into()
+}
+
+/// Polls `addr` until the node there answers as the lock holder, while
+/// watching that the container `id` still runs. Returns when it answered.
+/// With `ignore_interrupt`, an interrupt does not end the wait (the step in
+/// flight is finished).
+pub async fn holding<E: Engine>(
+    engine: &E,
+    id: &str,
+    addr: &str,
+    within: Duration,
+    interrupt: &Interrupt,
+    ignore_interrupt: bool,
+) -> Result<Instant, WaitFailure> {
+    let deadline = Instant::now() + within;
+    let mut next_state_check = Instant::now() + STATE_EVERY;
+    loop {
+        if !ignore_interrupt && interrupt.is_set() {
+            return Err(WaitFailure::Interrupted);
+        }
+        if let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(2)).await
+            && status_means_holding(answer.status)
+        {
+            return Ok(Instant::now());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(WaitFailure::Timeout {
+                tail: last_lines(engine, id).await,
+            });
+        }
+        if now >= next_state_check {
+            next_state_check = now + STATE_EVERY;
+            match engine.inspect_container(id).await {
+                Ok(Some(c)) if !state_of(&c).running => return Err(exited(engine, id, Vec::new()).await),
+                Ok(None) => return Err(WaitFailure::Engine(format!("container {id} disappeared"))),
+                _ => {}
+            }
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// Whether anything answers HTTP at `addr` as a lock holder, right now.
+pub async fn answers<E: Engine>(engine: &E, addr: &str) -> bool {
+    matches!(engine.http_get(addr, "/health", Duration::from_secs(2)).await, Ok(a) if status_means_holding(a.status))
+}
+
+/// How the old holder is made to let go.
+#[derive(Clone, Copy, Debug)]
+pub enum Release {
+    /// `docker stop -t grace`.
+    Stop(Duration),
+    /// `docker kill` (SIGKILL).
+    Kill,
+}
+
+/// A takeover: signal the holder `from` and poll `to` at `to_addr` until it
+/// answers. Returns the gap from the signal to the answer.
+pub async fn takeover<E: Engine>(
+    engine: &E,
+    from: &str,
+    release: Release,
+    to: &str,
+    to_addr: &str,
+    within: Duration,
+    interrupt: &Interrupt,
+) -> (Result<Duration, WaitFailure>, Result<(), String>) {
+    let signalled = Instant::now();
+    let stop = async {
+        match release {
+            Release::Stop(grace) => engine.stop(from, grace).await,
+            Release::Kill => engine.kill(from, "SIGKILL").await,
+        }
+        .map_err(|e| e.to_string())
+    };
+    let poll = holding(engine, to, to_addr, within, interrupt, true);
+    let (answered, stopped) = tokio::join!(poll, stop);
+    (answered.map(|at| at - signalled), stopped)
+}
