@@ -118,7 +118,7 @@ fn drops_old_image_defaults_and_engine_generated_values() {
     assert_eq!(body.hostname, None, "a hostname equal to the old id is dropped");
     assert_eq!(body.image.as_deref(), Some("registry.example/chainlink:1.1.0"));
     assert_eq!(
-        body.exposed_ports.as_ref().map(Vec::as_slice),
+        body.exposed_ports.as_deref(),
         Some(&["6689/tcp".to_string()][..]),
         "only the operator's -p 6689 stays exposed"
     );

@@ -382,6 +382,7 @@ fn check_and_migrate(cfg: &Config) -> Result<(), String> {
             plain("cl-node-double: could not record the database version");
         }
     }
+    Ok(())
 }
 
 fn run_holding(cfg: &Config, log: &Logger, held: Held, journal: &journal::Journal, client_id: &str, started: Instant) {
