@@ -515,3 +515,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         self.finish(Outcome::NeedsHuman, state, Some(failure), next)
     }
 }
+
+#[cfg(test)]
+#[path = "execute_tests.rs"]
+mod tests;
