@@ -58,6 +58,12 @@ pub fn status_means_holding(status: u16) -> bool {
     matches!(status, 200 | 204 | 207 | 503)
 }
 
+/// Whether an HTTP status from `/health` means the node's real server is up
+/// (holding the lock and past migrations): 200, 207 or (before v2.9) 503.
+pub fn status_means_serving(status: u16) -> bool {
+    matches!(status, 200 | 207 | 503)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

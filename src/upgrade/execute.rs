@@ -49,6 +49,13 @@ impl Failure {
     }
 }
 
+/// How long a container restarted to recover may take to hold the lock:
+/// at least the takeover deadline, and at least long enough for a lease left
+/// by a killed holder to expire (10 s by default) plus a boot.
+fn recovery_timeout(opts: &UpgradeOptions) -> Duration {
+    opts.takeover_timeout.max(Duration::from_secs(60))
+}
+
 fn describe(who: &str, wait: &WaitFailure, deadline: Duration) -> String {
     match wait {
         WaitFailure::Exited { code, .. } => {
@@ -165,7 +172,7 @@ impl<'a, E: Engine> Executor<'a, E> {
             Release::Stop(self.opts.stop_timeout)
         };
         self.begin(&format!("stopping {name}; the standby takes over"));
-        let (answered, stopped) = waits::takeover(
+        let took = waits::takeover(
             self.engine,
             &p.primary_id,
             release,
@@ -175,9 +182,14 @@ impl<'a, E: Engine> Executor<'a, E> {
             self.interrupt,
         )
         .await;
-        match answered {
+        match took.gap {
             Ok(gap) => self.handoff(&name, &standby_name, gap),
-            Err(w) => return self.roll_back_after_stop(&standby, w, stopped.err()).await,
+            Err(w) if took.held && !matches!(w, WaitFailure::Exited { .. }) => {
+                return self
+                    .held_but_not_serving(&standby_name, &p.standby_addr, w, Some(&name))
+                    .await;
+            }
+            Err(w) => return self.roll_back_after_stop(&standby, w, took.stop_error, took.held).await,
         }
         self.end("takeover");
 
@@ -243,7 +255,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         self.end("recreate-primary");
 
         self.begin(&format!("handing the lock back to {name}"));
-        let (answered, _) = waits::takeover(
+        let took = waits::takeover(
             self.engine,
             standby,
             Release::Stop(self.opts.stop_timeout),
@@ -253,8 +265,11 @@ impl<'a, E: Engine> Executor<'a, E> {
             self.interrupt,
         )
         .await;
-        match answered {
+        match took.gap {
             Ok(gap) => self.handoff(&standby_name, &name, gap),
+            Err(w) if took.held && !matches!(w, WaitFailure::Exited { .. }) => {
+                return self.held_but_not_serving(&name, &p.primary_addr, w, None).await;
+            }
             Err(w) => return self.hand_back_failed(standby, &replacement, w).await,
         }
         self.end("hand-back");
@@ -320,7 +335,13 @@ impl<'a, E: Engine> Executor<'a, E> {
     }
 
     /// The primary was signalled but the standby never answered.
-    async fn roll_back_after_stop(mut self, standby: &str, wait: WaitFailure, stop_error: Option<String>) -> Report {
+    async fn roll_back_after_stop(
+        mut self,
+        standby: &str,
+        wait: WaitFailure,
+        stop_error: Option<String>,
+        new_version_held: bool,
+    ) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
         let mut what = describe("the standby did not take over:", &wait, self.opts.takeover_timeout);
         if let Some(e) = stop_error {
@@ -340,19 +361,36 @@ impl<'a, E: Engine> Executor<'a, E> {
         self.begin(&format!("starting the original {name} again"));
         let restarted = match self.engine.start(&p.primary_id).await {
             Ok(()) => {
-                waits::holding(
+                waits::serving(
                     self.engine,
                     &p.primary_id,
                     &p.primary_addr,
-                    self.opts.takeover_timeout,
+                    recovery_timeout(self.opts),
                     self.interrupt,
                     true,
                 )
                 .await
+                .result
             }
             Err(e) => Err(WaitFailure::Engine(e.to_string())),
         };
         match restarted {
+            Ok(_) if new_version_held => {
+                // Not a silent way back: the new version had held the lock.
+                self.end("recover");
+                self.remove_quietly(standby).await;
+                let state = format!(
+                    "the original {name} runs {} and holds the lock again, but the new version had held the lock first and may have migrated the database",
+                    p.from.reference
+                );
+                let next = vec![
+                    format!(
+                        "check {name}'s log for database errors; restore the snapshot taken before the upgrade if the old version misbehaves"
+                    ),
+                    "read the standby's last log lines, fix the cause, and run the upgrade again".to_string(),
+                ];
+                self.needs_human(state, failure, next, Vec::new())
+            }
             Ok(_) => {
                 self.end("roll-back");
                 self.remove_quietly(standby).await;
@@ -381,15 +419,16 @@ impl<'a, E: Engine> Executor<'a, E> {
         let _ = self.engine.stop(&p.primary_id, self.opts.stop_timeout).await;
         // Keep the node up on whichever container works: the new version.
         let standby_runs = self.engine.start(standby).await.is_ok()
-            && waits::holding(
+            && waits::serving(
                 self.engine,
                 standby,
                 &p.standby_addr,
-                self.opts.takeover_timeout,
+                recovery_timeout(self.opts),
                 self.interrupt,
                 true,
             )
             .await
+            .result
             .is_ok();
         let why = if migrated {
             "the database was migrated by the new version, and the old version refuses it".to_string()
@@ -478,15 +517,16 @@ impl<'a, E: Engine> Executor<'a, E> {
             let _ = self.engine.stop(replacement, self.opts.stop_timeout).await;
         }
         let standby_holds = self.engine.start(standby).await.is_ok()
-            && waits::holding(
+            && waits::serving(
                 self.engine,
                 standby,
                 &p.standby_addr,
-                self.opts.takeover_timeout,
+                recovery_timeout(self.opts),
                 self.interrupt,
                 true,
             )
             .await
+            .result
             .is_ok();
         let state = if standby_holds {
             format!(
@@ -507,6 +547,40 @@ impl<'a, E: Engine> Executor<'a, E> {
             ),
         ];
         self.needs_human(state, failure, next, vec![p.standby.name.clone(), p.old_name.clone()])
+    }
+
+    /// A new holder took the lock but its real server did not come up in
+    /// time: past the point of no return. It is left running (it may be
+    /// migrating); nothing else is started, so it stays the only holder.
+    async fn held_but_not_serving(self, holder: &str, addr: &str, wait: WaitFailure, stopped: Option<&str>) -> Report {
+        let what = describe(
+            &format!("{holder} took the lock but did not start serving:"),
+            &wait,
+            self.opts.takeover_timeout,
+        );
+        let failure = Failure::new(what, Some(&wait));
+        let mut state = format!(
+            "{holder} holds the lock with the new version but does not serve on {addr} yet (migrations may still run)"
+        );
+        if let Some(old) = stopped {
+            state.push_str(&format!("; {old} is stopped"));
+        }
+        let next = vec![
+            format!("follow its log: `docker logs -f {holder}`; it should answer on {addr} once its migrations finish"),
+            "do not start the old version: the database may be migrated".to_string(),
+            format!(
+                "once it serves, finish by hand: `docker rename`, recreate the node on the new image, then `docker stop {holder}`"
+            ),
+        ];
+        let left = match stopped {
+            Some(old) => vec![holder.to_string(), old.to_string()],
+            None => vec![
+                holder.to_string(),
+                self.plan.standby.name.clone(),
+                self.plan.old_name.clone(),
+            ],
+        };
+        self.needs_human(state, failure, next, left)
     }
 
     fn needs_human(mut self, state: String, failure: Failure, next: Vec<String>, left: Vec<String>) -> Report {

@@ -67,7 +67,13 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         Some(id) => engine.inspect_image(&id).await?,
         None => None,
     };
-    let target_image = engine.inspect_image(&target).await?;
+    // Without a primary (and no --image) there is no repository to look at;
+    // the plan refuses anyway.
+    let target_image = if repository.is_empty() {
+        None
+    } else {
+        engine.inspect_image(&target).await?
+    };
 
     let mut leftovers = Vec::new();
     for c in engine

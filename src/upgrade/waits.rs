@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::engine::{Engine, state_of};
 use crate::interrupt::Interrupt;
-use crate::node::health::status_means_holding;
+use crate::node::health::{status_means_holding, status_means_serving};
 use crate::node::logs::{self, Event, Generation};
 
 /// How many log lines a failure report carries.
@@ -117,45 +117,61 @@ pub async fn last_lines<E: Engine>(engine: &E, id: &str) -> Vec<String> {
     tail.into()
 }
 
-/// Polls `addr` until the node there answers as the lock holder, while
-/// watching that the container `id` still runs. Returns when it answered.
-/// With `ignore_interrupt`, an interrupt does not end the wait (the step in
-/// flight is finished).
-pub async fn holding<E: Engine>(
+/// What a watch of a node's HTTP port saw.
+#[derive(Debug)]
+pub struct Watch {
+    /// When it first answered as the lock holder (the migration window's 204
+    /// counts): from then on, the database may have been migrated.
+    pub held_at: Option<Instant>,
+    /// When its real server answered, or why it did not.
+    pub result: Result<Instant, WaitFailure>,
+}
+
+/// Polls `addr` until the node there serves (200/207/503, past its
+/// migrations), while watching that the container `id` still runs. Records
+/// when it first held the lock (any holding answer, 204 included). With
+/// `ignore_interrupt`, an interrupt does not end the wait (the step in flight
+/// is finished).
+pub async fn serving<E: Engine>(
     engine: &E,
     id: &str,
     addr: &str,
     within: Duration,
     interrupt: &Interrupt,
     ignore_interrupt: bool,
-) -> Result<Instant, WaitFailure> {
+) -> Watch {
     let deadline = Instant::now() + within;
     let mut next_state_check = Instant::now() + STATE_EVERY;
-    loop {
+    let mut held_at = None;
+    let result = loop {
         if !ignore_interrupt && interrupt.is_set() {
-            return Err(WaitFailure::Interrupted);
+            break Err(WaitFailure::Interrupted);
         }
-        if let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(2)).await
-            && status_means_holding(answer.status)
-        {
-            return Ok(Instant::now());
+        if let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(2)).await {
+            if status_means_holding(answer.status) {
+                held_at.get_or_insert_with(Instant::now);
+            }
+            if status_means_serving(answer.status) {
+                break Ok(Instant::now());
+            }
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(WaitFailure::Timeout {
+            break Err(WaitFailure::Timeout {
                 tail: last_lines(engine, id).await,
             });
         }
         if now >= next_state_check {
             next_state_check = now + STATE_EVERY;
             match engine.inspect_container(id).await {
-                Ok(Some(c)) if !state_of(&c).running => return Err(exited(engine, id, Vec::new()).await),
-                Ok(None) => return Err(WaitFailure::Engine(format!("container {id} disappeared"))),
+                Ok(Some(c)) if !state_of(&c).running => break Err(exited(engine, id, Vec::new()).await),
+                Ok(None) => break Err(WaitFailure::Engine(format!("container {id} disappeared"))),
                 _ => {}
             }
         }
         tokio::time::sleep(POLL_EVERY).await;
-    }
+    };
+    Watch { held_at, result }
 }
 
 /// Whether anything answers HTTP at `addr` as a lock holder, right now.
@@ -172,8 +188,21 @@ pub enum Release {
     Kill,
 }
 
+/// What a takeover saw.
+#[derive(Debug)]
+pub struct Takeover {
+    /// The successor first held the lock (the point of no return for a new
+    /// version).
+    pub held: bool,
+    /// The gap from signalling the holder to the successor serving, or why
+    /// it did not serve.
+    pub gap: Result<Duration, WaitFailure>,
+    /// Whether stopping the old holder failed.
+    pub stop_error: Option<String>,
+}
+
 /// A takeover: signal the holder `from` and poll `to` at `to_addr` until it
-/// answers. Returns the gap from the signal to the answer.
+/// serves.
 pub async fn takeover<E: Engine>(
     engine: &E,
     from: &str,
@@ -182,7 +211,7 @@ pub async fn takeover<E: Engine>(
     to_addr: &str,
     within: Duration,
     interrupt: &Interrupt,
-) -> (Result<Duration, WaitFailure>, Result<(), String>) {
+) -> Takeover {
     let signalled = Instant::now();
     let stop = async {
         match release {
@@ -191,7 +220,11 @@ pub async fn takeover<E: Engine>(
         }
         .map_err(|e| e.to_string())
     };
-    let poll = holding(engine, to, to_addr, within, interrupt, true);
-    let (answered, stopped) = tokio::join!(poll, stop);
-    (answered.map(|at| at - signalled), stopped)
+    let poll = serving(engine, to, to_addr, within, interrupt, true);
+    let (watch, stopped) = tokio::join!(poll, stop);
+    Takeover {
+        held: watch.held_at.is_some(),
+        gap: watch.result.map(|at| at - signalled),
+        stop_error: stopped.err(),
+    }
 }

@@ -4,3 +4,4 @@
 mod cli;
 mod double;
 mod rig;
+mod upgrade;

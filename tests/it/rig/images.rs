@@ -22,8 +22,24 @@ use super::registry;
 pub const OLD: &str = "1.0.0";
 /// The version the tests upgrade to; `latest` points here too.
 pub const NEW: &str = "1.1.0";
-/// Every tag pushed, with the version its image carries.
-const TAGS: [(&str, &str); 3] = [(OLD, OLD), (NEW, NEW), ("latest", NEW)];
+/// A new version whose node exits at once (a bad release).
+pub const CRASH: &str = "1.1.0-crash";
+/// A new version whose node never logs a lock-wait line.
+pub const SILENT: &str = "1.1.0-silent";
+/// A new version whose node takes the lock, migrates, then crashes.
+pub const CRASH_AFTER_LOCK: &str = "1.1.0-crashlock";
+/// A tag no test pulls (for `--dry-run`, which must not pull it).
+pub const NEVER_PULLED: &str = "1.1.0-dryrun";
+/// Every tag pushed, with the version its image carries and its fault.
+const TAGS: [(&str, &str, &str); 7] = [
+    (OLD, OLD, ""),
+    (NEW, NEW, ""),
+    ("latest", NEW, ""),
+    (CRASH, NEW, "exit-at-start"),
+    (SILENT, NEW, "silent-wait"),
+    (CRASH_AFTER_LOCK, NEW, "crash-after-lock"),
+    (NEVER_PULLED, NEW, ""),
+];
 
 /// The uid the real Chainlink image runs as.
 pub const NODE_UID: &str = "14933";
@@ -31,8 +47,9 @@ pub const NODE_UID: &str = "14933";
 const DOCKERFILE: &str = r#"FROM scratch
 ARG VERSION
 ARG COMMIT
+ARG FAULT
 COPY chainlink /usr/local/bin/chainlink
-ENV PATH=/usr/local/bin CHAINLINK_VERSION=${VERSION} CHAINLINK_COMMIT=${COMMIT}
+ENV PATH=/usr/local/bin CHAINLINK_VERSION=${VERSION} CHAINLINK_COMMIT=${COMMIT} CL_DOUBLE_FAULT=${FAULT}
 LABEL org.opencontainers.image.title="cl-node-double" org.opencontainers.image.version="${VERSION}"
 WORKDIR /home/chainlink
 USER 14933
@@ -75,18 +92,18 @@ pub async fn prepare(rig_dir: &Path) -> Result<Images, String> {
         repo: format!("{registry}/{name}"),
     };
     let present = registry::tags(&registry, &name).await;
-    if TAGS.iter().all(|(t, _)| present.iter().any(|p| p == t)) {
+    if TAGS.iter().all(|(t, _, _)| present.iter().any(|p| p == t)) {
         return Ok(images);
     }
     let docker = super::connect().await?;
     let context = build_context(&bytes)?;
-    for (tag, version) in TAGS {
+    for (tag, version, fault) in TAGS {
         let reference = images.reference(tag);
-        build_image(&docker, &context, &reference, version).await?;
+        build_image(&docker, &context, &reference, version, fault).await?;
         push_image(&docker, &images.repo, tag).await?;
     }
     // Untag locally: tests must pull from the registry (a real pull).
-    for (tag, _) in TAGS {
+    for (tag, _, _) in TAGS {
         let _ = docker
             .remove_image(
                 &images.reference(tag),
@@ -156,10 +173,17 @@ fn build_context(binary: &[u8]) -> Result<Vec<u8>, String> {
     tar.into_inner().map_err(|e| e.to_string())
 }
 
-async fn build_image(docker: &Docker, context: &[u8], reference: &str, version: &str) -> Result<(), String> {
+async fn build_image(
+    docker: &Docker,
+    context: &[u8],
+    reference: &str,
+    version: &str,
+    fault: &str,
+) -> Result<(), String> {
     let args = HashMap::from([
         ("VERSION".to_string(), version.to_string()),
         ("COMMIT".to_string(), commit_of(version)),
+        ("FAULT".to_string(), fault.to_string()),
     ]);
     let options = BuildImageOptionsBuilder::new()
         .dockerfile("Dockerfile")

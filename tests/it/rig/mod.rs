@@ -22,7 +22,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 
 use cl_maint::probe::{self, Answer, NoAnswer};
-pub use images::{Images, NEW, OLD};
+pub use images::{CRASH, CRASH_AFTER_LOCK, Images, NEVER_PULLED, NEW, OLD, SILENT};
 
 /// The label every container a test creates carries; its value is the test's id.
 pub const TEST_LABEL: &str = "io.cl-maint.test";
@@ -173,6 +173,32 @@ pub struct Node {
     pub name: String,
     /// `127.0.0.1:PORT` where its 6688 is published.
     pub addr: String,
+}
+
+/// What a `cl-maint` run returned.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code.
+    pub code: i32,
+    /// The report (stdout parsed as JSON; `Null` when it was not JSON).
+    pub report: serde_json::Value,
+    /// stdout as text.
+    pub stdout: String,
+    /// stderr as text.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Reads a finished process's output.
+    pub fn from_output(out: std::process::Output) -> Run {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            report: serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null),
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 /// One test's slice of the world. Dropping it removes everything it made.
@@ -396,6 +422,28 @@ impl Rig {
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
+    }
+
+    /// The labels every object of this test carries.
+    pub fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (TEST_LABEL.to_string(), self.id.clone()),
+            (PID_LABEL.to_string(), std::process::id().to_string()),
+        ])
+    }
+
+    /// Runs the `cl-maint` binary with `args` (plus `--json`), and returns
+    /// its exit code, stdout parsed as JSON, and stderr.
+    pub async fn cl_maint(&self, args: &[&str]) -> Run {
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+            .args(args)
+            .arg("--json")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("run cl-maint");
+        Run::from_output(child)
     }
 
     /// The journal's figures so far.

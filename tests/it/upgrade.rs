@@ -1,0 +1,718 @@
+//! `cl-maint upgrade` end to end on the real engine, against the node double
+//! in both lock generations, through the built binary.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+
+use crate::rig::{CRASH, CRASH_AFTER_LOCK, Gen, NEVER_PULLED, NEW, Node, NodeSpec, OLD, Rig, SILENT, free_port};
+
+const MARGIN: Duration = Duration::from_millis(600);
+
+/// Starts the primary `NAME-chainlink` on OLD and waits until it serves.
+async fn primary(rig: &Rig, generation: Gen, env: &[&str]) -> Node {
+    let node = rig
+        .start_node(NodeSpec {
+            suffix: "chainlink",
+            tag: OLD,
+            generation,
+            env: env.iter().map(|e| e.to_string()).collect(),
+        })
+        .await;
+    rig.wait_serving(&node, Duration::from_secs(20)).await;
+    node
+}
+
+/// Names of every container of this test, sorted, with their state and image id.
+async fn world(rig: &Rig) -> Vec<String> {
+    let all = rig
+        .docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .all(true)
+                .build(),
+        ))
+        .await
+        .unwrap();
+    let mut out: Vec<String> = all
+        .into_iter()
+        .filter_map(|c| {
+            let name = c.names?.first()?.trim_start_matches('/').to_string();
+            name.starts_with(&rig.id).then(|| {
+                format!(
+                    "{name} {} {}",
+                    c.id.unwrap_or_default(),
+                    c.state.map(|s| s.to_string()).unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn outcome(run: &crate::rig::Run) -> &str {
+    run.report["outcome"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no JSON report; stdout {} stderr {}", run.stdout, run.stderr))
+}
+
+async fn upgrade_a_to_b(generation: Gen, test: &str) {
+    let rig = Rig::new(test).await;
+    let node = primary(
+        &rig,
+        generation,
+        &["DATABASE_URL=postgresql://chainlink:s3cr3tpw@db:5432/cl"],
+    )
+    .await;
+    let standby_port = free_port().to_string();
+    let run = rig
+        .cl_maint(&[
+            "upgrade",
+            "--container",
+            &node.name,
+            "--tag",
+            NEW,
+            "--standby-port",
+            &standby_port,
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(outcome(&run), "upgraded");
+    let report = &run.report;
+    assert_eq!(report["from"]["version"], OLD);
+    assert_eq!(report["to"]["version"], NEW);
+    assert!(
+        report["to"]["digest"].as_str().unwrap().contains("@sha256:"),
+        "{report}"
+    );
+    assert_eq!(report["handoffs"].as_array().unwrap().len(), 2);
+    assert!(
+        !run.stdout.contains("s3cr3tpw") && !run.stderr.contains("s3cr3tpw"),
+        "a secret leaked"
+    );
+
+    // The node runs the new version on its port, under its name; nothing else is left.
+    let after = rig.docker.inspect_container(&node.name, None).await.unwrap();
+    assert_ne!(after.id.as_deref(), Some(node.id.as_str()), "recreated");
+    assert!(after.config.unwrap().image.unwrap().ends_with(&format!(":{NEW}")));
+    rig.wait_serving(&node, Duration::from_secs(20)).await;
+    let metrics = cl_maint::probe::get(&node.addr, "/metrics", None, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        metrics.body.contains(&format!("version=\"{NEW}\"")),
+        "the new image's version default applies"
+    );
+    assert_eq!(world(&rig).await.len(), 1, "{:?}", world(&rig).await);
+
+    // The journal: never two holders, each handoff within retry + boot + margin.
+    let figures = rig.journal();
+    assert!(
+        figures.overlaps.is_empty(),
+        "two holders at once: {:?}",
+        figures.overlaps
+    );
+    assert_eq!(figures.tenures.len(), 3, "old, standby, new: {figures:?}");
+    let bound = (generation.retry() + generation.boot() + MARGIN).as_secs_f64() * 1000.0;
+    for h in &figures.handoffs {
+        assert!(
+            h.gap_ms <= bound,
+            "handoff gap {:.0} ms > {bound:.0} ms: {figures:?}",
+            h.gap_ms
+        );
+    }
+}
+
+#[tokio::test]
+async fn upgrades_a_bolt_era_node() {
+    upgrade_a_to_b(Gen::Bolt, "up-bolt").await;
+}
+
+#[tokio::test]
+async fn upgrades_a_lease_era_node() {
+    upgrade_a_to_b(Gen::Lease, "up-lease").await;
+}
+
+#[tokio::test]
+async fn keeps_every_operator_setting_and_drops_old_image_defaults() {
+    let rig = Rig::new("up-settings").await;
+    let network = format!("{}-net", rig.id);
+    let create = bollard::models::NetworkCreateRequest {
+        name: network.clone(),
+        labels: Some(rig.labels()),
+        ..Default::default()
+    };
+    rig.docker.create_network(create).await.unwrap();
+    let volume = format!("{}-vol", rig.id);
+    let create = bollard::models::VolumeCreateRequest {
+        name: Some(volume.clone()),
+        labels: Some(rig.labels()),
+        ..Default::default()
+    };
+    rig.docker.create_volume(create).await.unwrap();
+    rig.pull(OLD).await;
+    let port = free_port();
+    let name = format!("{}-chainlink", rig.id);
+    let mut labels = rig.labels();
+    labels.insert("com.example.team".into(), "oracles".into());
+    let body = ContainerCreateBody {
+        image: Some(rig.images.reference(OLD)),
+        env: Some(vec![
+            "ROOT=/chainlink".into(),
+            "CL_DOUBLE_LOCK=lease".into(),
+            "ETH_URL=wss://eth.example/ws".into(),
+            "DATABASE_URL=postgresql://chainlink:hunter2@db.internal:5432/chainlink".into(),
+        ]),
+        cmd: Some(vec!["local".into(), "n".into(), "-a".into(), "/chainlink/.api".into()]),
+        labels: Some(labels),
+        tty: Some(true),
+        open_stdin: Some(true),
+        host_config: Some(HostConfig {
+            binds: Some(vec![
+                format!("{}:/chainlink", rig.dir.display()),
+                format!("{volume}:/data"),
+            ]),
+            port_bindings: Some(HashMap::from([(
+                "6688/tcp".to_string(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(port.to_string()),
+                }]),
+            )])),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            log_config: Some(bollard::models::HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([("max-size".to_string(), "10m".to_string())])),
+            }),
+            network_mode: Some(network.clone()),
+            memory: Some(256 * 1024 * 1024),
+            cap_add: Some(vec!["NET_ADMIN".into()]),
+            cap_drop: Some(vec!["MKNOD".into()]),
+            ulimits: Some(vec![bollard::models::ResourcesUlimits {
+                name: Some("nofile".into()),
+                soft: Some(4096),
+                hard: Some(8192),
+            }]),
+            extra_hosts: Some(vec!["db.internal:10.1.2.3".into()]),
+            dns: Some(vec!["127.0.0.53".into()]),
+            ..Default::default()
+        }),
+        networking_config: Some(bollard::models::NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.clone(),
+                bollard::models::EndpointSettings {
+                    aliases: Some(vec!["chainlink-node".into()]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    };
+    let created = rig
+        .docker
+        .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
+        .await
+        .unwrap();
+    rig.docker.start_container(&created.id, None).await.unwrap();
+    let node = Node {
+        id: created.id,
+        name: name.clone(),
+        addr: format!("127.0.0.1:{port}"),
+    };
+    rig.wait_serving(&node, Duration::from_secs(20)).await;
+    let before = rig.docker.inspect_container(&name, None).await.unwrap();
+
+    let standby_port = free_port().to_string();
+    let run = rig
+        .cl_maint(&[
+            "upgrade",
+            "--container",
+            &name,
+            "--tag",
+            NEW,
+            "--standby-port",
+            &standby_port,
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let after = rig.docker.inspect_container(&name, None).await.unwrap();
+
+    let (b, a) = (before.config.clone().unwrap(), after.config.clone().unwrap());
+    let operator_env = |env: &Vec<String>| -> Vec<String> {
+        let mut e: Vec<String> = env
+            .iter()
+            .filter(|v| !v.starts_with("CHAINLINK_") && !v.starts_with("PATH=") && !v.starts_with("CL_DOUBLE_FAULT="))
+            .cloned()
+            .collect();
+        e.sort();
+        e
+    };
+    assert_eq!(
+        operator_env(b.env.as_ref().unwrap()),
+        operator_env(a.env.as_ref().unwrap()),
+        "operator env identical"
+    );
+    assert!(
+        a.env.as_ref().unwrap().contains(&format!("CHAINLINK_VERSION={NEW}")),
+        "new image default applies"
+    );
+    assert!(
+        !a.env.as_ref().unwrap().contains(&format!("CHAINLINK_VERSION={OLD}")),
+        "old image default must not leak"
+    );
+    assert_eq!(
+        a.labels
+            .as_ref()
+            .unwrap()
+            .get("org.opencontainers.image.version")
+            .map(String::as_str),
+        Some(NEW)
+    );
+    assert_eq!(
+        a.labels.as_ref().unwrap().get("com.example.team").map(String::as_str),
+        Some("oracles")
+    );
+    assert!(
+        a.labels
+            .as_ref()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with("io.cl-maint.primary")),
+        "no cl-maint label on the node"
+    );
+    assert_eq!(b.cmd, a.cmd);
+    assert_eq!(b.entrypoint, a.entrypoint);
+    assert_eq!((b.tty, b.open_stdin), (a.tty, a.open_stdin));
+    assert_eq!(b.user, a.user);
+    assert_eq!(b.healthcheck, a.healthcheck);
+    let (hb, ha) = (before.host_config.clone().unwrap(), after.host_config.clone().unwrap());
+    assert_eq!(hb.binds, ha.binds);
+    assert_eq!(hb.port_bindings, ha.port_bindings);
+    assert_eq!(hb.restart_policy, ha.restart_policy);
+    assert_eq!(hb.log_config, ha.log_config);
+    assert_eq!(hb.network_mode, ha.network_mode);
+    assert_eq!(hb.memory, ha.memory);
+    assert_eq!(hb.cap_add, ha.cap_add);
+    assert_eq!(hb.cap_drop, ha.cap_drop);
+    assert_eq!(hb.ulimits, ha.ulimits);
+    assert_eq!(hb.extra_hosts, ha.extra_hosts);
+    assert_eq!(hb.dns, ha.dns);
+    let aliases = |c: &bollard::models::ContainerInspectResponse| {
+        let mut a = c.network_settings.as_ref().unwrap().networks.as_ref().unwrap()[&network]
+            .aliases
+            .clone()
+            .unwrap_or_default();
+        a.retain(|x| x.len() != 12);
+        a
+    };
+    assert_eq!(aliases(&before), aliases(&after));
+    assert!(rig.journal().overlaps.is_empty());
+}
+
+#[tokio::test]
+async fn an_up_to_date_node_is_left_alone() {
+    let rig = Rig::new("up-to-date").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let before = world(&rig).await;
+    let standby_port = free_port().to_string();
+    let run = rig
+        .cl_maint(&[
+            "upgrade",
+            "--container",
+            &node.name,
+            "--tag",
+            OLD,
+            "--standby-port",
+            &standby_port,
+        ])
+        .await;
+    assert_eq!((run.code, outcome(&run)), (0, "up-to-date"), "{run:?}");
+    assert_eq!(world(&rig).await, before, "nothing changed");
+    assert_eq!(rig.journal().tenures.len(), 1, "no other node ever took the lock");
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_changes_and_pulls_nothing() {
+    let rig = Rig::new("up-dry").await;
+    let node = primary(
+        &rig,
+        Gen::Bolt,
+        &["API_TOKEN=tok-very-secret", "DATABASE_URL=postgresql://u:hunter2@db/cl"],
+    )
+    .await;
+    let before = world(&rig).await;
+    let target = rig.images.reference(NEVER_PULLED);
+    assert!(
+        rig.docker.inspect_image(&target).await.is_err(),
+        "precondition: {target} is not on the engine"
+    );
+    let standby_port = free_port().to_string();
+    let args = [
+        "upgrade",
+        "--container",
+        node.name.as_str(),
+        "--tag",
+        NEVER_PULLED,
+        "--standby-port",
+        &standby_port,
+        "--dry-run",
+    ];
+    let run = rig.cl_maint(&args).await;
+    assert_eq!((run.code, outcome(&run)), (0, "dry-run"), "{run:?}");
+    let plan = &run.report["plan"];
+    assert!(plan["steps"].as_array().unwrap().len() >= 8);
+    let commands = plan["docker_commands"].as_array().unwrap();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("docker run -d --name")),
+        "{commands:?}"
+    );
+    assert!(
+        plan["changes"].to_string().contains("DATABASE_TIMEOUT=0"),
+        "bolt era: the plan says it sets the lock wait"
+    );
+    let human = std::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .args(args)
+        .output()
+        .unwrap();
+    let human_text = String::from_utf8_lossy(&human.stdout);
+    assert!(human_text.contains("Equivalent docker commands"), "{human_text}");
+    for out in [&run.stdout, &run.stderr, &human_text.to_string()] {
+        assert!(
+            !out.contains("hunter2") && !out.contains("tok-very-secret"),
+            "a secret leaked: {out}"
+        );
+    }
+    assert_eq!(world(&rig).await, before, "nothing changed");
+    assert!(
+        rig.docker.inspect_image(&target).await.is_err(),
+        "--dry-run pulled {target}"
+    );
+}
+
+#[tokio::test]
+async fn preflight_refusals_change_nothing() {
+    let rig = Rig::new("up-refuse").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let port = node.addr.rsplit(':').next().unwrap().to_string();
+    // A running container publishing the port the standby would use.
+    let squatter = rig
+        .start_node(NodeSpec {
+            suffix: "squat",
+            tag: OLD,
+            generation: Gen::Lease,
+            env: vec![],
+        })
+        .await;
+    let taken = squatter.addr.rsplit(':').next().unwrap().to_string();
+    let free = free_port().to_string();
+    let missing = format!("{}-nope", rig.id);
+    let before = world(&rig).await;
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["--container", &missing, "--tag", NEW, "--standby-port", &free],
+            3,
+            "there is no container",
+        ),
+        (
+            vec!["--container", &node.name, "--tag", NEW, "--standby-port", &taken],
+            3,
+            "is taken by container",
+        ),
+        (
+            vec!["--container", &node.name, "--tag", NEW, "--standby-port", &port],
+            3,
+            "the port",
+        ),
+        (
+            vec!["--container", &node.name, "--tag", "no:colons", "--standby-port", &free],
+            2,
+            "invalid tag",
+        ),
+        (
+            vec![
+                "--container",
+                &node.name,
+                "--tag",
+                NEW,
+                "--image",
+                "Bad/Repo",
+                "--standby-port",
+                &free,
+            ],
+            2,
+            "invalid image repository",
+        ),
+        (
+            vec!["--container", &node.name, "--tag", NEW, "--standby-port", "0"],
+            2,
+            "standby-port",
+        ),
+        (
+            vec![
+                "--container",
+                &node.name,
+                "--tag",
+                NEW,
+                "--wait-timeout",
+                "5 minutes",
+                "--standby-port",
+                &free,
+            ],
+            2,
+            "wait-timeout",
+        ),
+        (
+            vec![
+                "--container",
+                &node.name,
+                "--tag",
+                NEW,
+                "--standby-port",
+                &free,
+                "--host",
+                "tcp://127.0.0.1:1",
+            ],
+            4,
+            "did not answer",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let mut full = vec!["upgrade"];
+        full.extend(args.iter().copied());
+        let run = rig.cl_maint(&full).await;
+        assert_eq!(run.code, code, "{full:?}: {run:?}");
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert!(text.contains(says), "{full:?} should say {says:?}: {text}");
+        assert_eq!(world(&rig).await, before, "{full:?} changed something");
+    }
+    // A stopped primary, and a container left by an interrupted run.
+    rig.stop(&squatter, 10).await;
+    let leftover = rig
+        .start_node(NodeSpec {
+            suffix: "chainlink-cl-maint-standby",
+            tag: OLD,
+            generation: Gen::Lease,
+            env: vec![],
+        })
+        .await;
+    let run = rig
+        .cl_maint(&[
+            "upgrade",
+            "--container",
+            &node.name,
+            "--tag",
+            NEW,
+            "--standby-port",
+            &free,
+        ])
+        .await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.report["error"].as_str().unwrap().contains(&leftover.name),
+        "{run:?}"
+    );
+    assert!(
+        run.report["next_steps"].to_string().contains("docker rm -f"),
+        "says how to recover"
+    );
+    let run = rig
+        .cl_maint(&[
+            "upgrade",
+            "--container",
+            &squatter.name,
+            "--tag",
+            NEW,
+            "--standby-port",
+            &free,
+        ])
+        .await;
+    assert_eq!(run.code, 3);
+    assert!(
+        run.report["error"].as_str().unwrap().contains("is not running"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tag_that_does_not_exist_changes_nothing() {
+    let rig = Rig::new("up-notag").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let before = world(&rig).await;
+    let standby_port = free_port().to_string();
+    let run = rig
+        .cl_maint(&[
+            "upgrade",
+            "--container",
+            &node.name,
+            "--tag",
+            "9.9.9-nope",
+            "--standby-port",
+            &standby_port,
+        ])
+        .await;
+    assert_eq!((run.code, outcome(&run)), (7, "pull-failed"), "{run:?}");
+    assert_eq!(world(&rig).await, before);
+}
+
+async fn rolled_back(generation: Gen, tag: &str, extra: &[&str], test: &str) -> (Rig, crate::rig::Run) {
+    let rig = Rig::new(test).await;
+    let node = primary(&rig, generation, &[]).await;
+    let before = world(&rig).await;
+    let standby_port = free_port().to_string();
+    let mut args = vec![
+        "upgrade",
+        "--container",
+        node.name.as_str(),
+        "--tag",
+        tag,
+        "--standby-port",
+        &standby_port,
+    ];
+    args.extend(extra);
+    let run = rig.cl_maint(&args).await;
+    assert_eq!((run.code, outcome(&run)), (5, "rolled-back"), "{run:?}");
+    assert_eq!(
+        world(&rig).await,
+        before,
+        "the original primary, untouched, and no leftovers"
+    );
+    assert_eq!(
+        rig.wait_serving(&node, Duration::from_secs(20)).await.status,
+        200,
+        "the original holds the lock"
+    );
+    assert!(rig.journal().overlaps.is_empty());
+    (rig, run)
+}
+
+#[tokio::test]
+async fn a_standby_that_exits_at_once_is_rolled_back() {
+    let (_rig, run) = rolled_back(Gen::Bolt, CRASH, &[], "up-crash").await;
+    assert!(
+        run.report["log_tail"].to_string().contains("simulated crash at start"),
+        "{run:?}"
+    );
+    assert!(
+        run.report["error"].as_str().unwrap().contains("exited (code 2)"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_standby_that_never_waits_for_the_lock_is_rolled_back() {
+    let (_rig, run) = rolled_back(Gen::Lease, SILENT, &["--wait-timeout", "3s"], "up-silent").await;
+    assert!(run.report["error"].as_str().unwrap().contains("within 3s"), "{run:?}");
+}
+
+#[tokio::test]
+async fn a_takeover_that_times_out_before_the_new_version_held_the_lock_is_rolled_back() {
+    // SIGKILL leaves the lease held for 10 s: the standby cannot take it within 2 s.
+    let (rig, run) = rolled_back(Gen::Lease, NEW, &["--kill", "--takeover-timeout", "2s"], "up-takeover").await;
+    assert!(
+        run.report["state"].as_str().unwrap().contains("holds the lock again"),
+        "{run:?}"
+    );
+    let versions: Vec<String> = rig.journal().tenures.iter().map(|t| t.version.clone()).collect();
+    assert!(
+        versions.iter().all(|v| v == OLD),
+        "the new version never held the lock: {versions:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_interrupt_while_the_standby_waits_rolls_back() {
+    let rig = Rig::new("up-sigint").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let before = world(&rig).await;
+    let standby_port = free_port().to_string();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .args([
+            "upgrade",
+            "--json",
+            "--container",
+            &node.name,
+            "--tag",
+            SILENT,
+            "--standby-port",
+            &standby_port,
+        ])
+        .args(["--wait-timeout", "60s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let standby = format!("{}-cl-maint-standby", node.name);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(c) = rig.docker.inspect_container(&standby, None).await
+            && c.state.and_then(|s| s.running) == Some(true)
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the standby never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SIGINT to the process this test started, by its PID.
+    let pid = child.id().expect("cl-maint's pid") as i32;
+    // SAFETY: kill(2) on a child we spawned and still own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let run = crate::rig::Run::from_output(out);
+    assert_eq!((run.code, outcome(&run)), (130, "interrupted"), "{run:?}");
+    assert_eq!(world(&rig).await, before, "standby removed, primary untouched");
+    assert_eq!(rig.http(&node, "/health").await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn a_new_version_that_crashes_after_migrating_needs_a_human() {
+    let rig = Rig::new("up-migrated").await;
+    let node = primary(&rig, Gen::Bolt, &[]).await;
+    let standby_port = free_port().to_string();
+    let args = [
+        "upgrade",
+        "--container",
+        &node.name,
+        "--tag",
+        CRASH_AFTER_LOCK,
+        "--standby-port",
+        &standby_port,
+    ];
+    let run = rig.cl_maint(&args).await;
+    assert_eq!((run.code, outcome(&run)), (6, "needs-human"), "{run:?}");
+    let report = &run.report;
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("migrated by the new version"),
+        "{report}"
+    );
+    assert!(
+        report["state"].as_str().unwrap().contains("NO node holds the lock"),
+        "{report}"
+    );
+    assert!(
+        report["next_steps"]
+            .to_string()
+            .contains("restore the database snapshot"),
+        "{report}"
+    );
+    assert!(
+        report["left"].to_string().contains("cl-maint-standby"),
+        "the report names what it left: {report}"
+    );
+    assert!(rig.journal().overlaps.is_empty(), "never two holders, even here");
+}
