@@ -76,6 +76,9 @@ pub struct UpgradeArgs {
     /// Print the plan and the equivalent docker commands; change and pull nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// When to pull the new image: always, missing (only if the engine lacks it), never.
+    #[arg(long, value_enum, default_value_t = options::PullPolicy::Always)]
+    pub pull: options::PullPolicy,
     /// Do not ask for confirmation (cl-maint never asks when stdin is not a terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -95,6 +98,7 @@ impl UpgradeArgs {
         o.force = self.force;
         o.keep_old = self.keep_old;
         o.dry_run = self.dry_run;
+        o.pull = self.pull;
         o
     }
 }

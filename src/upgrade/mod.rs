@@ -79,11 +79,44 @@ pub async fn upgrade<E: Engine>(
         return report;
     }
 
-    progress.step(&format!("pulling {}", plan.target));
     let started = tokio::time::Instant::now();
+    let pull = match opts.pull {
+        options::PullPolicy::Always => true,
+        options::PullPolicy::Missing => observed_missing(engine, &plan.target).await,
+        options::PullPolicy::Never => false,
+    };
+    if !pull && observed_missing(engine, &plan.target).await {
+        report.set_outcome(Outcome::PullFailed);
+        report.error = Some(format!(
+            "{} is not on the engine and --pull never forbids pulling it",
+            plan.target
+        ));
+        report.state = format!("nothing was changed; {} runs {}", opts.container, plan.from.reference);
+        report.next_steps = vec![format!(
+            "load the image (`docker load`) or pull it, or use --pull missing"
+        )];
+        return report;
+    }
+    if pull {
+        progress.step(&format!("pulling {}", plan.target));
+    } else {
+        let policy = if opts.pull == options::PullPolicy::Never {
+            "never"
+        } else {
+            "missing"
+        };
+        progress.step(&format!("using {} from the engine (--pull {policy})", plan.target));
+    }
     let show = |p: crate::engine::PullProgress| progress.pull(&p);
+    let pulling = async {
+        if pull {
+            engine.pull(&plan.target, &show).await
+        } else {
+            Ok(())
+        }
+    };
     let pulled = tokio::select! {
-        r = timeout(opts.pull_timeout, engine.pull(&plan.target, &show)) => r,
+        r = timeout(opts.pull_timeout, pulling) => r,
         _ = interrupt.wait() => {
             progress.pull_done();
             report.set_outcome(Outcome::Interrupted);
@@ -146,6 +179,10 @@ pub async fn upgrade<E: Engine>(
     execute::Executor::new(engine, &plan, opts, progress, interrupt, report)
         .run()
         .await
+}
+
+async fn observed_missing<E: Engine>(engine: &E, reference: &str) -> bool {
+    matches!(engine.inspect_image(reference).await, Ok(None))
 }
 
 fn version_from_tag(tag: &str) -> Option<String> {

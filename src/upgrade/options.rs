@@ -2,6 +2,18 @@
 
 use std::time::Duration;
 
+/// When to pull the target image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Always pull (the tag may have moved, as `latest` does).
+    #[default]
+    Always,
+    /// Pull only when the engine does not have the image.
+    Missing,
+    /// Never pull: use the image on the engine (air-gapped hosts, `docker load`).
+    Never,
+}
+
 /// The validated request.
 #[derive(Clone, Debug)]
 pub struct UpgradeOptions {
@@ -29,6 +41,8 @@ pub struct UpgradeOptions {
     pub keep_old: bool,
     /// Print the plan and change nothing.
     pub dry_run: bool,
+    /// When to pull the target image.
+    pub pull: PullPolicy,
 }
 
 impl UpgradeOptions {
@@ -47,6 +61,7 @@ impl UpgradeOptions {
             force: false,
             keep_old: false,
             dry_run: false,
+            pull: PullPolicy::Always,
         }
     }
 }

@@ -716,3 +716,84 @@ async fn a_new_version_that_crashes_after_migrating_needs_a_human() {
     );
     assert!(rig.journal().overlaps.is_empty(), "never two holders, even here");
 }
+
+#[tokio::test]
+async fn pull_never_refuses_an_image_the_engine_lacks() {
+    let rig = Rig::new("up-pullnever").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let before = world(&rig).await;
+    let standby_port = free_port().to_string();
+    let args = [
+        "upgrade",
+        "--container",
+        &node.name,
+        "--tag",
+        NEVER_PULLED,
+        "--standby-port",
+        &standby_port,
+        "--pull",
+        "never",
+    ];
+    let run = rig.cl_maint(&args).await;
+    assert_eq!((run.code, outcome(&run)), (7, "pull-failed"), "{run:?}");
+    assert!(
+        run.report["error"].as_str().unwrap().contains("--pull never"),
+        "{run:?}"
+    );
+    assert_eq!(world(&rig).await, before);
+    assert!(
+        rig.docker
+            .inspect_image(&rig.images.reference(NEVER_PULLED))
+            .await
+            .is_err(),
+        "nothing was pulled"
+    );
+}
+
+#[tokio::test]
+async fn upgrades_from_images_loaded_on_the_engine_with_pull_never() {
+    let rig = Rig::new("up-local").await;
+    // Images that exist only on this engine, as after `docker load` on an air-gapped host.
+    let repo = format!("cl-maint-local/{}", rig.id);
+    let images = crate::rig::images::build_local(&crate::rig::rig_dir(), &repo)
+        .await
+        .expect("build images locally");
+    let spec = NodeSpec {
+        suffix: "chainlink",
+        tag: OLD,
+        generation: Gen::Bolt,
+        env: vec![],
+    };
+    let node = rig.start_node_from(spec, &images.reference(OLD)).await;
+    rig.wait_serving(&node, Duration::from_secs(20)).await;
+    let standby_port = free_port().to_string();
+    let args = [
+        "upgrade",
+        "--container",
+        &node.name,
+        "--tag",
+        NEW,
+        "--standby-port",
+        &standby_port,
+        "--pull",
+        "never",
+    ];
+    let run = rig.cl_maint(&args).await;
+    assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
+    assert!(run.stderr.contains("--pull never"), "{}", run.stderr);
+    assert!(rig.journal().overlaps.is_empty());
+    // Remove the node, then this test's images.
+    let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .build();
+    rig.docker.remove_container(&node.name, Some(force)).await.unwrap();
+    for tag in [OLD, NEW, "latest", CRASH, SILENT, CRASH_AFTER_LOCK, NEVER_PULLED] {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+            .force(true)
+            .build();
+        let _ = rig
+            .docker
+            .remove_image(&images.reference(tag), Some(options), None)
+            .await;
+    }
+}

@@ -115,6 +115,21 @@ pub async fn prepare(rig_dir: &Path) -> Result<Images, String> {
     Ok(images)
 }
 
+/// Builds every tag of the double's image under `repo` on the engine only
+/// (no registry): for the demo on machines without `docker-registry`.
+pub async fn build_local(rig_dir: &Path, repo: &str) -> Result<Images, String> {
+    let _lock = FileLock::take(&rig_dir.join("images.lock"))?;
+    let binary = build_double(rig_dir)?;
+    let bytes = std::fs::read(&binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
+    let docker = super::connect().await?;
+    let context = build_context(&bytes)?;
+    let images = Images { repo: repo.to_string() };
+    for (tag, version, fault) in TAGS {
+        build_image(&docker, &context, &images.reference(tag), version, fault).await?;
+    }
+    Ok(images)
+}
+
 /// `cargo build --release` of the double, linked statically.
 fn build_double(rig_dir: &Path) -> Result<PathBuf, String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -261,6 +261,12 @@ impl Rig {
     /// 127.0.0.1 port.
     pub async fn start_node(&self, spec: NodeSpec<'_>) -> Node {
         self.pull(spec.tag).await;
+        let reference = self.images.reference(spec.tag);
+        self.start_node_from(spec, &reference).await
+    }
+
+    /// Like [`Rig::start_node`], from an image reference already on the engine.
+    pub async fn start_node_from(&self, spec: NodeSpec<'_>, reference: &str) -> Node {
         let name = format!("{}-{}", self.id, spec.suffix);
         let port = free_port();
         let mut env = vec![
@@ -280,7 +286,7 @@ impl Rig {
             }]),
         )]);
         let body = ContainerCreateBody {
-            image: Some(self.images.reference(spec.tag)),
+            image: Some(reference.to_string()),
             env: Some(env),
             labels: Some(labels),
             host_config: Some(HostConfig {
