@@ -30,19 +30,20 @@ pub fn env_entry(entry: &str) -> String {
 
 /// Replaces the password in `scheme://user:password@host…`.
 pub fn url_password(value: &str) -> String {
-    let Some(scheme_end) = value.find("://") else {
-        return value.to_string();
-    };
-    let rest = &value[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => match authority[..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:{MASK}{}", &value[..scheme_end + 3], &rest[at..]),
-            None => value.to_string(),
-        },
+    match split_url_password(value) {
+        Some((before, _, after)) => format!("{before}{MASK}{after}"),
         None => value.to_string(),
     }
+}
+
+/// `scheme://user:password@host…` → (`scheme://user:`, `password`, `@host…`).
+fn split_url_password(value: &str) -> Option<(&str, &str, &str)> {
+    let authority_start = value.find("://")? + 3;
+    let rest = &value[authority_start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let at = authority_start + authority.rfind('@')?;
+    let colon = authority_start + value[authority_start..at].find(':')?;
+    Some((&value[..=colon], &value[colon + 1..at], &value[at..]))
 }
 
 /// Scrubs known secret values out of free text.
@@ -62,12 +63,10 @@ impl Redactor {
             if is_secret_name(name) && value.len() >= 4 {
                 secrets.push(value.to_string());
             }
-            let scrubbed = url_password(value);
-            if scrubbed != value
-                && let Some(password) = password_in_url(value)
+            if let Some((_, password, _)) = split_url_password(value)
                 && password.len() >= 4
             {
-                secrets.push(password);
+                secrets.push(password.to_string());
             }
         }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -93,13 +92,6 @@ impl Redactor {
         }
         out.split(' ').map(url_password).collect::<Vec<_>>().join(" ")
     }
-}
-
-fn password_in_url(value: &str) -> Option<String> {
-    let rest = &value[value.find("://")? + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    userinfo.split_once(':').map(|(_, p)| p.to_string())
 }
 
 #[cfg(test)]

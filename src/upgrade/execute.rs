@@ -418,18 +418,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         );
         let _ = self.engine.stop(&p.primary_id, self.opts.stop_timeout).await;
         // Keep the node up on whichever container works: the new version.
-        let standby_runs = self.engine.start(standby).await.is_ok()
-            && waits::serving(
-                self.engine,
-                standby,
-                &p.standby_addr,
-                recovery_timeout(self.opts),
-                self.interrupt,
-                true,
-            )
-            .await
-            .result
-            .is_ok();
+        let standby_runs = self.restart_standby(standby).await;
         let why = if migrated {
             "the database was migrated by the new version, and the old version refuses it".to_string()
         } else {
@@ -516,18 +505,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         if !waits::answers(self.engine, &p.primary_addr).await {
             let _ = self.engine.stop(replacement, self.opts.stop_timeout).await;
         }
-        let standby_holds = self.engine.start(standby).await.is_ok()
-            && waits::serving(
-                self.engine,
-                standby,
-                &p.standby_addr,
-                recovery_timeout(self.opts),
-                self.interrupt,
-                true,
-            )
-            .await
-            .result
-            .is_ok();
+        let standby_holds = self.restart_standby(standby).await;
         let state = if standby_holds {
             format!(
                 "the node runs the new version in {} on {}; the new {name} is stopped",
@@ -547,6 +525,24 @@ impl<'a, E: Engine> Executor<'a, E> {
             ),
         ];
         self.needs_human(state, failure, next, vec![p.standby.name.clone(), p.old_name.clone()])
+    }
+
+    /// Starts the (stopped) standby again and waits until it serves: the way
+    /// to keep the node up once the new version has held the lock.
+    async fn restart_standby(&self, standby: &str) -> bool {
+        let addr = &self.plan.standby_addr;
+        self.engine.start(standby).await.is_ok()
+            && waits::serving(
+                self.engine,
+                standby,
+                addr,
+                recovery_timeout(self.opts),
+                self.interrupt,
+                true,
+            )
+            .await
+            .result
+            .is_ok()
     }
 
     /// A new holder took the lock but its real server did not come up in

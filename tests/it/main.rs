@@ -5,3 +5,4 @@ mod cli;
 mod double;
 mod rig;
 mod upgrade;
+mod upgrade_faults;

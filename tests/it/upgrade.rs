@@ -7,12 +7,12 @@ use std::time::Duration;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
-use crate::rig::{CRASH, CRASH_AFTER_LOCK, Gen, NEVER_PULLED, NEW, Node, NodeSpec, OLD, Rig, SILENT, free_port};
+use crate::rig::{Gen, NEVER_PULLED, NEW, Node, NodeSpec, OLD, Rig, free_port};
 
 const MARGIN: Duration = Duration::from_millis(600);
 
 /// Starts the primary `NAME-chainlink` on OLD and waits until it serves.
-async fn primary(rig: &Rig, generation: Gen, env: &[&str]) -> Node {
+pub async fn primary(rig: &Rig, generation: Gen, env: &[&str]) -> Node {
     let node = rig
         .start_node(NodeSpec {
             suffix: "chainlink",
@@ -26,7 +26,7 @@ async fn primary(rig: &Rig, generation: Gen, env: &[&str]) -> Node {
 }
 
 /// Names of every container of this test, sorted, with their state and image id.
-async fn world(rig: &Rig) -> Vec<String> {
+pub async fn world(rig: &Rig) -> Vec<String> {
     let all = rig
         .docker
         .list_containers(Some(
@@ -53,7 +53,23 @@ async fn world(rig: &Rig) -> Vec<String> {
     out
 }
 
-fn outcome(run: &crate::rig::Run) -> &str {
+/// `cl-maint upgrade --container CONTAINER --tag TAG --standby-port <free> EXTRA… --json`.
+pub async fn upgrade(rig: &Rig, container: &str, tag: &str, extra: &[&str]) -> crate::rig::Run {
+    let port = free_port().to_string();
+    let mut args = vec![
+        "upgrade",
+        "--container",
+        container,
+        "--tag",
+        tag,
+        "--standby-port",
+        &port,
+    ];
+    args.extend(extra);
+    rig.cl_maint(&args).await
+}
+
+pub fn outcome(run: &crate::rig::Run) -> &str {
     run.report["outcome"]
         .as_str()
         .unwrap_or_else(|| panic!("no JSON report; stdout {} stderr {}", run.stdout, run.stderr))
@@ -67,18 +83,7 @@ async fn upgrade_a_to_b(generation: Gen, test: &str) {
         &["DATABASE_URL=postgresql://chainlink:s3cr3tpw@db:5432/cl"],
     )
     .await;
-    let standby_port = free_port().to_string();
-    let run = rig
-        .cl_maint(&[
-            "upgrade",
-            "--container",
-            &node.name,
-            "--tag",
-            NEW,
-            "--standby-port",
-            &standby_port,
-        ])
-        .await;
+    let run = upgrade(&rig, &node.name, NEW, &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(outcome(&run), "upgraded");
     let report = &run.report;
@@ -228,18 +233,7 @@ async fn keeps_every_operator_setting_and_drops_old_image_defaults() {
     rig.wait_serving(&node, Duration::from_secs(20)).await;
     let before = rig.docker.inspect_container(&name, None).await.unwrap();
 
-    let standby_port = free_port().to_string();
-    let run = rig
-        .cl_maint(&[
-            "upgrade",
-            "--container",
-            &name,
-            "--tag",
-            NEW,
-            "--standby-port",
-            &standby_port,
-        ])
-        .await;
+    let run = upgrade(&rig, &name, NEW, &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let after = rig.docker.inspect_container(&name, None).await.unwrap();
 
@@ -320,18 +314,7 @@ async fn an_up_to_date_node_is_left_alone() {
     let rig = Rig::new("up-to-date").await;
     let node = primary(&rig, Gen::Lease, &[]).await;
     let before = world(&rig).await;
-    let standby_port = free_port().to_string();
-    let run = rig
-        .cl_maint(&[
-            "upgrade",
-            "--container",
-            &node.name,
-            "--tag",
-            OLD,
-            "--standby-port",
-            &standby_port,
-        ])
-        .await;
+    let run = upgrade(&rig, &node.name, OLD, &[]).await;
     assert_eq!((run.code, outcome(&run)), (0, "up-to-date"), "{run:?}");
     assert_eq!(world(&rig).await, before, "nothing changed");
     assert_eq!(rig.journal().tenures.len(), 1, "no other node ever took the lock");
@@ -352,18 +335,7 @@ async fn dry_run_prints_the_plan_and_changes_and_pulls_nothing() {
         rig.docker.inspect_image(&target).await.is_err(),
         "precondition: {target} is not on the engine"
     );
-    let standby_port = free_port().to_string();
-    let args = [
-        "upgrade",
-        "--container",
-        node.name.as_str(),
-        "--tag",
-        NEVER_PULLED,
-        "--standby-port",
-        &standby_port,
-        "--dry-run",
-    ];
-    let run = rig.cl_maint(&args).await;
+    let run = upgrade(&rig, node.name.as_str(), NEVER_PULLED, &["--dry-run"]).await;
     assert_eq!((run.code, outcome(&run)), (0, "dry-run"), "{run:?}");
     let plan = &run.report["plan"];
     assert!(plan["steps"].as_array().unwrap().len() >= 8);
@@ -378,8 +350,19 @@ async fn dry_run_prints_the_plan_and_changes_and_pulls_nothing() {
         plan["changes"].to_string().contains("DATABASE_TIMEOUT=0"),
         "bolt era: the plan says it sets the lock wait"
     );
+    // The same dry run for people (no --json).
+    let port = free_port().to_string();
     let human = std::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
-        .args(args)
+        .args([
+            "upgrade",
+            "--container",
+            &node.name,
+            "--tag",
+            NEVER_PULLED,
+            "--standby-port",
+            &port,
+            "--dry-run",
+        ])
         .output()
         .unwrap();
     let human_text = String::from_utf8_lossy(&human.stdout);
@@ -397,403 +380,3 @@ async fn dry_run_prints_the_plan_and_changes_and_pulls_nothing() {
     );
 }
 
-#[tokio::test]
-async fn preflight_refusals_change_nothing() {
-    let rig = Rig::new("up-refuse").await;
-    let node = primary(&rig, Gen::Lease, &[]).await;
-    let port = node.addr.rsplit(':').next().unwrap().to_string();
-    // A running container publishing the port the standby would use.
-    let squatter = rig
-        .start_node(NodeSpec {
-            suffix: "squat",
-            tag: OLD,
-            generation: Gen::Lease,
-            env: vec![],
-        })
-        .await;
-    let taken = squatter.addr.rsplit(':').next().unwrap().to_string();
-    let free = free_port().to_string();
-    let missing = format!("{}-nope", rig.id);
-    let before = world(&rig).await;
-    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
-        (
-            vec!["--container", &missing, "--tag", NEW, "--standby-port", &free],
-            3,
-            "there is no container",
-        ),
-        (
-            vec!["--container", &node.name, "--tag", NEW, "--standby-port", &taken],
-            3,
-            "is taken by container",
-        ),
-        (
-            vec!["--container", &node.name, "--tag", NEW, "--standby-port", &port],
-            3,
-            "the port",
-        ),
-        (
-            vec!["--container", &node.name, "--tag", "no:colons", "--standby-port", &free],
-            2,
-            "invalid tag",
-        ),
-        (
-            vec![
-                "--container",
-                &node.name,
-                "--tag",
-                NEW,
-                "--image",
-                "Bad/Repo",
-                "--standby-port",
-                &free,
-            ],
-            2,
-            "invalid image repository",
-        ),
-        (
-            vec!["--container", &node.name, "--tag", NEW, "--standby-port", "0"],
-            2,
-            "standby-port",
-        ),
-        (
-            vec![
-                "--container",
-                &node.name,
-                "--tag",
-                NEW,
-                "--wait-timeout",
-                "5 minutes",
-                "--standby-port",
-                &free,
-            ],
-            2,
-            "wait-timeout",
-        ),
-        (
-            vec![
-                "--container",
-                &node.name,
-                "--tag",
-                NEW,
-                "--standby-port",
-                &free,
-                "--host",
-                "tcp://127.0.0.1:1",
-            ],
-            4,
-            "did not answer",
-        ),
-    ];
-    for (args, code, says) in cases {
-        let mut full = vec!["upgrade"];
-        full.extend(args.iter().copied());
-        let run = rig.cl_maint(&full).await;
-        assert_eq!(run.code, code, "{full:?}: {run:?}");
-        let text = format!("{}{}", run.stdout, run.stderr);
-        assert!(text.contains(says), "{full:?} should say {says:?}: {text}");
-        assert_eq!(world(&rig).await, before, "{full:?} changed something");
-    }
-    // A stopped primary, and a container left by an interrupted run.
-    rig.stop(&squatter, 10).await;
-    let leftover = rig
-        .start_node(NodeSpec {
-            suffix: "chainlink-cl-maint-standby",
-            tag: OLD,
-            generation: Gen::Lease,
-            env: vec![],
-        })
-        .await;
-    let run = rig
-        .cl_maint(&[
-            "upgrade",
-            "--container",
-            &node.name,
-            "--tag",
-            NEW,
-            "--standby-port",
-            &free,
-        ])
-        .await;
-    assert_eq!(run.code, 3, "{run:?}");
-    assert!(
-        run.report["error"].as_str().unwrap().contains(&leftover.name),
-        "{run:?}"
-    );
-    assert!(
-        run.report["next_steps"].to_string().contains("docker rm -f"),
-        "says how to recover"
-    );
-    let run = rig
-        .cl_maint(&[
-            "upgrade",
-            "--container",
-            &squatter.name,
-            "--tag",
-            NEW,
-            "--standby-port",
-            &free,
-        ])
-        .await;
-    assert_eq!(run.code, 3);
-    assert!(
-        run.report["error"].as_str().unwrap().contains("is not running"),
-        "{run:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_tag_that_does_not_exist_changes_nothing() {
-    let rig = Rig::new("up-notag").await;
-    let node = primary(&rig, Gen::Lease, &[]).await;
-    let before = world(&rig).await;
-    let standby_port = free_port().to_string();
-    let run = rig
-        .cl_maint(&[
-            "upgrade",
-            "--container",
-            &node.name,
-            "--tag",
-            "9.9.9-nope",
-            "--standby-port",
-            &standby_port,
-        ])
-        .await;
-    assert_eq!((run.code, outcome(&run)), (7, "pull-failed"), "{run:?}");
-    assert_eq!(world(&rig).await, before);
-}
-
-async fn rolled_back(generation: Gen, tag: &str, extra: &[&str], test: &str) -> (Rig, crate::rig::Run) {
-    let rig = Rig::new(test).await;
-    let node = primary(&rig, generation, &[]).await;
-    let before = world(&rig).await;
-    let standby_port = free_port().to_string();
-    let mut args = vec![
-        "upgrade",
-        "--container",
-        node.name.as_str(),
-        "--tag",
-        tag,
-        "--standby-port",
-        &standby_port,
-    ];
-    args.extend(extra);
-    let run = rig.cl_maint(&args).await;
-    assert_eq!((run.code, outcome(&run)), (5, "rolled-back"), "{run:?}");
-    assert_eq!(
-        world(&rig).await,
-        before,
-        "the original primary, untouched, and no leftovers"
-    );
-    assert_eq!(
-        rig.wait_serving(&node, Duration::from_secs(20)).await.status,
-        200,
-        "the original holds the lock"
-    );
-    assert!(rig.journal().overlaps.is_empty());
-    (rig, run)
-}
-
-#[tokio::test]
-async fn a_standby_that_exits_at_once_is_rolled_back() {
-    let (_rig, run) = rolled_back(Gen::Bolt, CRASH, &[], "up-crash").await;
-    assert!(
-        run.report["log_tail"].to_string().contains("simulated crash at start"),
-        "{run:?}"
-    );
-    assert!(
-        run.report["error"].as_str().unwrap().contains("exited (code 2)"),
-        "{run:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_standby_that_never_waits_for_the_lock_is_rolled_back() {
-    let (_rig, run) = rolled_back(Gen::Lease, SILENT, &["--wait-timeout", "3s"], "up-silent").await;
-    assert!(run.report["error"].as_str().unwrap().contains("within 3s"), "{run:?}");
-}
-
-#[tokio::test]
-async fn a_takeover_that_times_out_before_the_new_version_held_the_lock_is_rolled_back() {
-    // SIGKILL leaves the lease held for 10 s: the standby cannot take it within 2 s.
-    let (rig, run) = rolled_back(Gen::Lease, NEW, &["--kill", "--takeover-timeout", "2s"], "up-takeover").await;
-    assert!(
-        run.report["state"].as_str().unwrap().contains("holds the lock again"),
-        "{run:?}"
-    );
-    let versions: Vec<String> = rig.journal().tenures.iter().map(|t| t.version.clone()).collect();
-    assert!(
-        versions.iter().all(|v| v == OLD),
-        "the new version never held the lock: {versions:?}"
-    );
-}
-
-#[tokio::test]
-async fn an_interrupt_while_the_standby_waits_rolls_back() {
-    let rig = Rig::new("up-sigint").await;
-    let node = primary(&rig, Gen::Lease, &[]).await;
-    let before = world(&rig).await;
-    let standby_port = free_port().to_string();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
-        .args([
-            "upgrade",
-            "--json",
-            "--container",
-            &node.name,
-            "--tag",
-            SILENT,
-            "--standby-port",
-            &standby_port,
-        ])
-        .args(["--wait-timeout", "60s"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let standby = format!("{}-cl-maint-standby", node.name);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(c) = rig.docker.inspect_container(&standby, None).await
-            && c.state.and_then(|s| s.running) == Some(true)
-        {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the standby never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // SIGINT to the process this test started, by its PID.
-    let pid = child.id().expect("cl-maint's pid") as i32;
-    // SAFETY: kill(2) on a child we spawned and still own.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let run = crate::rig::Run::from_output(out);
-    assert_eq!((run.code, outcome(&run)), (130, "interrupted"), "{run:?}");
-    assert_eq!(world(&rig).await, before, "standby removed, primary untouched");
-    assert_eq!(rig.http(&node, "/health").await.unwrap().status, 200);
-}
-
-#[tokio::test]
-async fn a_new_version_that_crashes_after_migrating_needs_a_human() {
-    let rig = Rig::new("up-migrated").await;
-    let node = primary(&rig, Gen::Bolt, &[]).await;
-    let standby_port = free_port().to_string();
-    let args = [
-        "upgrade",
-        "--container",
-        &node.name,
-        "--tag",
-        CRASH_AFTER_LOCK,
-        "--standby-port",
-        &standby_port,
-    ];
-    let run = rig.cl_maint(&args).await;
-    assert_eq!((run.code, outcome(&run)), (6, "needs-human"), "{run:?}");
-    let report = &run.report;
-    assert!(
-        report["error"]
-            .as_str()
-            .unwrap()
-            .contains("migrated by the new version"),
-        "{report}"
-    );
-    assert!(
-        report["state"].as_str().unwrap().contains("NO node holds the lock"),
-        "{report}"
-    );
-    assert!(
-        report["next_steps"]
-            .to_string()
-            .contains("restore the database snapshot"),
-        "{report}"
-    );
-    assert!(
-        report["left"].to_string().contains("cl-maint-standby"),
-        "the report names what it left: {report}"
-    );
-    assert!(rig.journal().overlaps.is_empty(), "never two holders, even here");
-}
-
-#[tokio::test]
-async fn pull_never_refuses_an_image_the_engine_lacks() {
-    let rig = Rig::new("up-pullnever").await;
-    let node = primary(&rig, Gen::Lease, &[]).await;
-    let before = world(&rig).await;
-    let standby_port = free_port().to_string();
-    let args = [
-        "upgrade",
-        "--container",
-        &node.name,
-        "--tag",
-        NEVER_PULLED,
-        "--standby-port",
-        &standby_port,
-        "--pull",
-        "never",
-    ];
-    let run = rig.cl_maint(&args).await;
-    assert_eq!((run.code, outcome(&run)), (7, "pull-failed"), "{run:?}");
-    assert!(
-        run.report["error"].as_str().unwrap().contains("--pull never"),
-        "{run:?}"
-    );
-    assert_eq!(world(&rig).await, before);
-    assert!(
-        rig.docker
-            .inspect_image(&rig.images.reference(NEVER_PULLED))
-            .await
-            .is_err(),
-        "nothing was pulled"
-    );
-}
-
-#[tokio::test]
-async fn upgrades_from_images_loaded_on_the_engine_with_pull_never() {
-    let rig = Rig::new("up-local").await;
-    // Images that exist only on this engine, as after `docker load` on an air-gapped host.
-    let repo = format!("cl-maint-local/{}", rig.id);
-    let images = crate::rig::images::build_local(&crate::rig::rig_dir(), &repo)
-        .await
-        .expect("build images locally");
-    let spec = NodeSpec {
-        suffix: "chainlink",
-        tag: OLD,
-        generation: Gen::Bolt,
-        env: vec![],
-    };
-    let node = rig.start_node_from(spec, &images.reference(OLD)).await;
-    rig.wait_serving(&node, Duration::from_secs(20)).await;
-    let standby_port = free_port().to_string();
-    let args = [
-        "upgrade",
-        "--container",
-        &node.name,
-        "--tag",
-        NEW,
-        "--standby-port",
-        &standby_port,
-        "--pull",
-        "never",
-    ];
-    let run = rig.cl_maint(&args).await;
-    assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
-    assert!(run.stderr.contains("--pull never"), "{}", run.stderr);
-    assert!(rig.journal().overlaps.is_empty());
-    // Remove the node, then this test's images.
-    let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
-        .force(true)
-        .build();
-    rig.docker.remove_container(&node.name, Some(force)).await.unwrap();
-    for tag in [OLD, NEW, "latest", CRASH, SILENT, CRASH_AFTER_LOCK, NEVER_PULLED] {
-        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
-            .force(true)
-            .build();
-        let _ = rig
-            .docker
-            .remove_image(&images.reference(tag), Some(options), None)
-            .await;
-    }
-}
