@@ -215,53 +215,84 @@ async fn a_takeover_that_times_out_before_the_new_version_held_the_lock_is_rolle
     );
 }
 
-#[tokio::test]
-async fn an_interrupt_while_the_standby_waits_rolls_back() {
-    let rig = Rig::new("up-sigint").await;
-    let node = primary(&rig, Gen::Lease, &[]).await;
-    let before = world(&rig).await;
-    let standby_port = free_port().to_string();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+/// Starts `cl-maint upgrade … --json` as a child process.
+fn spawn_upgrade(container: &str, tag: &str, extra: &[&str]) -> tokio::process::Child {
+    let port = free_port().to_string();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
         .args([
             "upgrade",
             "--json",
             "--container",
-            &node.name,
+            container,
             "--tag",
-            SILENT,
+            tag,
             "--standby-port",
-            &standby_port,
+            &port,
         ])
-        .args(["--wait-timeout", "60s"])
+        .args(extra)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
-    let standby = format!("{}-cl-maint-standby", node.name);
+        .expect("start cl-maint")
+}
+
+/// Polls the container's running state until it is `running`.
+async fn until_running(rig: &Rig, name: &str, running: bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(c) = rig.docker.inspect_container(&standby, None).await
-            && c.state.and_then(|s| s.running) == Some(true)
+        if let Ok(c) = rig.docker.inspect_container(name, None).await
+            && c.state.and_then(|s| s.running) == Some(running)
         {
-            break;
+            return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the standby never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never got to running={running}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // SIGINT to the process this test started, by its PID.
+}
+
+/// SIGINT to the child this test started (by its PID); its report.
+async fn interrupt(child: tokio::process::Child) -> crate::rig::Run {
     let pid = child.id().expect("cl-maint's pid") as i32;
     // SAFETY: kill(2) on a child we spawned and still own.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
-        .unwrap()
-        .unwrap();
-    let run = crate::rig::Run::from_output(out);
+        .expect("cl-maint ends after the interrupt")
+        .expect("cl-maint's output");
+    crate::rig::Run::from_output(out)
+}
+
+#[tokio::test]
+async fn an_interrupt_while_the_standby_waits_rolls_back() {
+    let rig = Rig::new("up-sigint").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let before = world(&rig).await;
+    let child = spawn_upgrade(&node.name, SILENT, &["--wait-timeout", "60s"]);
+    until_running(&rig, &format!("{}-cl-maint-standby", node.name), true).await;
+    let run = interrupt(child).await;
     assert_eq!((run.code, outcome(&run)), (130, "interrupted"), "{run:?}");
     assert_eq!(world(&rig).await, before, "standby removed, primary untouched");
     assert_eq!(rig.http(&node, "/health").await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn an_interrupt_after_the_old_node_stopped_finishes_the_upgrade() {
+    let rig = Rig::new("up-sigint-late").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let child = spawn_upgrade(&node.name, NEW, &[]);
+    // The takeover is in flight once cl-maint has stopped the old node.
+    until_running(&rig, &node.name, false).await;
+    let run = interrupt(child).await;
+    assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
+    assert!(run.stderr.contains("finishing the upgrade"), "{}", run.stderr);
+    assert_eq!(world(&rig).await.len(), 1, "only the new node is left");
+    assert_eq!(rig.wait_serving(&node, Duration::from_secs(20)).await.status, 200);
+    assert!(rig.journal().overlaps.is_empty());
 }
 
 #[tokio::test]
