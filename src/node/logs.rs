@@ -24,6 +24,16 @@ pub enum Generation {
     Lease,
 }
 
+impl Generation {
+    /// Whether the waiting line is printed *before* the lock attempt (so it
+    /// does not prove the node is waiting): bolt's `Waiting … for lock on db
+    /// file` and the blocking advisory lock's `Locking … for exclusive access`.
+    /// The other generations print it after a failed attempt.
+    pub fn line_precedes_attempt(self) -> bool {
+        matches!(self, Generation::Bolt | Generation::AdvisoryBlocking)
+    }
+}
+
 impl std::fmt::Display for Generation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -140,6 +140,20 @@ impl<'a, E: Engine> Executor<'a, E> {
                 .await;
         }
         match waits::lock_wait_line(self.engine, &standby, self.opts.wait_timeout, self.interrupt).await {
+            Ok(generation) if generation.line_precedes_attempt() => {
+                // The line comes before the lock attempt: it proves nothing
+                // yet. A standby that got a lock of its own (a database it
+                // does not share) goes on to boot: watch for that.
+                if let Err(seen) = waits::settle(self.engine, &standby, &p.standby_addr, waits::SETTLE).await {
+                    let _ = self.engine.kill(&standby, "SIGKILL").await;
+                    let what = format!(
+                        "the standby did not keep waiting for the lock ({seen}): it does not share {name}'s database; it was stopped at once"
+                    );
+                    return self.roll_back_early(Some(&standby), Failure::new(what, None)).await;
+                }
+                self.progress
+                    .note(&format!("the standby is waiting for the lock ({generation})"))
+            }
             Ok(generation) => self
                 .progress
                 .note(&format!("the standby is waiting for the lock ({generation})")),
@@ -296,36 +310,67 @@ impl<'a, E: Engine> Executor<'a, E> {
         self.finish(Outcome::Upgraded, state, None, next)
     }
 
-    /// Before the primary was touched: remove the standby, report.
+    /// Before the primary was signalled: check the original still holds the
+    /// lock before saying so, and never remove a standby that holds it.
     async fn roll_back_early(self, standby: Option<&str>, failure: Failure) -> Report {
-        let name = self.plan.container.clone();
         self.progress
             .warn(&format!("{}; rolling back", self.redactor.text(&failure.what)));
-        self.remove_quietly(standby.unwrap_or(&self.plan.standby.name)).await;
-        let state = format!(
-            "{name} was not touched: it runs {} and holds the lock",
-            self.plan.from.reference
-        );
-        let next = vec![format!(
-            "read the standby's last log lines above, fix the cause, and run the upgrade again"
-        )];
-        self.finish(Outcome::RolledBack, state, Some(failure), next)
+        self.back_to_original(standby, failure, Outcome::RolledBack).await
     }
 
     async fn interrupted_early(self, standby: &str) -> Report {
-        self.progress
-            .warn("interrupted: removing the standby; the node was not touched");
-        self.remove_quietly(standby).await;
-        let state = format!(
-            "{} was not touched: it runs {} and holds the lock",
-            self.plan.container, self.plan.from.reference
+        self.progress.warn("interrupted before the handoff: rolling back");
+        let failure = Failure::new("interrupted before the handoff", None);
+        self.back_to_original(Some(standby), failure, Outcome::Interrupted)
+            .await
+    }
+
+    async fn back_to_original(mut self, standby: Option<&str>, failure: Failure, outcome: Outcome) -> Report {
+        let (p, name) = (self.plan, self.plan.container.clone());
+        let standby = standby.unwrap_or(&p.standby.name).to_string();
+        if waits::answers(self.engine, &p.primary_addr).await {
+            self.remove_quietly(&standby).await;
+            let state = format!(
+                "{name} was not touched: it runs {} and holds the lock",
+                p.from.reference
+            );
+            let next = match outcome {
+                Outcome::Interrupted => Vec::new(),
+                _ => vec!["read the standby's last log lines, fix the cause, and run the upgrade again".to_string()],
+            };
+            return self.finish(outcome, state, Some(failure), next);
+        }
+        // The original stopped answering on its own while the standby started.
+        let what = format!(
+            "{}; meanwhile {name} stopped answering on {}",
+            failure.what, p.primary_addr
         );
-        self.finish(
-            Outcome::Interrupted,
-            state,
-            Some(Failure::new("interrupted before the handoff; rolled back", None)),
-            Vec::new(),
+        let failure = Failure {
+            what,
+            tail: failure.tail,
+        };
+        if waits::answers(self.engine, &p.standby_addr).await {
+            let state = format!(
+                "{} holds the lock with the new version on {}; the original {name} does not answer",
+                p.standby.name, p.standby_addr
+            );
+            let next = vec![
+                format!(
+                    "keep {} running: it is the node now; read `docker logs {name}` to see why the original stopped",
+                    p.standby.name
+                ),
+                "do not start the old version: the database may be migrated".to_string(),
+            ];
+            return self.needs_human(state, failure, next, vec![p.standby.name.clone(), name]);
+        }
+        self.begin(&format!("{name} does not answer: starting it again"));
+        self.roll_back_after_stop(
+            &standby,
+            WaitFailure::Engine("the original stopped answering".into()),
+            None,
+            false,
         )
+        .await
     }
 
     async fn remove_quietly(&self, id: &str) {

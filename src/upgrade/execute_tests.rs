@@ -1,2 +1,987 @@
 //! Unit tests of the executor's step ordering and rollback branches, on the
 //! fake engine (`engine/fake.rs`) with tokio's paused time.
+//!
+//! Every test checks the outcome, its exit code, the exact calls made to the
+//! engine, the containers left, and that no two nodes were ever active at once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerState, HostConfig, ImageInspect, PortBinding,
+};
+use futures::StreamExt;
+
+use super::*;
+use crate::engine::fake::{Behaviour, CRASHED, FATAL_CONFIG, FakeEngine, LockUse};
+use crate::exit;
+use crate::node::logs::{Event, Generation, classify};
+use crate::progress::Mode;
+use crate::report::ImageInfo;
+use crate::spec::CloneSpec;
+use crate::upgrade::observe::Observed;
+use crate::upgrade::options::repository_of;
+use crate::upgrade::{old_name, plan, standby_name};
+
+const NAME: &str = "chainlink";
+const STANDBY: &str = "chainlink-cl-maint-standby";
+const OLD: &str = "chainlink-cl-maint-old";
+const PRIMARY_ID: &str = "primary-id";
+const OLD_IMAGE: &str = "smartcontract/chainlink:2.9.0";
+const NEW_IMAGE: &str = "smartcontract/chainlink:2.10.0";
+const PRIMARY_ADDR: &str = "127.0.0.1:6688";
+const STANDBY_ADDR: &str = "127.0.0.1:6687";
+/// How long the new version takes from the lock to serving HTTP.
+const BOOT: Duration = Duration::from_secs(2);
+/// The calls of a successful upgrade, in order.
+const SUCCESS: [&str; 9] = [
+    "create chainlink-cl-maint-standby",
+    "start chainlink-cl-maint-standby",
+    "stop chainlink",
+    "rename chainlink chainlink-cl-maint-old",
+    "create chainlink",
+    "start chainlink",
+    "stop chainlink-cl-maint-standby",
+    "remove chainlink-cl-maint-standby",
+    "remove chainlink-cl-maint-old",
+];
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn spec(name: &str, image: &str, port: u16) -> CloneSpec {
+    let binding = PortBinding {
+        host_ip: Some(String::new()),
+        host_port: Some(port.to_string()),
+    };
+    CloneSpec {
+        name: name.to_string(),
+        body: ContainerCreateBody {
+            image: Some(image.to_string()),
+            host_config: Some(HostConfig {
+                port_bindings: Some(HashMap::from([("6688/tcp".to_string(), Some(vec![binding]))])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        extra_networks: Vec::new(),
+        changes: Vec::new(),
+    }
+}
+
+fn test_plan() -> Plan {
+    Plan {
+        container: NAME.to_string(),
+        primary_id: PRIMARY_ID.to_string(),
+        primary_addr: PRIMARY_ADDR.to_string(),
+        standby_addr: STANDBY_ADDR.to_string(),
+        from: ImageInfo {
+            reference: OLD_IMAGE.to_string(),
+            ..ImageInfo::default()
+        },
+        target: NEW_IMAGE.to_string(),
+        standby: spec(STANDBY, NEW_IMAGE, 6687),
+        replacement: spec(NAME, NEW_IMAGE, 6688),
+        old_name: OLD.to_string(),
+        generation: Some(Generation::Lease),
+        steps: Vec::new(),
+        changes: Vec::new(),
+        docker_commands: Vec::new(),
+        secret_env: Vec::new(),
+    }
+}
+
+fn options() -> UpgradeOptions {
+    let mut opts = UpgradeOptions::new(NAME, "2.10.0");
+    opts.wait_timeout = secs(30);
+    opts.takeover_timeout = secs(30);
+    opts.stop_timeout = secs(5);
+    opts
+}
+
+fn new_node() -> Behaviour {
+    Behaviour {
+        boot: BOOT,
+        ..Behaviour::node("2.10.0")
+    }
+}
+
+/// The primary on the old image holds the lock; the new image behaves so.
+fn engine_with(new: Behaviour) -> FakeEngine {
+    let fake = FakeEngine::new();
+    fake.image(OLD_IMAGE, Behaviour::node("2.9.0"));
+    fake.image(NEW_IMAGE, new);
+    fake.seed_holder(NAME, PRIMARY_ID, OLD_IMAGE, PRIMARY_ADDR);
+    fake
+}
+
+fn engine() -> FakeEngine {
+    engine_with(new_node())
+}
+
+async fn run_with(fake: &FakeEngine, plan: &Plan, opts: &UpgradeOptions, interrupt: &Interrupt) -> Report {
+    let progress = Progress::with_mode(Mode::Quiet);
+    let report = Report::new("upgrade", &plan.container, Outcome::Refused);
+    Executor::new(fake, plan, opts, &progress, interrupt, report)
+        .run()
+        .await
+}
+
+async fn run(fake: &FakeEngine) -> Report {
+    run_with(fake, &test_plan(), &options(), &Interrupt::new()).await
+}
+
+/// The outcome, its exit code, and the invariant: never two nodes active.
+fn assert_ended(report: &Report, fake: &FakeEngine, outcome: Outcome, code: i32) {
+    assert_eq!(
+        report.outcome,
+        outcome,
+        "report: {report:#?}\ncalls: {:#?}",
+        fake.calls()
+    );
+    assert_eq!(report.exit_code, code);
+    assert_eq!(report.exit_code, outcome.exit_code());
+    assert_eq!(fake.two_holders(), Vec::<String>::new(), "two containers held the lock");
+    assert_eq!(fake.two_active(), Vec::<String>::new(), "two nodes were active");
+}
+
+/// `SUCCESS[..n]` followed by `more`.
+fn calls(n: usize, more: &[&str]) -> Vec<String> {
+    SUCCESS[..n].iter().chain(more).map(|c| c.to_string()).collect()
+}
+
+fn names(fake: &FakeEngine) -> Vec<String> {
+    fake.containers().into_iter().map(|c| c.name).collect()
+}
+
+fn error(report: &Report) -> String {
+    report.error.clone().unwrap_or_default()
+}
+
+/// The primary was never touched: it runs the old image and holds the lock,
+/// and it is the only container.
+fn assert_primary_untouched(fake: &FakeEngine) {
+    assert_eq!(names(fake), vec![NAME.to_string()]);
+    let primary = fake.container(PRIMARY_ID).expect("the primary exists");
+    assert!(primary.running && primary.holds_lock, "{primary:?}");
+    assert!(
+        !fake.calls().iter().any(|c| c.split(' ').any(|word| word == NAME)),
+        "{:?}",
+        fake.calls()
+    );
+    assert_eq!(fake.db_version().as_deref(), Some("2.9.0"));
+}
+
+/// The node runs the new version in the standby, which holds the lock.
+fn assert_on_standby(fake: &FakeEngine) {
+    let standby = fake.container(STANDBY).expect("the standby exists");
+    assert!(standby.running && standby.holds_lock, "{standby:?}");
+    assert_eq!(standby.image, NEW_IMAGE);
+    assert_eq!(fake.holder().as_deref(), Some(STANDBY));
+}
+
+#[tokio::test(start_paused = true)]
+async fn upgrades_with_two_handoffs_in_order() {
+    let fake = engine();
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::Upgraded, exit::OK);
+    assert_eq!(fake.calls(), calls(9, &[]));
+
+    assert_eq!(names(&fake), vec![NAME.to_string()]);
+    let node = fake.container(NAME).expect("the new primary");
+    assert_ne!(node.id, PRIMARY_ID);
+    assert_eq!(node.image, NEW_IMAGE);
+    assert!(node.running && node.holds_lock);
+    assert_eq!(fake.db_version().as_deref(), Some("2.10.0"));
+
+    let moves: Vec<(&str, &str)> = report
+        .handoffs
+        .iter()
+        .map(|h| (h.from.as_str(), h.to.as_str()))
+        .collect();
+    assert_eq!(moves, vec![(NAME, STANDBY), (STANDBY, NAME)]);
+    for h in &report.handoffs {
+        // The new node serves BOOT after it took the lock; polls are 20 ms apart.
+        assert!((2000..2100).contains(&h.gap_ms), "{h:?}");
+    }
+    let phases: Vec<&str> = report.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        phases,
+        ["start-standby", "takeover", "recreate-primary", "hand-back", "cleanup"]
+    );
+    assert!(report.left.is_empty() && report.next_steps.is_empty() && report.error.is_none());
+    assert_eq!(
+        report.state,
+        format!("chainlink runs {NEW_IMAGE} and holds the lock on {PRIMARY_ADDR}")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn upgrades_a_plan_built_from_captured_inspect_documents() {
+    let mut primary: ContainerInspectResponse =
+        serde_json::from_str(include_str!("../../tests/fixtures/inspect-container.json")).expect("container fixture");
+    primary.state = Some(ContainerState {
+        running: Some(true),
+        ..Default::default()
+    });
+    let old_image: ImageInspect =
+        serde_json::from_str(include_str!("../../tests/fixtures/inspect-image-old.json")).expect("image fixture");
+    let name = crate::engine::name_of(&primary);
+    let id = primary.id.clone().expect("fixture id");
+    let from = plan::reference_of(&primary);
+    let target = format!("{}:1.1.0", repository_of(&from));
+    let mut opts = options();
+    opts.container = name.clone();
+    let observed = Observed {
+        endpoint: "fake://engine".into(),
+        published_host: "127.0.0.1".into(),
+        primary: Some(primary),
+        primary_image: Some(old_image),
+        target_image: None,
+        target: target.clone(),
+        leftovers: Vec::new(),
+        standby_port_users: Vec::new(),
+        standby_port_free_here: None,
+        generation: Some(Generation::Lease),
+        logged_version: Some("1.0.0".into()),
+    };
+    let plan = plan::plan(&observed, &opts).expect("a plan");
+
+    let fake = FakeEngine::new();
+    fake.image(&from, Behaviour::node("1.0.0"));
+    fake.image(&target, Behaviour::node("1.1.0"));
+    fake.seed_holder(&name, &id, &from, &plan.primary_addr);
+    let report = run_with(&fake, &plan, &opts, &Interrupt::new()).await;
+    assert_ended(&report, &fake, Outcome::Upgraded, exit::OK);
+    let (standby, old) = (standby_name(&name), old_name(&name));
+    let expected = [
+        format!("create {standby}"),
+        format!("start {standby}"),
+        format!("stop {name}"),
+        format!("rename {name} {old}"),
+        format!("create {name}"),
+        format!("start {name}"),
+        format!("stop {standby}"),
+        format!("remove {standby}"),
+        format!("remove {old}"),
+    ];
+    assert_eq!(fake.calls(), expected);
+    let node = fake.container(&name).expect("the new primary");
+    assert!(node.holds_lock && node.image == target, "{node:?}");
+    assert_eq!(names(&fake), vec![name]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_old_leaves_the_old_container_stopped() {
+    let fake = engine();
+    let mut opts = options();
+    opts.keep_old = true;
+    let report = run_with(&fake, &test_plan(), &opts, &Interrupt::new()).await;
+    assert_ended(&report, &fake, Outcome::Upgraded, exit::OK);
+    assert_eq!(fake.calls(), calls(8, &[]));
+    assert_eq!(names(&fake), vec![OLD.to_string(), NAME.to_string()]);
+    let old = fake.container(OLD).expect("the old container is kept");
+    assert_eq!(
+        (old.id.as_str(), old.image.as_str(), old.running),
+        (PRIMARY_ID, OLD_IMAGE, false)
+    );
+    assert_eq!(fake.holder().as_deref(), Some(NAME));
+    assert_eq!(report.left, vec![OLD.to_string()]);
+    assert!(
+        report
+            .next_steps
+            .iter()
+            .any(|s| s.contains("`docker rm chainlink-cl-maint-old`"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_option_kills_the_primary_and_waits_out_its_lease() {
+    let fake = engine();
+    let mut opts = options();
+    opts.kill = true;
+    let report = run_with(&fake, &test_plan(), &opts, &Interrupt::new()).await;
+    assert_ended(&report, &fake, Outcome::Upgraded, exit::OK);
+    let mut expected = calls(9, &[]);
+    expected[2] = "kill chainlink SIGKILL".to_string();
+    assert_eq!(
+        fake.calls(),
+        expected,
+        "the hand-back still stops the standby gracefully"
+    );
+    // Nothing is released on SIGKILL: the standby takes the lock once the 10 s lease expired.
+    assert!(
+        (12_000..12_100).contains(&report.handoffs[0].gap_ms),
+        "{:?}",
+        report.handoffs
+    );
+    assert!(
+        (2000..2100).contains(&report.handoffs[1].gap_ms),
+        "{:?}",
+        report.handoffs
+    );
+    assert_eq!(fake.holder().as_deref(), Some(NAME));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_grace_shorter_than_the_shutdown_kills_and_the_lease_runs_out() {
+    let fake = FakeEngine::new();
+    let slow = Behaviour {
+        shutdown: secs(8),
+        ..Behaviour::node("2.9.0")
+    };
+    fake.image(OLD_IMAGE, slow);
+    fake.image(NEW_IMAGE, new_node());
+    fake.seed_holder(NAME, PRIMARY_ID, OLD_IMAGE, PRIMARY_ADDR);
+    let report = run(&fake).await; // --stop-timeout 5 < 8 s of shutdown
+    assert_ended(&report, &fake, Outcome::Upgraded, exit::OK);
+    assert_eq!(fake.calls(), calls(9, &[]));
+    // 5 s of grace, then SIGKILL: the lease holds the lock 10 s more.
+    assert!(
+        (17_000..17_100).contains(&report.handoffs[0].gap_ms),
+        "{:?}",
+        report.handoffs
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_serving_with_failing_checks_counts_as_serving() {
+    let fake = engine_with(Behaviour {
+        health: 207,
+        ..new_node()
+    });
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::Upgraded, exit::OK);
+    assert_eq!(fake.calls(), calls(9, &[]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_to_create_the_standby_rolls_back() {
+    let fake = engine();
+    fake.fail_on("create", STANDBY);
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::RolledBack, exit::ROLLED_BACK);
+    assert_eq!(
+        fake.calls(),
+        calls(0, &["create chainlink-cl-maint-standby (failed)", SUCCESS[7]])
+    );
+    assert_primary_untouched(&fake);
+    assert!(
+        error(&report).contains("creating the standby failed"),
+        "{}",
+        error(&report)
+    );
+    assert!(report.state.contains("was not touched"), "{}", report.state);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_to_start_the_standby_rolls_back() {
+    let fake = engine();
+    fake.fail_on("start", STANDBY);
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::RolledBack, exit::ROLLED_BACK);
+    assert_eq!(
+        fake.calls(),
+        calls(1, &["start chainlink-cl-maint-standby (failed)", SUCCESS[7]])
+    );
+    assert_primary_untouched(&fake);
+    assert!(
+        error(&report).contains("starting the standby failed"),
+        "{}",
+        error(&report)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn standby_exiting_before_its_lock_wait_line_rolls_back() {
+    let fake = engine_with(Behaviour {
+        exits_at_once: Some(1),
+        ..new_node()
+    });
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::RolledBack, exit::ROLLED_BACK);
+    assert_eq!(fake.calls(), calls(2, &[SUCCESS[7]]));
+    assert_primary_untouched(&fake);
+    assert!(
+        error(&report).contains("never logged that it waits for the lock: exited (code 1)"),
+        "{}",
+        error(&report)
+    );
+    assert_eq!(report.log_tail.last().map(String::as_str), Some(FATAL_CONFIG));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_lock_wait_line_before_the_deadline_rolls_back() {
+    let fake = engine_with(Behaviour {
+        wait_line: None,
+        ..new_node()
+    });
+    let started = tokio::time::Instant::now();
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::RolledBack, exit::ROLLED_BACK);
+    assert_eq!(started.elapsed(), options().wait_timeout);
+    assert_eq!(fake.calls(), calls(2, &[SUCCESS[7]]));
+    assert_primary_untouched(&fake);
+    assert!(
+        error(&report).contains("did not get there within 30s"),
+        "{}",
+        error(&report)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn standby_answering_while_the_primary_runs_is_killed_at_once() {
+    // A bolt-era node prints its wait line before its lock attempt; on a
+    // database of its own it then takes that lock and answers at once.
+    let fake = engine_with(Behaviour {
+        lock: LockUse::Own,
+        boot: Duration::ZERO,
+        ..Behaviour::bolt("2.10.0")
+    });
+    let report = run(&fake).await;
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    assert_eq!(report.exit_code, exit::ROLLED_BACK);
+    assert_eq!(fake.two_holders(), Vec::<String>::new());
+    // Two nodes were active from the standby's start until the kill (the
+    // executor can only see it after the fact): once, and not for long.
+    assert_eq!(fake.two_active(), vec![format!("0.000s: {NAME}, {STANDBY}")]);
+    assert_eq!(
+        fake.calls(),
+        calls(2, &["kill chainlink-cl-maint-standby SIGKILL", SUCCESS[7]])
+    );
+    assert_primary_untouched(&fake);
+    assert!(
+        error(&report).contains("does not share chainlink's database"),
+        "{}",
+        error(&report)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn takeover_timeout_restarts_the_primary_which_holds_again() {
+    let fake = engine_with(Behaviour {
+        lock: LockUse::Never,
+        ..new_node()
+    });
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::RolledBack, exit::ROLLED_BACK);
+    assert_eq!(
+        fake.calls(),
+        calls(3, &["stop chainlink-cl-maint-standby", "start chainlink", SUCCESS[7]])
+    );
+    assert_eq!(names(&fake), vec![NAME.to_string()]);
+    let primary = fake.container(PRIMARY_ID).expect("the primary");
+    assert!(primary.running && primary.holds_lock && primary.image == OLD_IMAGE);
+    assert_eq!(fake.db_version().as_deref(), Some("2.9.0"));
+    assert!(
+        error(&report).contains("the standby did not take over: did not get there within 30s"),
+        "{}",
+        error(&report)
+    );
+    assert!(report.state.contains("holds the lock again"), "{}", report.state);
+    assert!(report.handoffs.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_stop_leaves_the_primary_holding_and_rolls_back() {
+    let fake = engine();
+    fake.fail_on("stop", NAME);
+    let started = tokio::time::Instant::now();
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::RolledBack, exit::ROLLED_BACK);
+    // A failed stop ends the takeover at once: no waiting out the deadline.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(fake.calls(), calls(2, &["stop chainlink (failed)", SUCCESS[7]]));
+    assert_eq!(names(&fake), vec![NAME.to_string()]);
+    assert_eq!(fake.holder().as_deref(), Some(NAME));
+    assert!(
+        error(&report).contains("stopping chainlink failed"),
+        "{}",
+        error(&report)
+    );
+    assert!(report.state.contains("kept the lock"), "{}", report.state);
+}
+
+#[tokio::test(start_paused = true)]
+async fn old_version_refusing_the_migrated_database_keeps_the_new_version_on_the_standby() {
+    // The standby takes the lock and migrates (silently, as before v2.15) for
+    // longer than the takeover may take; the old version then refuses the database.
+    let fake = engine_with(Behaviour {
+        migration: secs(60),
+        ..new_node()
+    });
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(
+            3,
+            &[
+                "stop chainlink-cl-maint-standby",
+                "start chainlink",
+                "stop chainlink",
+                "start chainlink-cl-maint-standby"
+            ]
+        )
+    );
+    assert_on_standby(&fake);
+    assert_eq!(fake.db_version().as_deref(), Some("2.10.0"));
+    let primary = fake.container(PRIMARY_ID).expect("the primary");
+    assert_eq!(
+        (primary.name.as_str(), primary.running, primary.exit_code),
+        (NAME, false, Some(1))
+    );
+    assert!(
+        primary
+            .log
+            .last()
+            .is_some_and(|l| classify(l) == Some(Event::Downgrade))
+    );
+    assert!(
+        error(&report).contains("the database was migrated by the new version"),
+        "{}",
+        error(&report)
+    );
+    assert_eq!(report.left, vec![STANDBY.to_string()]);
+    assert!(
+        report
+            .state
+            .starts_with("the node runs the new version in chainlink-cl-maint-standby")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn standby_still_migrating_at_the_deadline_is_left_holding() {
+    // v2.15+: it answers 204 while it migrates, so the executor knows it holds the lock.
+    let fake = engine_with(Behaviour {
+        migration: secs(60),
+        answers_204_while_migrating: true,
+        ..new_node()
+    });
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(3, &[]),
+        "nothing is started or stopped after the deadline"
+    );
+    assert_on_standby(&fake);
+    let primary = fake.container(PRIMARY_ID).expect("the primary");
+    assert_eq!((primary.name.as_str(), primary.running), (NAME, false));
+    assert_eq!(report.left, vec![STANDBY.to_string(), NAME.to_string()]);
+    assert!(
+        error(&report).contains("took the lock but did not start serving"),
+        "{}",
+        error(&report)
+    );
+    // It does serve once its migrations are done.
+    tokio::time::sleep(secs(60)).await;
+    let answer = fake
+        .http_get(STANDBY_ADDR, "/health", secs(1))
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status, 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn standby_that_held_then_crashed_is_reported_even_when_the_old_version_runs_again() {
+    // A rebuilt image of the same version: the old image accepts the database.
+    let fake = engine_with(Behaviour {
+        health: 204,
+        crash_after_lock: Some(secs(1)),
+        ..Behaviour::node("2.9.0")
+    });
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(3, &["stop chainlink-cl-maint-standby", "start chainlink", SUCCESS[7]])
+    );
+    // The crash released nothing: the primary got the lock back after the lease.
+    assert_eq!(names(&fake), vec![NAME.to_string()]);
+    assert_eq!(fake.holder().as_deref(), Some(NAME));
+    assert!(
+        report.state.contains("the new version had held the lock first"),
+        "{}",
+        report.state
+    );
+    assert!(report.log_tail.iter().any(|l| l == CRASHED), "{:?}", report.log_tail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn standby_crashing_with_the_lock_leaves_no_node_and_says_so() {
+    let fake = engine_with(Behaviour {
+        crash_after_lock: Some(secs(1)),
+        ..new_node()
+    });
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(
+            3,
+            &[
+                "stop chainlink-cl-maint-standby",
+                "start chainlink",
+                "stop chainlink",
+                "start chainlink-cl-maint-standby"
+            ]
+        )
+    );
+    assert_eq!(fake.holder(), None);
+    assert!(fake.containers().iter().all(|c| !c.running), "{:?}", fake.containers());
+    assert!(report.state.starts_with("NO node holds the lock"), "{}", report.state);
+    assert_eq!(report.left, vec![STANDBY.to_string(), NAME.to_string()]);
+    assert!(report.log_tail.iter().any(|l| l == CRASHED), "{:?}", report.log_tail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_rename_after_the_takeover_leaves_the_node_on_the_standby() {
+    let fake = engine();
+    fake.fail_on("rename", NAME);
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(3, &["rename chainlink chainlink-cl-maint-old (failed)"])
+    );
+    assert_on_standby(&fake);
+    let primary = fake.container(PRIMARY_ID).expect("the primary");
+    assert_eq!((primary.name.as_str(), primary.running), (NAME, false));
+    assert_eq!(report.left, vec![STANDBY.to_string()]);
+    assert_eq!(report.handoffs.len(), 1);
+    assert!(
+        error(&report).contains("renaming the old chainlink"),
+        "{}",
+        error(&report)
+    );
+}
+
+/// The state after a failed replacement: the node on the standby, the old
+/// container back under its name, no replacement.
+fn assert_replacement_undone(report: &Report, fake: &FakeEngine) {
+    assert_on_standby(fake);
+    let old = fake.container(PRIMARY_ID).expect("the old container");
+    assert_eq!(
+        (old.name.as_str(), old.running, old.image.as_str()),
+        (NAME, false, OLD_IMAGE)
+    );
+    assert_eq!(names(fake), vec![NAME.to_string(), STANDBY.to_string()]);
+    assert_eq!(report.left, vec![STANDBY.to_string()]);
+    assert_eq!(report.handoffs.len(), 1);
+    assert!(report.state.contains("(it holds the lock)"), "{}", report.state);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_to_create_the_replacement_keeps_the_node_on_the_standby() {
+    let fake = engine();
+    fake.fail_on("create", NAME);
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(
+            4,
+            &["create chainlink (failed)", "rename chainlink-cl-maint-old chainlink"]
+        )
+    );
+    assert_replacement_undone(&report, &fake);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_to_start_the_replacement_keeps_the_node_on_the_standby() {
+    let fake = engine();
+    fake.fail_nth("start", 2);
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(
+            5,
+            &[
+                "start chainlink (failed)",
+                "remove chainlink",
+                "rename chainlink-cl-maint-old chainlink"
+            ]
+        )
+    );
+    assert_replacement_undone(&report, &fake);
+}
+
+#[tokio::test(start_paused = true)]
+async fn replacement_without_a_lock_wait_line_keeps_the_node_on_the_standby() {
+    let fake = engine();
+    fake.behave_named(
+        NAME,
+        Behaviour {
+            wait_line: None,
+            ..new_node()
+        },
+    );
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(6, &["remove chainlink", "rename chainlink-cl-maint-old chainlink"])
+    );
+    assert_replacement_undone(&report, &fake);
+    assert!(
+        error(&report).contains("the new chainlink never logged that it waits for the lock"),
+        "{}",
+        error(&report)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_hand_back_stops_the_replacement_and_restarts_the_standby() {
+    let fake = engine();
+    fake.behave_named(
+        NAME,
+        Behaviour {
+            lock: LockUse::Never,
+            ..new_node()
+        },
+    );
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(7, &["stop chainlink", "start chainlink-cl-maint-standby"])
+    );
+    assert_on_standby(&fake);
+    let replacement = fake.container(NAME).expect("the replacement");
+    assert!(!replacement.running && replacement.image == NEW_IMAGE);
+    assert_eq!(report.left, vec![STANDBY.to_string(), OLD.to_string()]);
+    assert!(
+        report.state.contains("the new chainlink is stopped"),
+        "{}",
+        report.state
+    );
+    assert!(
+        error(&report).contains("the new chainlink did not take over"),
+        "{}",
+        error(&report)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn replacement_crashing_in_the_hand_back_returns_the_node_to_the_standby() {
+    let fake = engine();
+    fake.behave_named(
+        NAME,
+        Behaviour {
+            crash_after_lock: Some(secs(1)),
+            ..new_node()
+        },
+    );
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(7, &["stop chainlink", "start chainlink-cl-maint-standby"])
+    );
+    // The crash released nothing: the standby took the lock once the lease expired.
+    assert_on_standby(&fake);
+    assert_eq!(error(&report), "the new chainlink did not take over: exited (code 1)");
+    assert_eq!(report.log_tail.last().map(String::as_str), Some(CRASHED));
+    let replacement = fake.container(NAME).expect("the replacement");
+    assert_eq!((replacement.running, replacement.exit_code), (false, Some(1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn replacement_holding_without_serving_is_left_holding() {
+    let fake = engine();
+    fake.behave_named(
+        NAME,
+        Behaviour {
+            health: 204,
+            ..new_node()
+        },
+    );
+    let report = run(&fake).await;
+    assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
+    assert_eq!(
+        fake.calls(),
+        calls(7, &[]),
+        "nothing is started or stopped after the deadline"
+    );
+    assert_eq!(fake.holder().as_deref(), Some(NAME));
+    assert_eq!(
+        report.left,
+        vec![NAME.to_string(), STANDBY.to_string(), OLD.to_string()]
+    );
+    assert!(
+        error(&report).contains("chainlink took the lock but did not start serving"),
+        "{}",
+        error(&report)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn interrupt_before_the_handoff_removes_the_standby() {
+    // The standby takes 10 s to reach its lock attempt; the operator interrupts at 1 s.
+    let fake = engine_with(Behaviour {
+        startup: secs(10),
+        ..new_node()
+    });
+    let interrupt = Interrupt::new();
+    let trigger = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(secs(1)).await;
+        trigger.trigger();
+    });
+    let report = run_with(&fake, &test_plan(), &options(), &interrupt).await;
+    assert_ended(&report, &fake, Outcome::Interrupted, exit::INTERRUPTED);
+    assert_eq!(fake.calls(), calls(2, &[SUCCESS[7]]));
+    assert_primary_untouched(&fake);
+}
+
+#[tokio::test(start_paused = true)]
+async fn interrupt_during_the_takeover_finishes_the_upgrade() {
+    let fake = engine();
+    let interrupt = Interrupt::new();
+    let trigger = interrupt.clone();
+    // The takeover starts at once and lasts BOOT (2 s).
+    tokio::spawn(async move {
+        tokio::time::sleep(secs(1)).await;
+        trigger.trigger();
+    });
+    let report = run_with(&fake, &test_plan(), &options(), &interrupt).await;
+    assert!(interrupt.is_set());
+    assert_ended(&report, &fake, Outcome::Upgraded, exit::OK);
+    assert_eq!(fake.calls(), calls(9, &[]));
+    assert_eq!(fake.holder().as_deref(), Some(NAME));
+    assert_eq!(report.handoffs.len(), 2);
+}
+
+/// The fake itself: a stopped holder hands the lock to the waiter after the
+/// handover delay, a followed log delivers later lines and ends when its
+/// container stops, and an older version refuses a migrated database.
+#[tokio::test(start_paused = true)]
+async fn fake_hands_the_lock_over_and_follows_logs() {
+    let fake = engine();
+    fake.set_handover(secs(1));
+    let id = fake.create(&spec(STANDBY, NEW_IMAGE, 6687)).await.expect("create");
+    let mut lines = fake.log_lines(&id, true);
+    fake.start(&id).await.expect("start");
+    let first = lines.next().await.expect("a line").expect("no error");
+    assert!(first.contains("Starting Chainlink Node 2.10.0"), "{first}");
+    let wait = lines.next().await.expect("a line").expect("no error");
+    assert!(
+        matches!(classify(&wait), Some(Event::Waiting(Generation::Lease))),
+        "{wait}"
+    );
+    assert!(fake.http_get(STANDBY_ADDR, "/health", secs(1)).await.is_err());
+    fake.stop(PRIMARY_ID, secs(5)).await.expect("stop");
+    assert_eq!(fake.holder(), None, "the handover takes 1 s");
+    tokio::time::sleep(secs(1)).await;
+    assert_eq!(fake.holder().as_deref(), Some(STANDBY));
+    assert!(
+        fake.http_get(STANDBY_ADDR, "/health", secs(1)).await.is_err(),
+        "booting"
+    );
+    tokio::time::sleep(BOOT).await;
+    let answer = fake
+        .http_get(STANDBY_ADDR, "/health", secs(1))
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status, 200);
+
+    fake.start(PRIMARY_ID).await.expect("start the old version");
+    fake.stop(&id, secs(5)).await.expect("stop");
+    let rest: Vec<_> = lines.collect().await;
+    assert_eq!(rest.len(), 1, "the shutdown line, then the end: {rest:?}");
+    tokio::time::sleep(secs(1)).await;
+    let primary = fake.container(PRIMARY_ID).expect("the primary");
+    assert_eq!((primary.running, primary.exit_code), (false, Some(1)));
+    assert!(
+        primary
+            .log
+            .last()
+            .is_some_and(|l| classify(l) == Some(Event::Downgrade))
+    );
+    assert_eq!(fake.two_holders(), Vec::<String>::new());
+}
+
+// Two faults the fake found in review: a bolt-era waiting line that does not
+// prove waiting, and an early roll back that trusted the original blindly.
+
+#[tokio::test(start_paused = true)]
+async fn a_bolt_standby_on_a_database_of_its_own_is_caught_before_the_handoff() {
+    // A bolt-era node prints its wait line before its lock attempt. On a
+    // database of its own it takes that lock at once and serves after its
+    // boot (1 s): the one probe right after the wait line finds nothing, the
+    // takeover then sees it serve, and two nodes run on two databases until
+    // the primary is stopped.
+    let fake = engine_with(Behaviour {
+        lock: LockUse::Own,
+        boot: secs(1),
+        ..Behaviour::bolt("2.10.0")
+    });
+    let report = run(&fake).await;
+    assert_eq!(
+        report.outcome,
+        Outcome::RolledBack,
+        "calls: {:?}; two active: {:?}",
+        fake.calls(),
+        fake.two_active()
+    );
+    assert!(
+        fake.calls()
+            .contains(&"kill chainlink-cl-maint-standby SIGKILL".to_string())
+    );
+    assert_primary_untouched(&fake);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_early_roll_back_checks_the_original_before_claiming_it_holds_the_lock() {
+    // The primary crashes 1 s into the run; its lease expires at 11 s. The
+    // standby reaches its lock attempt at 15 s, finds the lock free and takes
+    // it (migrating the database) without a wait line. At the wait deadline
+    // the executor force-removes the only node holding the lock and reports
+    // "chainlink was not touched: it runs ... and holds the lock".
+    let fake = FakeEngine::new();
+    let crashing = Behaviour {
+        crash_after_lock: Some(secs(1)),
+        ..Behaviour::node("2.9.0")
+    };
+    fake.image(OLD_IMAGE, crashing);
+    fake.image(
+        NEW_IMAGE,
+        Behaviour {
+            startup: secs(15),
+            ..new_node()
+        },
+    );
+    fake.seed_holder(NAME, PRIMARY_ID, OLD_IMAGE, PRIMARY_ADDR);
+    let report = run(&fake).await;
+    assert_eq!(fake.two_holders(), Vec::<String>::new());
+    // The original died on its own and the standby took the lock: the
+    // standby is kept (it is the node now) and the report says so.
+    assert_eq!(
+        report.outcome,
+        Outcome::NeedsHuman,
+        "{report:#?}\ncalls: {:#?}",
+        fake.calls()
+    );
+    assert_eq!(fake.holder().as_deref(), Some("chainlink-cl-maint-standby"));
+    assert!(!report.state.contains("was not touched"), "{:?}", report.state);
+    assert!(
+        report.state.contains("chainlink-cl-maint-standby holds the lock"),
+        "{:?}",
+        report.state
+    );
+    assert!(
+        !fake
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("remove chainlink-cl-maint-standby")),
+        "{:?}",
+        fake.calls()
+    );
+}

@@ -164,6 +164,29 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     };
 
     let env = primary.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    if observed.generation == Some(Generation::Bolt)
+        && let Some(root) = env.iter().find_map(|e| e.strip_prefix("ROOT="))
+    {
+        let on_a_mount = primary
+            .mounts
+            .iter()
+            .flatten()
+            .filter_map(|m| m.destination.as_deref())
+            .any(|d| {
+                let d = d.trim_end_matches('/');
+                root == d || root.starts_with(&format!("{d}/")) || d.is_empty()
+            });
+        if !on_a_mount {
+            return Err(refuse(
+                format!(
+                    "{name}'s data directory ROOT={root} is not on a volume or bind mount: a clone would get a database of its own, and two nodes would run at once"
+                ),
+                &[
+                    "mount it from the host, as Chainlink's docs do (`-v ~/.chainlink:/chainlink` with ROOT=/chainlink), then run the upgrade again",
+                ],
+            ));
+        }
+    }
     let sets_timeout = env.iter().any(|e| e.starts_with("DATABASE_TIMEOUT="));
     let bolt = observed.generation == Some(Generation::Bolt) || (observed.generation.is_none() && sets_timeout);
     let set_env = if bolt {

@@ -54,6 +54,39 @@ impl WaitFailure {
     }
 }
 
+/// How long a node whose waiting line precedes its lock attempt is watched
+/// before it counts as waiting.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// Watches a node that just printed a waiting line for `within`: it is still
+/// waiting if it serves no HTTP and logs nothing else (a node that got a lock
+/// logs its boot). Fails with what it saw otherwise.
+pub async fn settle<E: Engine>(engine: &E, id: &str, addr: &str, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    let mut lines = engine.log_lines(id, true);
+    let mut seen_waiting = false;
+    loop {
+        if let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(1)).await
+            && status_means_holding(answer.status)
+        {
+            return Err(format!("it answered HTTP {} on {addr}", answer.status));
+        }
+        let poll = tokio::time::sleep(POLL_EVERY);
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return Ok(()),
+            line = lines.next() => match line {
+                Some(Ok(line)) => match logs::classify(&line) {
+                    Some(Event::Waiting(_)) => seen_waiting = true,
+                    _ if !seen_waiting => {}
+                    _ => return Err(format!("it logged after its waiting line: {line}")),
+                },
+                Some(Err(_)) | None => return Err("it stopped".to_string()),
+            },
+            _ = poll => {}
+        }
+    }
+}
+
 /// Follows the container's log until it says it is waiting for the lock.
 pub async fn lock_wait_line<E: Engine>(
     engine: &E,
@@ -221,7 +254,26 @@ pub async fn takeover<E: Engine>(
         .map_err(|e| e.to_string())
     };
     let poll = serving(engine, to, to_addr, within, interrupt, true);
-    let (watch, stopped) = tokio::join!(poll, stop);
+    tokio::pin!(stop, poll);
+    let mut stopped: Option<Result<(), String>> = None;
+    let watch = loop {
+        tokio::select! {
+            result = &mut stop, if stopped.is_none() => {
+                // A failed stop leaves the old holder holding: stop watching.
+                if let Err(e) = &result {
+                    let watch = Watch { held_at: None, result: Err(WaitFailure::Engine(e.clone())) };
+                    stopped = Some(result);
+                    break watch;
+                }
+                stopped = Some(result);
+            }
+            watch = &mut poll => break watch,
+        }
+    };
+    let stopped = match stopped {
+        Some(result) => result,
+        None => stop.await,
+    };
     Takeover {
         held: watch.held_at.is_some(),
         gap: watch.result.map(|at| at - signalled),
