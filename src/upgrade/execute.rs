@@ -167,6 +167,7 @@ impl<'a, E: Engine> Executor<'a, E> {
                 return self.roll_back_early(Some(&standby), Failure::new(what, Some(&w))).await;
             }
         }
+        self.learn_new_version(&standby).await;
         if waits::answers(self.engine, &p.standby_addr).await {
             let what = format!(
                 "the standby answered HTTP while {name} still runs: the two do not share a lock, so two nodes were active; the standby was stopped at once"
@@ -212,6 +213,21 @@ impl<'a, E: Engine> Executor<'a, E> {
             self.progress.warn("interrupt received after the new version took the lock: finishing the upgrade, the only way back to the main port");
         }
         self.forward(&standby).await
+    }
+
+    /// When the image does not declare its version (the real Chainlink image
+    /// does not), the new node's own start line tells it: `latest` is
+    /// reported as the concrete version it resolved to.
+    async fn learn_new_version(&mut self, standby: &str) {
+        let Some(to) = self.report.to.as_mut() else { return };
+        if to.version.is_some() {
+            return;
+        }
+        let lines = waits::last_lines(self.engine, standby).await;
+        if let Some(version) = lines.iter().find_map(|l| super::observe::started_version(l)) {
+            self.progress.note(&format!("the new image runs Chainlink {version}"));
+            to.version = Some(version);
+        }
     }
 
     fn handoff(&mut self, from: &str, to: &str, gap: Duration) {

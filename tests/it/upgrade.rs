@@ -380,3 +380,15 @@ async fn dry_run_prints_the_plan_and_changes_and_pulls_nothing() {
     );
 }
 
+#[tokio::test]
+async fn latest_is_reported_as_the_version_and_digest_it_resolved_to() {
+    let rig = Rig::new("up-latest").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let run = upgrade(&rig, &node.name, "latest", &[]).await;
+    assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
+    let to = &run.report["to"];
+    assert!(to["reference"].as_str().unwrap().ends_with(":latest"), "{to}");
+    assert_eq!(to["version"], NEW, "{to}");
+    assert!(to["digest"].as_str().unwrap().contains("@sha256:"), "{to}");
+    assert!(to["id"].as_str().unwrap().starts_with("sha256:"), "{to}");
+}
