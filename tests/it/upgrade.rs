@@ -392,3 +392,19 @@ async fn latest_is_reported_as_the_version_and_digest_it_resolved_to() {
     assert!(to["digest"].as_str().unwrap().contains("@sha256:"), "{to}");
     assert!(to["id"].as_str().unwrap().starts_with("sha256:"), "{to}");
 }
+
+#[tokio::test]
+async fn force_recreates_an_up_to_date_node() {
+    let rig = Rig::new("up-force").await;
+    let node = primary(&rig, Gen::Bolt, &[]).await;
+    let run = upgrade(&rig, &node.name, OLD, &["--force"]).await;
+    assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
+    let after = rig.docker.inspect_container(&node.name, None).await.unwrap();
+    assert_ne!(
+        after.id.as_deref(),
+        Some(node.id.as_str()),
+        "recreated on the same image"
+    );
+    assert_eq!(run.report["handoffs"].as_array().unwrap().len(), 2);
+    assert!(rig.journal().overlaps.is_empty());
+}

@@ -103,6 +103,35 @@ async fn preflight_refusals_change_nothing() {
         assert!(text.contains(says), "{full:?} should say {says:?}: {text}");
         assert_eq!(world(&rig).await, before, "{full:?} changed something");
     }
+    // A node that publishes no host port for 6688: a takeover could not be confirmed.
+    let hidden = format!("{}-hidden", rig.id);
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(rig.images.reference(OLD)),
+        env: Some(vec!["ROOT=/chainlink".into(), "CL_DOUBLE_LOCK=lease".into()]),
+        labels: Some(rig.labels()),
+        host_config: Some(bollard::models::HostConfig {
+            binds: Some(vec![format!("{}:/chainlink", rig.dir.display())]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
+        .name(&hidden)
+        .build();
+    let created = rig.docker.create_container(Some(options), body).await.unwrap();
+    rig.docker.start_container(&created.id, None).await.unwrap();
+    let before = world(&rig).await;
+    let run = upgrade(&rig, &hidden, NEW, &[]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.report["error"].as_str().unwrap().contains("publishes no host port"),
+        "{run:?}"
+    );
+    assert!(
+        run.report["next_steps"].to_string().contains("6688:6688"),
+        "says how to fix it"
+    );
+    assert_eq!(world(&rig).await, before);
     // A stopped primary, and a container left by an interrupted run.
     rig.stop(&squatter, 10).await;
     let leftover = rig
