@@ -66,18 +66,20 @@ impl UpgradeOptions {
     }
 }
 
+/// Docker's word grammar for tags and container names: letters, digits,
+/// `_`, `.` and `-`, with a first character `first` accepts, at most `max`
+/// characters.
+fn docker_word(s: &str, max: usize, first: fn(char) -> bool) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars().next().is_some_and(first)
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 /// Checks a tag against Docker's grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub fn validate_tag(tag: &str) -> Result<(), String> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
+    if docker_word(tag, 128, |c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else {
         Err(format!(
@@ -138,12 +140,7 @@ pub fn repository_of(reference: &str) -> String {
 
 /// Checks a container name against Docker's grammar.
 pub fn validate_container_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
+    if docker_word(name, usize::MAX, |c| c.is_ascii_alphanumeric()) {
         Ok(())
     } else {
         Err(format!(

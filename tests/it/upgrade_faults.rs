@@ -142,17 +142,7 @@ async fn preflight_refusals_change_nothing() {
             env: vec![],
         })
         .await;
-    let run = rig
-        .cl_maint(&[
-            "upgrade",
-            "--container",
-            &node.name,
-            "--tag",
-            NEW,
-            "--standby-port",
-            &free,
-        ])
-        .await;
+    let run = upgrade(&rig, &node.name, NEW, &[]).await;
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.report["error"].as_str().unwrap().contains(&leftover.name),
@@ -162,17 +152,7 @@ async fn preflight_refusals_change_nothing() {
         run.report["next_steps"].to_string().contains("docker rm -f"),
         "says how to recover"
     );
-    let run = rig
-        .cl_maint(&[
-            "upgrade",
-            "--container",
-            &squatter.name,
-            "--tag",
-            NEW,
-            "--standby-port",
-            &free,
-        ])
-        .await;
+    let run = upgrade(&rig, &squatter.name, NEW, &[]).await;
     assert_eq!(run.code, 3);
     assert!(
         run.report["error"].as_str().unwrap().contains("is not running"),
