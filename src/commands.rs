@@ -19,14 +19,8 @@ pub async fn upgrade(cli: &Cli, args: &UpgradeArgs) -> i32 {
     let engine = match DockerEngine::connect(cli.host.as_deref()).await {
         Ok(e) => e,
         Err(e) => {
-            let mut report = Report::new("upgrade", &opts.container, Outcome::Unreachable);
-            report.error = Some(e.to_string());
-            report.state = "nothing was changed".into();
-            report.next_steps = vec![
-                "check that the Docker Engine runs (`docker version`)".into(),
-                "point cl-maint at it with --host or DOCKER_HOST (unix:///var/run/docker.sock, tcp://host:2375)".into(),
-            ];
-            return print(cli, &report);
+            let report = Report::new("upgrade", &opts.container, Outcome::Unreachable);
+            return print(cli, &upgrade::engine_failed(report, e));
         }
     };
     let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();

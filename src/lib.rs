@@ -13,6 +13,7 @@ pub mod node;
 pub mod probe;
 pub mod progress;
 pub mod redact;
+pub mod reference;
 pub mod report;
 pub mod spec;
 pub mod upgrade;

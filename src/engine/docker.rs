@@ -103,7 +103,7 @@ fn reencode_registry_auth(mut request: bollard::BollardRequest) -> bollard::Boll
 /// The operator's credentials for the registry of `reference`, from the
 /// Docker config (`auths`, `credsStore`, `credHelpers`; `DOCKER_CONFIG`).
 async fn credentials_for(reference: &str) -> Option<DockerCredentials> {
-    let server = registry_of(reference);
+    let server = crate::reference::registry(reference);
     let lookup = server.clone();
     let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&lookup))
         .await
@@ -122,14 +122,6 @@ async fn credentials_for(reference: &str) -> Option<DockerCredentials> {
             ..Default::default()
         },
     })
-}
-
-/// The registry a reference pulls from, as the Docker config names it.
-pub fn registry_of(reference: &str) -> String {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first.to_string(),
-        _ => "https://index.docker.io/v1/".to_string(),
-    }
 }
 
 fn api_error(action: String) -> impl FnOnce(bollard::errors::Error) -> EngineError {
@@ -200,7 +192,7 @@ impl Engine for DockerEngine {
     }
 
     async fn pull(&self, reference: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> EngineResult<()> {
-        let (repo, tag) = split_reference(reference);
+        let (repo, tag) = crate::reference::split(reference);
         let credentials = credentials_for(reference).await;
         let options = CreateImageOptionsBuilder::new().from_image(repo).tag(tag).build();
         let mut stream = self.docker.create_image(Some(options), None, credentials);
@@ -302,15 +294,6 @@ impl Engine for DockerEngine {
     }
 }
 
-/// `repo:tag` → (`repo`, `tag`), minding registry ports (`host:5000/repo`).
-pub fn split_reference(reference: &str) -> (&str, &str) {
-    let reference = reference.split('@').next().unwrap_or(reference);
-    match reference.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (reference, "latest"),
-    }
-}
-
 /// Splits a stream of byte chunks into lines (a final partial line included).
 fn lines(
     chunks: impl futures::Stream<Item = EngineResult<bytes::Bytes>> + Send + 'static,
@@ -352,31 +335,6 @@ fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references_split_with_registry_ports() {
-        assert_eq!(
-            split_reference("127.0.0.1:5000/chainlink:1.1.0"),
-            ("127.0.0.1:5000/chainlink", "1.1.0")
-        );
-        assert_eq!(
-            split_reference("127.0.0.1:5000/chainlink"),
-            ("127.0.0.1:5000/chainlink", "latest")
-        );
-        assert_eq!(
-            split_reference("smartcontract/chainlink:2.10.0"),
-            ("smartcontract/chainlink", "2.10.0")
-        );
-        assert_eq!(
-            registry_of("smartcontract/chainlink:2.10.0"),
-            "https://index.docker.io/v1/"
-        );
-        assert_eq!(
-            registry_of("public.ecr.aws/chainlink/chainlink:2.10.0"),
-            "public.ecr.aws"
-        );
-        assert_eq!(registry_of("127.0.0.1:5000/x:1"), "127.0.0.1:5000");
-    }
 
     #[test]
     fn published_host_follows_the_endpoint() {

@@ -22,10 +22,10 @@ use crate::engine::fake::{Behaviour, FakeEngine};
 use crate::exit;
 use crate::node::logs::{Event, Generation, classify};
 use crate::progress::Mode;
+use crate::reference::repository as repository_of;
 use crate::report::ImageInfo;
 use crate::spec::CloneSpec;
 use crate::upgrade::observe::Observed;
-use crate::upgrade::options::repository_of;
 use crate::upgrade::{old_name, plan, standby_name};
 
 #[path = "execute_tests/replacement_failures.rs"]

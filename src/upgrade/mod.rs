@@ -80,12 +80,14 @@ pub async fn upgrade<E: Engine>(
     }
 
     let started = tokio::time::Instant::now();
+    // Observe already looked for the target image on the engine.
+    let missing = observed.target_image.is_none();
     let pull = match opts.pull {
         options::PullPolicy::Always => true,
-        options::PullPolicy::Missing => observed_missing(engine, &plan.target).await,
+        options::PullPolicy::Missing => missing,
         options::PullPolicy::Never => false,
     };
-    if !pull && observed_missing(engine, &plan.target).await {
+    if !pull && missing {
         report.set_outcome(Outcome::PullFailed);
         report.error = Some(format!(
             "{} is not on the engine and --pull never forbids pulling it",
@@ -142,7 +144,7 @@ pub async fn upgrade<E: Engine>(
             format!("check that the tag exists: {}", plan.target),
             format!(
                 "check the registry is reachable and your credentials: `docker login {}`",
-                crate::engine::docker::registry_of(&plan.target)
+                crate::reference::registry(&plan.target)
             ),
         ];
         return report;
@@ -181,15 +183,12 @@ pub async fn upgrade<E: Engine>(
         .await
 }
 
-async fn observed_missing<E: Engine>(engine: &E, reference: &str) -> bool {
-    matches!(engine.inspect_image(reference).await, Ok(None))
-}
-
 fn version_from_tag(tag: &str) -> Option<String> {
     crate::node::version::Version::parse(tag).map(|_| tag.trim_start_matches('v').to_string())
 }
 
-fn engine_failed(mut report: Report, e: EngineError) -> Report {
+/// The report for a run that could not talk to the engine: nothing changed.
+pub fn engine_failed(mut report: Report, e: EngineError) -> Report {
     let outcome = if matches!(e, EngineError::Unreachable { .. }) {
         Outcome::Unreachable
     } else {

@@ -7,7 +7,7 @@ use crate::engine::{Engine, EngineResult, name_of, state_of};
 use crate::node::logs::{self, Event, Generation};
 use crate::node::version::Version;
 
-use super::options::{UpgradeOptions, repository_of};
+use super::options::UpgradeOptions;
 use super::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
 
 /// How many lines of the primary's log to read, at most, to learn its lock
@@ -61,7 +61,10 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         .and_then(|p| p.config.as_ref())
         .and_then(|c| c.image.clone())
         .unwrap_or_default();
-    let repository = opts.image.clone().unwrap_or_else(|| repository_of(&current_reference));
+    let repository = opts
+        .image
+        .clone()
+        .unwrap_or_else(|| crate::reference::repository(&current_reference).to_string());
     let target = format!("{repository}:{}", opts.tag);
     let primary_image = match primary.as_ref().and_then(|p| p.image.clone()) {
         Some(id) => engine.inspect_image(&id).await?,

@@ -97,12 +97,7 @@ pub fn validate_repository(repo: &str) -> Result<(), String> {
     if repo.contains('@') {
         return bad("drop the digest; give the tag with --tag");
     }
-    let (domain, path) = match repo.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            (Some(first), rest)
-        }
-        _ => (None, repo),
-    };
+    let (domain, path) = crate::reference::split_domain(repo);
     if let Some(domain) = domain {
         let (host, port) = domain.split_once(':').unwrap_or((domain, ""));
         if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
@@ -127,15 +122,6 @@ pub fn validate_repository(repo: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The repository of a reference (`repo:tag` or `repo@sha256:…` → `repo`).
-pub fn repository_of(reference: &str) -> String {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    match without_digest.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
-        _ => without_digest.to_string(),
-    }
 }
 
 /// Checks a container name against Docker's grammar.
@@ -185,18 +171,5 @@ mod tests {
         ] {
             assert!(validate_repository(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn repository_of_references() {
-        assert_eq!(
-            repository_of("127.0.0.1:5000/chainlink:1.0.0"),
-            "127.0.0.1:5000/chainlink"
-        );
-        assert_eq!(
-            repository_of("smartcontract/chainlink@sha256:abc"),
-            "smartcontract/chainlink"
-        );
-        assert_eq!(repository_of("127.0.0.1:5000/chainlink"), "127.0.0.1:5000/chainlink");
     }
 }

@@ -336,7 +336,7 @@ pub fn reference_of(c: &bollard::models::ContainerInspectResponse) -> String {
 
 /// The registry digest of `image` for the repository of `reference`.
 pub fn digest_for(image: &bollard::models::ImageInspect, reference: &str) -> Option<String> {
-    let repo = super::options::repository_of(reference);
+    let repo = crate::reference::repository(reference);
     let digests = image.repo_digests.clone().unwrap_or_default();
     digests
         .iter()

@@ -53,10 +53,10 @@ pub async fn world(rig: &Rig) -> Vec<String> {
     out
 }
 
-/// `cl-maint upgrade --container CONTAINER --tag TAG --standby-port <free> EXTRA… --json`.
-pub async fn upgrade(rig: &Rig, container: &str, tag: &str, extra: &[&str]) -> crate::rig::Run {
+/// `upgrade --container CONTAINER --tag TAG --standby-port <a free port> EXTRA…`.
+pub fn upgrade_args(container: &str, tag: &str, extra: &[&str]) -> Vec<String> {
     let port = free_port().to_string();
-    let mut args = vec![
+    let mut args: Vec<String> = [
         "upgrade",
         "--container",
         container,
@@ -64,9 +64,18 @@ pub async fn upgrade(rig: &Rig, container: &str, tag: &str, extra: &[&str]) -> c
         tag,
         "--standby-port",
         &port,
-    ];
-    args.extend(extra);
-    rig.cl_maint(&args).await
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// Runs `cl-maint` with [`upgrade_args`] and `--json`.
+pub async fn upgrade(rig: &Rig, container: &str, tag: &str, extra: &[&str]) -> crate::rig::Run {
+    let args = upgrade_args(container, tag, extra);
+    rig.cl_maint(&args.iter().map(String::as_str).collect::<Vec<_>>()).await
 }
 
 pub fn outcome(run: &crate::rig::Run) -> &str {

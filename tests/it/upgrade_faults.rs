@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::rig::{CRASH, CRASH_AFTER_LOCK, Gen, NEVER_PULLED, NEW, NodeSpec, OLD, Rig, SILENT, free_port};
-use crate::upgrade::{outcome, primary, upgrade, world};
+use crate::upgrade::{outcome, primary, upgrade, upgrade_args, world};
 
 #[tokio::test]
 async fn preflight_refusals_change_nothing() {
@@ -226,19 +226,9 @@ async fn a_takeover_that_times_out_before_the_new_version_held_the_lock_is_rolle
 
 /// Starts `cl-maint upgrade … --json` as a child process.
 fn spawn_upgrade(container: &str, tag: &str, extra: &[&str]) -> tokio::process::Child {
-    let port = free_port().to_string();
     tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
-        .args([
-            "upgrade",
-            "--json",
-            "--container",
-            container,
-            "--tag",
-            tag,
-            "--standby-port",
-            &port,
-        ])
-        .args(extra)
+        .args(upgrade_args(container, tag, extra))
+        .arg("--json")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
