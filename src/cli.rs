@@ -35,6 +35,119 @@ pub enum Command {
     /// standby takes over, recreates the node on the new image, and hands the
     /// lock back. Never two nodes holding the lock at once.
     Upgrade(UpgradeArgs),
+    /// Manage the hot standby ("secondary") that takes over when the primary dies.
+    ///
+    /// Without a subcommand: a planned switchover. Finds the member holding
+    /// the lock, stops it gracefully, confirms the other took over (its HTTP
+    /// port answers), then starts the stopped one again and confirms it waits
+    /// for the lock. `up` creates the secondary; `back` returns the lock to
+    /// the primary.
+    Failover(FailoverArgs),
+    /// Who holds the lock, and what runs where: every member of the pair and
+    /// any container an interrupted run left.
+    Status(StatusArgs),
+    /// The /health checks of the member holding the lock (failing first), and
+    /// chosen Prometheus metrics.
+    Health(HealthArgs),
+}
+
+/// The failover pair, as every pair command names it.
+#[derive(Debug, Args, Clone)]
+pub struct PairArgs {
+    /// The primary: the node's container, on its main port.
+    #[arg(long, default_value = "chainlink", value_parser = parse_container, global = true)]
+    pub container: String,
+    /// The secondary (hot standby) container.
+    #[arg(long, default_value = crate::pair::DEFAULT_SECONDARY, value_parser = parse_container, global = true)]
+    pub secondary: String,
+    /// The Docker Engine running the secondary, when it is not the primary's
+    /// (same forms as --host).
+    #[arg(long, env = "CL_MAINT_SECONDARY_HOST", value_name = "URL", global = true)]
+    pub secondary_host: Option<String>,
+}
+
+/// `cl-maint status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The pair.
+    #[command(flatten)]
+    pub pair: PairArgs,
+}
+
+/// `cl-maint health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The pair.
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Also show chosen Prometheus metrics from /metrics.
+    #[arg(long)]
+    pub metrics: bool,
+    /// A metric to show (repeatable) instead of the default selection.
+    #[arg(long = "metric", value_name = "NAME")]
+    pub metric: Vec<String>,
+    /// The bearer token /metrics requires (the node's CL_PROMETHEUS_AUTH_TOKEN).
+    #[arg(long, env = "CL_MAINT_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+/// `cl-maint failover`.
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// `up` or `back`; none for a planned switchover.
+    #[command(subcommand)]
+    pub action: Option<FailoverAction>,
+    /// The pair.
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// The host port the secondary publishes the node's port on.
+    #[arg(long, default_value_t = 6687, value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    pub secondary_port: u16,
+    /// Leave the old holder stopped after the switchover (to patch its host).
+    #[arg(long, global = true)]
+    pub hold: bool,
+    /// How long a started member may take to log that it waits for the lock.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION", global = true)]
+    pub wait_timeout: Duration,
+    /// How long a takeover may take (the new holder answering HTTP).
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION", global = true)]
+    pub takeover_timeout: Duration,
+    /// Grace period of a graceful stop before the engine sends SIGKILL.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION", global = true)]
+    pub stop_timeout: Duration,
+}
+
+/// What `cl-maint failover` does besides a switchover.
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverAction {
+    /// Create (or start) the secondary and confirm it waits for the lock.
+    /// Changes nothing when the pair is in place.
+    Up,
+    /// Return the lock to the primary (starting it first if it is stopped),
+    /// and make the secondary wait again.
+    Back,
+}
+
+impl FailoverArgs {
+    /// The validated options.
+    pub fn options(&self) -> crate::pair::PairOptions {
+        let mut o = crate::pair::PairOptions::new(&self.pair.container, &self.pair.secondary);
+        o.secondary_port = self.secondary_port;
+        o.wait_timeout = self.wait_timeout;
+        o.takeover_timeout = self.takeover_timeout;
+        o.stop_timeout = self.stop_timeout;
+        o
+    }
+}
+
+impl PairArgs {
+    /// The names of the pair.
+    pub fn names(&self) -> crate::pair::PairNames {
+        crate::pair::PairNames {
+            primary: self.container.clone(),
+            secondary: self.secondary.clone(),
+        }
+    }
 }
 
 /// `cl-maint upgrade`.
@@ -82,6 +195,17 @@ pub struct UpgradeArgs {
     /// Do not ask for confirmation (cl-maint never asks when stdin is not a terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// The failover pair's secondary: when it exists, both members are
+    /// upgraded in turn with no temporary container.
+    #[arg(long, default_value = crate::pair::DEFAULT_SECONDARY, value_parser = parse_container)]
+    pub secondary: String,
+    /// The Docker Engine running the secondary, when it is not the primary's.
+    #[arg(long, env = "CL_MAINT_SECONDARY_HOST", value_name = "URL")]
+    pub secondary_host: Option<String>,
+    /// With a secondary: leave it holding the lock at the end instead of
+    /// handing the lock back (saves one handoff).
+    #[arg(long)]
+    pub no_hand_back: bool,
 }
 
 impl UpgradeArgs {

@@ -17,11 +17,17 @@ pub const NEEDS_HUMAN: i32 = 6;
 /// The new image could not be pulled (registry unreachable, no such tag,
 /// credentials refused); nothing was changed.
 pub const PULL_FAILED: i32 = 7;
+/// No container answers as the node's lock holder: the node is down.
+pub const NO_HOLDER: i32 = 8;
+/// More than one container answers as the lock holder: two nodes may be active.
+pub const SEVERAL_HOLDERS: i32 = 9;
+/// The lock holder answers, but one of its health checks fails.
+pub const CHECK_FAILING: i32 = 10;
 /// Interrupted (Ctrl-C / SIGTERM) and left consistent.
 pub const INTERRUPTED: i32 = 130;
 
 /// Every code with its meaning, for `--help` and the docs.
-pub const TABLE: [(i32, &str); 9] = [
+pub const TABLE: [(i32, &str); 12] = [
     (OK, "done, or nothing to do"),
     (FAILURE, "failed (no more specific code applies)"),
     (USAGE, "the command line was not understood"),
@@ -33,6 +39,12 @@ pub const TABLE: [(i32, &str); 9] = [
         "failed in a state that needs a human; the report says what is left",
     ),
     (PULL_FAILED, "the new image could not be pulled; nothing was changed"),
+    (NO_HOLDER, "no container answers as the lock holder: the node is down"),
+    (
+        SEVERAL_HOLDERS,
+        "more than one container answers as the lock holder: two nodes may be active",
+    ),
+    (CHECK_FAILING, "the lock holder answers but a health check fails"),
     (INTERRUPTED, "interrupted, and left in a consistent state"),
 ];
 

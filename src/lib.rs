@@ -10,6 +10,7 @@ pub mod engine;
 pub mod exit;
 pub mod interrupt;
 pub mod node;
+pub mod pair;
 pub mod probe;
 pub mod progress;
 pub mod redact;
@@ -46,6 +47,9 @@ where
     runtime.block_on(async {
         match &cli.command {
             cli::Command::Upgrade(args) => commands::upgrade(&cli, args).await,
+            cli::Command::Failover(args) => commands::failover(&cli, args).await,
+            cli::Command::Status(args) => commands::status(&cli, &args.pair).await,
+            cli::Command::Health(args) => commands::health(&cli, args).await,
         }
     })
 }

@@ -21,6 +21,16 @@ pub enum Outcome {
     PullFailed,
     /// Something failed and everything was put back as it was.
     RolledBack,
+    /// `failover up`: the secondary waits for the lock beside the primary.
+    PairReady,
+    /// The lock moved to the other member of the pair.
+    SwitchedOver,
+    /// The pair already was as asked; nothing changed.
+    NothingToDo,
+    /// No member holds the lock: the node is down; nothing was changed.
+    NoHolder,
+    /// More than one member answers as the holder; nothing was changed.
+    SeveralHolders,
     /// Something failed in a state that needs a human (see `next_steps`).
     NeedsHuman,
     /// The Docker Engine did not answer; nothing was changed.
@@ -35,7 +45,14 @@ impl Outcome {
     /// The process exit code for this outcome.
     pub fn exit_code(self) -> i32 {
         match self {
-            Outcome::Upgraded | Outcome::UpToDate | Outcome::DryRun => exit::OK,
+            Outcome::Upgraded
+            | Outcome::UpToDate
+            | Outcome::DryRun
+            | Outcome::PairReady
+            | Outcome::SwitchedOver
+            | Outcome::NothingToDo => exit::OK,
+            Outcome::NoHolder => exit::NO_HOLDER,
+            Outcome::SeveralHolders => exit::SEVERAL_HOLDERS,
             Outcome::Refused => exit::REFUSED,
             Outcome::PullFailed => exit::PULL_FAILED,
             Outcome::RolledBack => exit::ROLLED_BACK,
@@ -109,6 +126,9 @@ pub struct Report {
     pub left: Vec<String>,
     /// The last log lines of the container that failed, redacted.
     pub log_tail: Vec<String>,
+    /// The members of the failover pair as the run left them (pair commands).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<crate::pair::Member>,
     /// The plan (with `--dry-run`), redacted.
     pub plan: Option<serde_json::Value>,
     /// The plan for people (with `--dry-run`), redacted; not in the JSON.
@@ -133,6 +153,7 @@ impl Report {
             next_steps: Vec::new(),
             left: Vec::new(),
             log_tail: Vec::new(),
+            members: Vec::new(),
             plan: None,
             plan_text: None,
         }
@@ -161,6 +182,14 @@ impl Report {
             Outcome::PullFailed => format!("{}: could not pull the new image, nothing changed", self.container),
             Outcome::RolledBack => format!("{}: failed, rolled back", self.container),
             Outcome::NeedsHuman => format!("{}: FAILED, needs a human", self.container),
+            Outcome::PairReady => format!("{}: the failover pair is in place", self.container),
+            Outcome::SwitchedOver => format!("{}: the lock moved", self.container),
+            Outcome::NothingToDo => format!("{}: nothing to do", self.container),
+            Outcome::NoHolder => format!("{}: NO member holds the lock, nothing changed", self.container),
+            Outcome::SeveralHolders => format!(
+                "{}: MORE THAN ONE member answers as the lock holder, nothing changed",
+                self.container
+            ),
             Outcome::Unreachable => format!("{}: the Docker Engine did not answer, nothing changed", self.container),
             Outcome::Failed => format!("{}: failed before any change", self.container),
             Outcome::Interrupted => format!("{}: interrupted", self.container),
@@ -205,6 +234,11 @@ impl Report {
                 "  handoff {} -> {}: {} ms without a node serving\n",
                 h.from, h.to, h.gap_ms
             ));
+        }
+        if !self.members.is_empty() {
+            for line in crate::pair::status::member_table(&self.members).lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
         }
         if !self.left.is_empty() {
             out.push_str(&format!("  left in place: {}\n", self.left.join(", ")));

@@ -139,12 +139,12 @@ impl<'a, E: Engine> Executor<'a, E> {
                 )
                 .await;
         }
-        match waits::lock_wait_line(self.engine, &standby, self.opts.wait_timeout, self.interrupt).await {
+        match waits::lock_wait_line(self.engine, &standby, self.opts.wait_timeout, self.interrupt, 0).await {
             Ok(generation) if generation.line_precedes_attempt() => {
                 // The line comes before the lock attempt: it proves nothing
                 // yet. A standby that got a lock of its own (a database it
                 // does not share) goes on to boot: watch for that.
-                if let Err(seen) = waits::settle(self.engine, &standby, &p.standby_addr, waits::SETTLE).await {
+                if let Err(seen) = waits::settle(self.engine, &standby, &p.standby_addr, waits::SETTLE, 0).await {
                     let _ = self.engine.kill(&standby, "SIGKILL").await;
                     let what = format!(
                         "the standby did not keep waiting for the lock ({seen}): it does not share {name}'s database; it was stopped at once"
@@ -269,7 +269,7 @@ impl<'a, E: Engine> Executor<'a, E> {
             let failure = Failure::new(format!("starting the new {name} failed: {e}"), None);
             return self.replacement_failed(Some(&replacement), failure).await;
         }
-        match waits::lock_wait_line(self.engine, &replacement, self.opts.wait_timeout, &Interrupt::new()).await {
+        match waits::lock_wait_line(self.engine, &replacement, self.opts.wait_timeout, &Interrupt::new(), 0).await {
             Ok(_) => self.progress.note(&format!("the new {name} is waiting for the lock")),
             Err(w) => {
                 let what = describe(

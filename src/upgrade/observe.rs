@@ -78,46 +78,7 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         engine.inspect_image(&target).await?
     };
 
-    let mut leftovers = Vec::new();
-    for c in engine
-        .list_containers(&format!("{LABEL_PRIMARY}={}", opts.container))
-        .await?
-    {
-        let name = c
-            .names
-            .iter()
-            .flatten()
-            .next()
-            .cloned()
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_string();
-        let role = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_ROLE))
-            .cloned()
-            .unwrap_or_else(|| "unknown".into());
-        leftovers.push(Leftover {
-            name,
-            role,
-            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-        });
-    }
-    for (name, role) in [
-        (standby_name(&opts.container), "standby"),
-        (old_name(&opts.container), "old"),
-    ] {
-        if !leftovers.iter().any(|l| l.name == name)
-            && let Some(c) = engine.inspect_container(&name).await?
-        {
-            leftovers.push(Leftover {
-                name,
-                role: role.to_string(),
-                state: state_of(&c).status,
-            });
-        }
-    }
+    let leftovers = leftovers(engine, &opts.container).await?;
 
     let mut standby_port_users = Vec::new();
     for c in engine.list_all_containers().await? {
@@ -154,8 +115,52 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
     })
 }
 
+/// Containers an interrupted run left for `primary` on this engine: those
+/// carrying cl-maint's label (but for a secondary, which is meant to stay),
+/// and those with the names cl-maint gives its temporary containers.
+pub async fn leftovers<E: Engine>(engine: &E, primary: &str) -> EngineResult<Vec<Leftover>> {
+    let mut leftovers = Vec::new();
+    for c in engine.list_containers(&format!("{LABEL_PRIMARY}={primary}")).await? {
+        let name = c
+            .names
+            .iter()
+            .flatten()
+            .next()
+            .cloned()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
+        let role = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_ROLE))
+            .cloned()
+            .unwrap_or_else(|| "unknown".into());
+        if role == crate::pair::ROLE_SECONDARY {
+            continue;
+        }
+        leftovers.push(Leftover {
+            name,
+            role,
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+        });
+    }
+    for (name, role) in [(standby_name(primary), "standby"), (old_name(primary), "old")] {
+        if !leftovers.iter().any(|l| l.name == name)
+            && let Some(c) = engine.inspect_container(&name).await?
+        {
+            leftovers.push(Leftover {
+                name,
+                role: role.to_string(),
+                state: state_of(&c).status,
+            });
+        }
+    }
+    Ok(leftovers)
+}
+
 /// The lock generation and version the primary's startup log shows.
-async fn startup_facts<E: Engine>(
+pub async fn startup_facts<E: Engine>(
     engine: &E,
     primary: &ContainerInspectResponse,
 ) -> (Option<Generation>, Option<String>) {

@@ -187,8 +187,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             ));
         }
     }
-    let sets_timeout = env.iter().any(|e| e.starts_with("DATABASE_TIMEOUT="));
-    let bolt = observed.generation == Some(Generation::Bolt) || (observed.generation.is_none() && sets_timeout);
+    let bolt = is_bolt(observed.generation, &env);
     let set_env = if bolt {
         vec![("DATABASE_TIMEOUT".to_string(), WAIT_FOREVER.to_string())]
     } else {
@@ -324,6 +323,14 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         docker_commands,
         secret_env: env,
     })
+}
+
+/// Whether a node uses the bolt-era file lock: its log says so, or (when
+/// its log shows no waiting line) it sets `DATABASE_TIMEOUT`, the bolt-era
+/// knob.
+pub fn is_bolt(generation: Option<Generation>, env: &[String]) -> bool {
+    let sets_timeout = env.iter().any(|e| e.starts_with("DATABASE_TIMEOUT="));
+    generation == Some(Generation::Bolt) || (generation.is_none() && sets_timeout)
 }
 
 /// The reference a container was created from.

@@ -61,9 +61,10 @@ pub const SETTLE: Duration = Duration::from_secs(2);
 /// Watches a node that just printed a waiting line for `within`: it is still
 /// waiting if it serves no HTTP and logs nothing else (a node that got a lock
 /// logs its boot). Fails with what it saw otherwise.
-pub async fn settle<E: Engine>(engine: &E, id: &str, addr: &str, within: Duration) -> Result<(), String> {
+/// The first `skip` lines of its log (from earlier runs) are ignored.
+pub async fn settle<E: Engine>(engine: &E, id: &str, addr: &str, within: Duration, skip: usize) -> Result<(), String> {
     let deadline = Instant::now() + within;
-    let mut lines = engine.log_lines(id, true);
+    let mut lines = engine.log_lines(id, true).skip(skip);
     let mut seen_waiting = false;
     loop {
         if let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(1)).await
@@ -87,14 +88,16 @@ pub async fn settle<E: Engine>(engine: &E, id: &str, addr: &str, within: Duratio
     }
 }
 
-/// Follows the container's log until it says it is waiting for the lock.
+/// Follows the container's log until it says it is waiting for the lock,
+/// ignoring its first `skip` lines (those of earlier runs).
 pub async fn lock_wait_line<E: Engine>(
     engine: &E,
     id: &str,
     within: Duration,
     interrupt: &Interrupt,
+    skip: usize,
 ) -> Result<Generation, WaitFailure> {
-    let mut lines = engine.log_lines(id, true);
+    let mut lines = engine.log_lines(id, true).skip(skip);
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let deadline = Instant::now() + within;
     loop {
@@ -138,6 +141,12 @@ pub async fn exited<E: Engine>(engine: &E, id: &str, mut tail: Vec<String>) -> W
         tail,
         downgrade_refused,
     }
+}
+
+/// How many lines the container's log holds now (to skip them once it is
+/// started again).
+pub async fn log_length<E: Engine>(engine: &E, id: &str) -> usize {
+    engine.log_lines(id, false).count().await
 }
 
 /// The container's last log lines.
@@ -245,15 +254,31 @@ pub async fn takeover<E: Engine>(
     within: Duration,
     interrupt: &Interrupt,
 ) -> Takeover {
+    takeover_across(engine, from, release, engine, to, to_addr, within, interrupt).await
+}
+
+/// A takeover between containers on two engines: signal `from` on
+/// `from_engine` and poll `to` on `to_engine`.
+#[allow(clippy::too_many_arguments)]
+pub async fn takeover_across<E: Engine>(
+    from_engine: &E,
+    from: &str,
+    release: Release,
+    to_engine: &E,
+    to: &str,
+    to_addr: &str,
+    within: Duration,
+    interrupt: &Interrupt,
+) -> Takeover {
     let signalled = Instant::now();
     let stop = async {
         match release {
-            Release::Stop(grace) => engine.stop(from, grace).await,
-            Release::Kill => engine.kill(from, "SIGKILL").await,
+            Release::Stop(grace) => from_engine.stop(from, grace).await,
+            Release::Kill => from_engine.kill(from, "SIGKILL").await,
         }
         .map_err(|e| e.to_string())
     };
-    let poll = serving(engine, to, to_addr, within, interrupt, true);
+    let poll = serving(to_engine, to, to_addr, within, interrupt, true);
     tokio::pin!(stop, poll);
     let mut stopped: Option<Result<(), String>> = None;
     let watch = loop {

@@ -3,6 +3,10 @@
 
 mod cli;
 mod double;
+mod endpoints;
+mod failover;
+mod registry_auth;
 mod rig;
+mod two_hosts;
 mod upgrade;
 mod upgrade_faults;

@@ -1,0 +1,283 @@
+//! `cl-maint health`: the `/health` checks of the member holding the lock,
+//! failing ones first, and optionally chosen Prometheus metrics.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::exit;
+use crate::node::health::{self, Check};
+
+use super::status::{self, Verdict, table};
+use super::{Hosts, PairNames};
+
+/// Metrics shown by `--metrics` unless `--metric` names others.
+pub const DEFAULT_METRICS: [&str; 6] = [
+    "version",
+    "uptime_seconds",
+    "head_tracker_current_head",
+    "head_tracker_heads_received",
+    "eth_balance",
+    "tx_manager_num_confirmed_transactions",
+];
+
+/// What to show besides the checks.
+#[derive(Clone, Debug, Default)]
+pub struct HealthOptions {
+    /// Show metrics.
+    pub metrics: bool,
+    /// Which metrics (by name); empty means [`DEFAULT_METRICS`].
+    pub names: Vec<String>,
+    /// A bearer token for a protected `/metrics`.
+    pub token: Option<String>,
+}
+
+/// One Prometheus sample.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sample {
+    /// The metric name.
+    pub name: String,
+    /// Its labels as written (`{version="2.10.0"}`), or empty.
+    pub labels: String,
+    /// The value as written.
+    pub value: String,
+}
+
+/// The health document.
+#[derive(Clone, Debug, Serialize)]
+pub struct HealthReport {
+    /// `health`.
+    pub command: String,
+    /// `passing`, `failing`, or why no checks were read.
+    pub verdict: String,
+    /// The process exit code.
+    pub exit_code: i32,
+    /// The container holding the lock.
+    pub holder: Option<String>,
+    /// Where it was asked.
+    pub addr: Option<String>,
+    /// The HTTP status of `/health`.
+    pub http_status: Option<u16>,
+    /// Every check, failing ones first.
+    pub checks: Vec<Check>,
+    /// The chosen metrics (with `--metrics`).
+    pub metrics: Option<Vec<Sample>>,
+    /// Chosen metrics the node does not export.
+    pub metrics_missing: Vec<String>,
+    /// The situation in a sentence.
+    pub summary: String,
+    /// What to do.
+    pub next_steps: Vec<String>,
+}
+
+impl HealthReport {
+    fn new(verdict: &str, exit_code: i32, summary: String) -> HealthReport {
+        HealthReport {
+            command: "health".into(),
+            verdict: verdict.into(),
+            exit_code,
+            holder: None,
+            addr: None,
+            http_status: None,
+            checks: Vec::new(),
+            metrics: None,
+            metrics_missing: Vec::new(),
+            summary,
+            next_steps: Vec::new(),
+        }
+    }
+
+    /// The report when the engines could not be read.
+    pub fn unreachable(status: super::status::Status) -> HealthReport {
+        let mut r = HealthReport::new("unreachable", status.exit_code, status.summary);
+        r.next_steps = status.next_steps;
+        r
+    }
+
+    /// One JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Tables for people.
+    pub fn to_human(&self) -> String {
+        let mut out = String::new();
+        if !self.checks.is_empty() {
+            let mut rows = vec![vec!["CHECK".to_string(), "STATUS".into(), "OUTPUT".into()]];
+            for c in &self.checks {
+                let status = if c.passing { "passing" } else { "FAILING" };
+                rows.push(vec![c.name.clone(), status.into(), c.output.clone()]);
+            }
+            out.push_str(&table(&rows));
+        }
+        if let Some(metrics) = &self.metrics {
+            let mut rows = vec![vec!["METRIC".to_string(), "VALUE".into()]];
+            for s in metrics {
+                rows.push(vec![format!("{}{}", s.name, s.labels), s.value.clone()]);
+            }
+            out.push_str(&table(&rows));
+            for m in &self.metrics_missing {
+                out.push_str(&format!("(the node exports no metric {m})\n"));
+            }
+        }
+        out.push_str(&format!("{}\n", self.summary));
+        for s in &self.next_steps {
+            out.push_str(&format!("  next: {s}\n"));
+        }
+        out
+    }
+}
+
+/// `cl-maint health`.
+pub async fn health<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, opts: &HealthOptions) -> HealthReport {
+    let st = status::status(hosts, names).await;
+    let holder = match st.verdict {
+        Verdict::OneHolder => st.members.iter().find(|m| Some(&m.name) == st.holder.as_ref()),
+        _ => None,
+    };
+    let Some(holder) = holder else {
+        let verdict = match st.verdict {
+            Verdict::NoHolder => "no-holder",
+            Verdict::SeveralHolders => "several-holders",
+            _ => "unreachable",
+        };
+        let mut r = HealthReport::new(verdict, st.exit_code, st.summary);
+        r.next_steps = st.next_steps;
+        return r;
+    };
+    let addr = holder.addr.clone().unwrap_or_default();
+    let mut r = HealthReport::new("passing", exit::OK, String::new());
+    r.holder = Some(holder.name.clone());
+    r.addr = Some(addr.clone());
+    let engine = if holder.host == hosts.secondary.endpoint() {
+        hosts.secondary
+    } else {
+        hosts.primary
+    };
+    match engine.http_get(&addr, "/health", Duration::from_secs(5)).await {
+        Ok(answer) => {
+            r.http_status = Some(answer.status);
+            match health::parse(&answer.body) {
+                Ok(checks) => r.checks = checks,
+                Err(e) if answer.status == 204 => {
+                    let _ = e;
+                    r.summary = format!("{} holds the lock and is running its database migrations", holder.name);
+                }
+                Err(e) => {
+                    r.verdict = "unreadable".into();
+                    r.exit_code = exit::FAILURE;
+                    r.summary = format!(
+                        "{} answered /health with HTTP {} but not with the checks document ({e})",
+                        holder.name, answer.status
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            r.verdict = "no-answer".into();
+            r.exit_code = exit::NO_HOLDER;
+            r.summary = format!("{} stopped answering /health: {e}", holder.name);
+            r.next_steps
+                .push("run `cl-maint status` to see who holds the lock now".into());
+        }
+    }
+    let failing: Vec<&Check> = r.checks.iter().filter(|c| !c.passing).collect();
+    if !failing.is_empty() {
+        r.verdict = "failing".into();
+        r.exit_code = exit::CHECK_FAILING;
+        let list: Vec<&str> = failing.iter().map(|c| c.name.as_str()).collect();
+        r.summary = format!(
+            "{} holds the lock; {} of {} checks FAIL: {}",
+            holder.name,
+            failing.len(),
+            r.checks.len(),
+            list.join(", ")
+        );
+        r.next_steps
+            .push(format!("read the node's log: `docker logs --tail 100 {}`", holder.name));
+    } else if r.summary.is_empty() {
+        r.summary = format!("{} holds the lock; all {} checks pass", holder.name, r.checks.len());
+    }
+    if opts.metrics {
+        metrics(&mut r, &addr, opts).await;
+    }
+    r
+}
+
+async fn metrics(r: &mut HealthReport, addr: &str, opts: &HealthOptions) {
+    let wanted: Vec<String> = if opts.names.is_empty() {
+        DEFAULT_METRICS.iter().map(|s| s.to_string()).collect()
+    } else {
+        opts.names.clone()
+    };
+    match crate::probe::get(addr, "/metrics", opts.token.as_deref(), Duration::from_secs(5)).await {
+        Ok(a) if a.status == 200 => {
+            let samples = parse_metrics(&a.body);
+            r.metrics = Some(samples.iter().filter(|s| wanted.contains(&s.name)).cloned().collect());
+            r.metrics_missing = wanted
+                .into_iter()
+                .filter(|w| !samples.iter().any(|s| &s.name == w))
+                .collect();
+        }
+        Ok(a) if a.status == 401 || a.status == 403 => {
+            r.metrics = Some(Vec::new());
+            r.summary
+                .push_str(&format!("; /metrics refused the request (HTTP {})", a.status));
+            r.next_steps
+                .push("pass the node's Prometheus token with --metrics-token (or CL_MAINT_METRICS_TOKEN)".into());
+            if r.exit_code == exit::OK {
+                r.exit_code = exit::FAILURE;
+            }
+        }
+        Ok(a) => {
+            r.metrics = Some(Vec::new());
+            r.summary.push_str(&format!("; /metrics answered HTTP {}", a.status));
+        }
+        Err(e) => {
+            r.metrics = Some(Vec::new());
+            r.summary.push_str(&format!("; /metrics did not answer: {e}"));
+        }
+    }
+}
+
+/// Parses Prometheus text exposition into samples (comments skipped).
+pub fn parse_metrics(text: &str) -> Vec<Sample> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, rest) = match l.find('}') {
+                Some(end) if l[..end].contains('{') => (&l[..=end], &l[end + 1..]),
+                _ => l.split_once(' ')?,
+            };
+            let value = rest.split_whitespace().next()?.to_string();
+            let (name, labels) = match series.find('{') {
+                Some(i) => (&series[..i], &series[i..]),
+                None => (series, ""),
+            };
+            Some(Sample {
+                name: name.to_string(),
+                labels: labels.to_string(),
+                value,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text() {
+        let text = "# HELP version x\n# TYPE version gauge\nversion{commit=\"a b\",version=\"2.10.0\"} 1\nuptime_seconds 12.5 1700000000\n\n";
+        let s = parse_metrics(text);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].name, "version");
+        assert_eq!(s[0].labels, "{commit=\"a b\",version=\"2.10.0\"}");
+        assert_eq!(s[0].value, "1");
+        assert_eq!(s[1].name, "uptime_seconds");
+        assert_eq!(s[1].value, "12.5");
+    }
+}

@@ -1,0 +1,302 @@
+//! One container of a pair (or one left by an interrupted run), as the
+//! engine and the node itself describe it: state, port, version and lock
+//! role.
+
+use std::time::Duration;
+
+use bollard::models::ContainerInspectResponse;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::engine::{Engine, EngineResult, name_of, state_of};
+use crate::node::health::{status_means_holding, status_means_serving};
+use crate::node::logs::{self, Event, Generation};
+
+/// How many log lines are read, at most, to find a member's last word on
+/// the lock.
+const LOG_LINES: usize = 20_000;
+
+/// What a member is doing with the database lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockRole {
+    /// It answers HTTP: it holds the lock.
+    Holding,
+    /// It runs, serves no HTTP and its log says it waits for the lock.
+    Waiting,
+    /// The container does not run.
+    Stopped,
+    /// It runs but neither answers HTTP nor says it waits (booting, hung, or
+    /// not a Chainlink node).
+    Unknown,
+}
+
+impl LockRole {
+    /// The word for tables.
+    pub fn word(self) -> &'static str {
+        match self {
+            LockRole::Holding => "holding",
+            LockRole::Waiting => "waiting",
+            LockRole::Stopped => "stopped",
+            LockRole::Unknown => "unknown",
+        }
+    }
+}
+
+/// A container of the pair, as it is now.
+#[derive(Clone, Debug, Serialize)]
+pub struct Member {
+    /// `primary`, `secondary`, or the role of a leftover (`standby`, `old`).
+    pub role: String,
+    /// The container name.
+    pub name: String,
+    /// The Docker Engine it runs on.
+    pub host: String,
+    /// The container id.
+    pub id: String,
+    /// The image reference it was created from.
+    pub image: String,
+    /// The image id.
+    pub image_id: String,
+    /// The node version, when known.
+    pub version: Option<String>,
+    /// Docker's state (`running`, `exited`, …).
+    pub state: String,
+    /// Whether it runs.
+    pub running: bool,
+    /// The host port the node's HTTP port is published on.
+    pub port: Option<u16>,
+    /// Where its HTTP port is reached (`host:port`).
+    pub addr: Option<String>,
+    /// What it does with the lock.
+    pub lock: LockRole,
+    /// Why cl-maint says so.
+    pub lock_evidence: String,
+    /// The HTTP status of `/health`, when it answered.
+    pub http_status: Option<u16>,
+    /// The lock generation its log shows, when it shows one.
+    pub generation: Option<Generation>,
+    /// Docker's health status (a waiting standby is `unhealthy` by design:
+    /// the image's health check asks its HTTP port).
+    pub docker_health: Option<String>,
+    /// When it started (RFC 3339), while it runs.
+    pub started_at: Option<String>,
+    /// Seconds since it started, while it runs.
+    pub uptime_s: Option<u64>,
+    /// Its restart policy.
+    pub restart: Option<String>,
+    /// The inspect document.
+    #[serde(skip)]
+    pub inspect: ContainerInspectResponse,
+}
+
+impl Member {
+    /// Whether it runs and its log says it waits for the lock.
+    pub fn waiting(&self) -> bool {
+        self.lock == LockRole::Waiting
+    }
+}
+
+/// The lock role from what was seen: whether the container runs, the HTTP
+/// status of `/health` (if it answered) and the last lock event of its log.
+pub fn lock_role(running: bool, http: Option<u16>, last_event: Option<&Event>) -> (LockRole, String) {
+    if !running {
+        return (LockRole::Stopped, "the container is not running".into());
+    }
+    if let Some(status) = http.filter(|s| status_means_holding(*s)) {
+        let what = if status_means_serving(status) {
+            format!("/health answers {status}")
+        } else {
+            format!("/health answers {status} (migrations running)")
+        };
+        return (LockRole::Holding, what);
+    }
+    match last_event {
+        Some(Event::Waiting(g)) => (
+            LockRole::Waiting,
+            format!("no HTTP; its log says it waits for the lock ({g})"),
+        ),
+        Some(Event::Booted) => (LockRole::Unknown, "it booted but does not answer HTTP".into()),
+        Some(e) => (LockRole::Unknown, format!("no HTTP; its log's last lock event: {e:?}")),
+        None => (
+            LockRole::Unknown,
+            "no HTTP and no lock-wait line in its log (still starting, or not a Chainlink node)".into(),
+        ),
+    }
+}
+
+/// Reads a container: `None` when it does not exist.
+pub async fn observe<E: Engine>(engine: &E, role: &str, name: &str) -> EngineResult<Option<Member>> {
+    let Some(c) = engine.inspect_container(name).await? else {
+        return Ok(None);
+    };
+    Ok(Some(describe(engine, role, c).await?))
+}
+
+/// Describes an inspected container.
+pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResponse) -> EngineResult<Member> {
+    let state = state_of(&c);
+    let id = c.id.clone().unwrap_or_default();
+    let port = crate::spec::published_http_port(&c);
+    let addr = port
+        .as_ref()
+        .map(|(ip, port)| address(ip, *port, &engine.published_host()));
+    let mut http_status = None;
+    if state.running
+        && let Some(addr) = &addr
+        && let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(2)).await
+    {
+        http_status = Some(answer.status);
+    }
+    let (generation, last_event, logged_version) = if state.running {
+        read_log(engine, &id).await
+    } else {
+        (None, None, None)
+    };
+    let (lock, lock_evidence) = lock_role(state.running, http_status, last_event.as_ref());
+    let image_id = c.image.clone().unwrap_or_default();
+    let image = engine.inspect_image(&image_id).await.ok().flatten();
+    let version = crate::upgrade::plan::version_of_image(image.as_ref()).or(logged_version);
+    let s = c.state.as_ref();
+    let started_at = state.running.then(|| s.and_then(|s| s.started_at.clone())).flatten();
+    Ok(Member {
+        role: role.to_string(),
+        name: name_of(&c),
+        host: engine.endpoint(),
+        id,
+        image: crate::upgrade::plan::reference_of(&c),
+        image_id,
+        version,
+        state: state.status,
+        running: state.running,
+        port: port.map(|(_, p)| p),
+        addr,
+        lock,
+        lock_evidence,
+        http_status,
+        generation,
+        docker_health: s
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status)
+            .map(|h| h.to_string()),
+        uptime_s: started_at.as_deref().and_then(seconds_since),
+        started_at,
+        restart: c
+            .host_config
+            .as_ref()
+            .and_then(|h| h.restart_policy.as_ref())
+            .and_then(|r| r.name)
+            .map(|n| n.to_string())
+            .filter(|n| !n.is_empty()),
+        inspect: c,
+    })
+}
+
+/// `host:port` for a published port (`[v6]:port` for IPv6).
+pub fn address(ip: &str, port: u16, published_host: &str) -> String {
+    let host = if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
+        published_host
+    } else {
+        ip
+    };
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The lock generation (first waiting line), the last lock event and the
+/// version the start line names, from the container's log.
+async fn read_log<E: Engine>(engine: &E, id: &str) -> (Option<Generation>, Option<Event>, Option<String>) {
+    let mut lines = engine.log_lines(id, false).take(LOG_LINES);
+    let (mut generation, mut last, mut version) = (None, None, None);
+    while let Some(Ok(line)) = lines.next().await {
+        if let Some(event) = logs::classify(&line) {
+            if let Event::Waiting(g) = event {
+                generation.get_or_insert(g);
+            }
+            last = Some(event);
+        } else if let Some(v) = crate::upgrade::observe::started_version(&line) {
+            // A restart starts a new story.
+            version = Some(v);
+            last = None;
+        }
+    }
+    (generation, last, version)
+}
+
+/// Seconds from an RFC 3339 UTC timestamp (`2026-11-21T10:00:00.123Z`) to now.
+pub fn seconds_since(rfc3339: &str) -> Option<u64> {
+    let then = unix_seconds(rfc3339)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    u64::try_from(now - then).ok()
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC timestamp.
+pub fn unix_seconds(rfc3339: &str) -> Option<i64> {
+    let (date, time) = rfc3339.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let time = time.split(['+', '.']).next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    if y < 1971 || !(1..=12).contains(&m) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + s)
+}
+
+/// `3d4h`, `5h12m`, `7m3s`, `42s`.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(unix_seconds("1970-01-02T00:00:00Z"), None);
+        assert_eq!(unix_seconds("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(unix_seconds("2026-11-21T10:11:12.123456789Z"), Some(1_795_255_872));
+        assert_eq!(unix_seconds("garbage"), None);
+        assert_eq!(human_duration(42), "42s");
+        assert_eq!(human_duration(3 * 86_400 + 4 * 3600 + 5), "3d4h");
+    }
+
+    #[test]
+    fn roles() {
+        let waiting = Event::Waiting(Generation::Lease);
+        assert_eq!(lock_role(false, Some(200), None).0, LockRole::Stopped);
+        assert_eq!(lock_role(true, Some(200), Some(&waiting)).0, LockRole::Holding);
+        assert_eq!(lock_role(true, Some(204), None).0, LockRole::Holding);
+        assert_eq!(lock_role(true, Some(207), None).0, LockRole::Holding);
+        assert_eq!(lock_role(true, None, Some(&waiting)).0, LockRole::Waiting);
+        assert_eq!(lock_role(true, Some(404), Some(&waiting)).0, LockRole::Waiting);
+        assert_eq!(lock_role(true, None, Some(&Event::Booted)).0, LockRole::Unknown);
+        assert_eq!(lock_role(true, None, None).0, LockRole::Unknown);
+    }
+}

@@ -1,0 +1,301 @@
+//! `cl-maint status`: every member of the pair and every container an
+//! interrupted run left, with who holds the lock. Read-only.
+
+use serde::Serialize;
+
+use crate::engine::{Engine, EngineError};
+use crate::exit;
+
+use super::member::{self, LockRole, Member, human_duration};
+use super::{Hosts, PairNames, Which};
+
+/// What the lock looks like across the members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Exactly one container answers as the lock holder.
+    OneHolder,
+    /// None does: the node is down.
+    NoHolder,
+    /// More than one answers as the holder: two nodes may be active.
+    SeveralHolders,
+    /// The engine could not be read.
+    Unreachable,
+}
+
+impl Verdict {
+    /// The exit code.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::OneHolder => exit::OK,
+            Verdict::NoHolder => exit::NO_HOLDER,
+            Verdict::SeveralHolders => exit::SEVERAL_HOLDERS,
+            Verdict::Unreachable => exit::ENGINE_UNREACHABLE,
+        }
+    }
+
+    /// Reads the verdict off the members.
+    pub fn of(members: &[Member]) -> Verdict {
+        match members.iter().filter(|m| m.lock == LockRole::Holding).count() {
+            0 => Verdict::NoHolder,
+            1 => Verdict::OneHolder,
+            _ => Verdict::SeveralHolders,
+        }
+    }
+}
+
+/// The status document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// `status`.
+    pub command: String,
+    /// Who holds the lock, in one word.
+    pub verdict: Verdict,
+    /// The process exit code.
+    pub exit_code: i32,
+    /// The container holding the lock, when exactly one does.
+    pub holder: Option<String>,
+    /// The primary, the secondary (when there is one) and leftovers.
+    pub members: Vec<Member>,
+    /// The situation in one or two sentences.
+    pub summary: String,
+    /// What to do, when something needs doing.
+    pub next_steps: Vec<String>,
+}
+
+/// Reads every member and leftover.
+pub async fn members<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Result<Vec<Member>, EngineError> {
+    let view = super::view(hosts, names).await?;
+    let mut members: Vec<Member> = [view.primary, view.secondary].into_iter().flatten().collect();
+    let mut engines = vec![hosts.primary];
+    if hosts.split() {
+        engines.push(hosts.secondary);
+    }
+    for engine in engines {
+        for left in crate::upgrade::observe::leftovers(engine, &names.primary).await? {
+            if members
+                .iter()
+                .any(|m| m.name == left.name && m.host == engine.endpoint())
+            {
+                continue;
+            }
+            if let Some(m) = member::observe(
+                engine,
+                &format!("{} (left by an interrupted run)", left.role),
+                &left.name,
+            )
+            .await?
+            {
+                members.push(m);
+            }
+        }
+    }
+    Ok(members)
+}
+
+/// `cl-maint status`.
+pub async fn status<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Status {
+    match members(hosts, names).await {
+        Ok(members) => judge(names, members),
+        Err(e) => unreachable(e),
+    }
+}
+
+/// The status when an engine could not be read.
+pub fn unreachable(e: EngineError) -> Status {
+    Status {
+        command: "status".into(),
+        verdict: Verdict::Unreachable,
+        exit_code: if matches!(e, EngineError::Unreachable { .. }) {
+            exit::ENGINE_UNREACHABLE
+        } else {
+            exit::FAILURE
+        },
+        holder: None,
+        members: Vec::new(),
+        summary: e.to_string(),
+        next_steps: vec![
+            "check that the Docker Engine runs (`docker version`) and that --host / --secondary-host point at it"
+                .into(),
+        ],
+    }
+}
+
+/// The verdict, summary and advice for what was seen. Pure.
+pub fn judge(names: &PairNames, members: Vec<Member>) -> Status {
+    let verdict = Verdict::of(&members);
+    let holders: Vec<&Member> = members.iter().filter(|m| m.lock == LockRole::Holding).collect();
+    let find = |w: Which| members.iter().find(|m| m.role == w.word());
+    let (primary, secondary) = (find(Which::Primary), find(Which::Secondary));
+    let mut next = Vec::new();
+    let summary = match verdict {
+        Verdict::OneHolder => {
+            let h = holders[0];
+            let mut s = format!("{} holds the lock", h.name);
+            if h.role == Which::Primary.word() {
+                match secondary {
+                    Some(sec) if sec.waiting() => s.push_str(&format!("; {} waits to take over", sec.name)),
+                    Some(sec) => {
+                        s.push_str(&format!(
+                            "; the secondary {} is {}, so nothing would take over",
+                            sec.name,
+                            sec.lock.word()
+                        ));
+                        next.push("make the pair whole again: `cl-maint failover up`".to_string());
+                    }
+                    None => s.push_str("; there is no secondary"),
+                }
+            } else if h.role == Which::Secondary.word() {
+                match primary {
+                    Some(p) if p.waiting() => {
+                        s.push_str(&format!("; the primary {} waits", p.name));
+                        next.push("hand the lock back to the primary: `cl-maint failover back`".to_string());
+                    }
+                    Some(p) => {
+                        s.push_str(&format!("; the primary {} is {}", p.name, p.lock.word()));
+                        next.push(format!(
+                            "once {} can run again, hand the lock back: `cl-maint failover back`",
+                            p.name
+                        ));
+                    }
+                    None => s.push_str(&format!("; there is no primary named {}", names.primary)),
+                }
+            } else {
+                s.push_str(&format!(" but it was left by an interrupted cl-maint run ({})", h.role));
+                next.push(format!(
+                    "finish or undo the interrupted run: run the same cl-maint command again, or see `docker ps -a --filter label={}={}`",
+                    crate::upgrade::LABEL_PRIMARY,
+                    names.primary
+                ));
+            }
+            s
+        }
+        Verdict::NoHolder => {
+            next.push(format!(
+                "look at the logs: `docker logs --tail 50 {}`",
+                primary.map(|p| p.name.as_str()).unwrap_or(&names.primary)
+            ));
+            if primary.is_some_and(|p| !p.running) {
+                next.push(format!("start the primary: `docker start {}`", names.primary));
+            }
+            if members.is_empty() {
+                format!(
+                    "no container named {} (or {}) exists: nothing holds the lock",
+                    names.primary, names.secondary
+                )
+            } else {
+                "NO container answers as the lock holder: the node is down".to_string()
+            }
+        }
+        Verdict::SeveralHolders => {
+            let list: Vec<&str> = holders.iter().map(|m| m.name.as_str()).collect();
+            next.push(format!(
+                "stop at once every holder but one (`docker stop NAME`), then check the database; {} answer",
+                list.join(" and ")
+            ));
+            format!(
+                "MORE THAN ONE container answers as the lock holder ({}): two nodes may be active",
+                list.join(", ")
+            )
+        }
+        Verdict::Unreachable => String::new(),
+    };
+    Status {
+        command: "status".into(),
+        verdict,
+        exit_code: verdict.exit_code(),
+        holder: (holders.len() == 1).then(|| holders[0].name.clone()),
+        members,
+        summary,
+        next_steps: next,
+    }
+}
+
+impl Status {
+    /// One JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// A table for people.
+    pub fn to_human(&self) -> String {
+        let mut out = member_table(&self.members);
+        if self
+            .members
+            .iter()
+            .any(|m| m.waiting() && m.docker_health.as_deref() == Some("unhealthy"))
+        {
+            out.push_str("(a member waiting for the lock is \"unhealthy\" to Docker by design: its health check asks its HTTP port)\n");
+        }
+        out.push_str(&format!("{}\n", self.summary));
+        for s in &self.next_steps {
+            out.push_str(&format!("  next: {s}\n"));
+        }
+        out
+    }
+}
+
+/// The members as a table (with a HOST column when they run on two engines).
+pub fn member_table(members: &[Member]) -> String {
+    {
+        let split = members.iter().any(|m| m.host != members[0].host);
+        let mut rows = vec![
+            vec![
+                "NAME", "ROLE", "IMAGE", "VERSION", "STATE", "PORT", "LOCK", "HEALTH", "UPTIME",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>(),
+        ];
+        if split {
+            rows[0].insert(0, "HOST".into());
+        }
+        for m in members {
+            let mut row = vec![
+                m.name.clone(),
+                m.role.clone(),
+                m.image.clone(),
+                m.version.clone().unwrap_or_else(|| "?".into()),
+                m.state.clone(),
+                m.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                m.lock.word().to_string(),
+                m.docker_health.clone().unwrap_or_else(|| "-".into()),
+                m.uptime_s.map(human_duration).unwrap_or_else(|| "-".into()),
+            ];
+            if split {
+                row.insert(0, m.host.clone());
+            }
+            rows.push(row);
+        }
+        if members.is_empty() {
+            String::new()
+        } else {
+            table(&rows)
+        }
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

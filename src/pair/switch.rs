@@ -1,0 +1,290 @@
+//! `cl-maint failover` (a planned switchover) and `cl-maint failover back`:
+//! move the lock to the other member, gracefully, confirming each step, and
+//! make the pair whole again.
+
+use crate::engine::Engine;
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::report::{Handoff, Outcome, Report};
+use crate::upgrade::waits::{self, Release};
+
+use super::member::{LockRole, Member};
+use super::steps::{self, StepFailure};
+use super::{Hosts, PairOptions, PairView, Which};
+
+/// Where the lock should go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// To whichever member does not hold it.
+    Other,
+    /// To the primary (`failover back`).
+    Back,
+}
+
+/// `cl-maint failover` / `cl-maint failover back`. With `hold`, the old
+/// holder is left stopped.
+pub async fn switch<E: Engine>(
+    hosts: Hosts<'_, E>,
+    opts: &PairOptions,
+    direction: Direction,
+    hold: bool,
+    progress: &Progress,
+    interrupt: &Interrupt,
+) -> Report {
+    let names = &opts.names;
+    let command = match direction {
+        Direction::Other => "failover",
+        Direction::Back => "failover back",
+    };
+    let mut report = Report::new(command, &names.primary, Outcome::Refused);
+    progress.step(&format!("checking {} and {}", names.primary, names.secondary));
+    let view = match super::view(hosts, names).await {
+        Ok(v) => v,
+        Err(e) => return crate::upgrade::engine_failed(report, e),
+    };
+    let redactor = view
+        .primary
+        .as_ref()
+        .map(|p| crate::redact::Redactor::from_env(&super::up::env_of(p)))
+        .unwrap_or_else(|| crate::redact::Redactor::from_env(&[]));
+    if let Err(f) = run(hosts, opts, direction, hold, &view, progress, interrupt, &mut report).await {
+        report.error = Some(redactor.text(&f.what));
+        report.log_tail = f.tail.iter().map(|l| redactor.text(l)).collect();
+        if f.interrupted && report.outcome != Outcome::NeedsHuman {
+            report.set_outcome(Outcome::Interrupted);
+        }
+    }
+    report.members = super::final_members(hosts, names).await;
+    report
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run<E: Engine>(
+    hosts: Hosts<'_, E>,
+    opts: &PairOptions,
+    direction: Direction,
+    hold: bool,
+    view: &PairView,
+    progress: &Progress,
+    interrupt: &Interrupt,
+    report: &mut Report,
+) -> Result<(), StepFailure> {
+    let names = &opts.names;
+    report.state = "nothing was changed".into();
+    let (Some(_), Some(_)) = (&view.primary, &view.secondary) else {
+        let missing = if view.primary.is_none() {
+            &names.primary
+        } else {
+            &names.secondary
+        };
+        report.next_steps = vec![if missing == &names.secondary {
+            "create the secondary first: `cl-maint failover up`".to_string()
+        } else {
+            "name the node's container with --container NAME".to_string()
+        }];
+        return Err(StepFailure::new(format!("there is no container named {missing}")));
+    };
+    let holders = view.holders();
+    let from = match holders.as_slice() {
+        [one] => *one,
+        [] => {
+            report.set_outcome(Outcome::NoHolder);
+            report.next_steps = vec!["see `cl-maint status`; start the node before moving its lock".into()];
+            return Err(StepFailure::new(format!(
+                "neither {} nor {} answers as the lock holder",
+                names.primary, names.secondary
+            )));
+        }
+        _ => {
+            report.set_outcome(Outcome::SeveralHolders);
+            report.next_steps = vec!["stop one of them at once (`docker stop NAME`), then check the database".into()];
+            return Err(StepFailure::new(format!(
+                "both {} and {} answer as the lock holder: two nodes may be active",
+                names.primary, names.secondary
+            )));
+        }
+    };
+    if direction == Direction::Back && from == Which::Primary {
+        report.set_outcome(Outcome::NothingToDo);
+        report.state = format!("{} already holds the lock", names.primary);
+        return Ok(());
+    }
+    let to = from.other();
+    let (old, new) = (view.of(from).unwrap().clone(), view.of(to).unwrap().clone());
+    let (from_engine, to_engine) = (hosts.of(from), hosts.of(to));
+    let Some(to_addr) = new.addr.clone() else {
+        return Err(StepFailure::new(format!(
+            "{} publishes no host port for the node's port, so its takeover cannot be confirmed",
+            new.name
+        )));
+    };
+
+    // Both members take turns waiting: each must be able to wait.
+    let must_wait: Vec<&Member> = match (new.lock, hold) {
+        (LockRole::Stopped, true) => vec![&new],
+        (LockRole::Stopped, false) => vec![&new, &old],
+        (_, false) => vec![&old],
+        (_, true) => vec![],
+    };
+    if let Some((m, why)) = must_wait.iter().find_map(|m| steps::cannot_wait(m).map(|w| (m, w))) {
+        report.next_steps = vec![steps::wait_fix(&m.name)];
+        return Err(StepFailure::new(why));
+    }
+
+    // 1. The member taking over must wait for the lock.
+    match new.lock {
+        LockRole::Waiting => {}
+        LockRole::Stopped => {
+            progress.step(&format!("starting {}; it should wait for the lock", new.name));
+            if let Err(f) = steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt).await {
+                let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
+                report.set_outcome(Outcome::RolledBack);
+                report.state = format!("{} still holds the lock; {} is stopped, as it was", old.name, new.name);
+                report.next_steps = vec![format!("look at its log: `docker logs --tail 50 {}`", new.name)];
+                return Err(f);
+            }
+        }
+        _ => {
+            report.next_steps = vec![format!(
+                "look at its log: `docker logs --tail 50 {}`; if it is still starting, run this again in a minute",
+                new.name
+            )];
+            return Err(StepFailure::new(format!("{}: {}", new.name, new.lock_evidence)));
+        }
+    }
+    if interrupt.is_set() {
+        report.set_outcome(Outcome::Interrupted);
+        report.state = format!("{} still holds the lock; {} waits for it", old.name, new.name);
+        return Ok(());
+    }
+
+    // 2. The handoff.
+    progress.step(&format!("stopping {} gracefully; {} takes over", old.name, new.name));
+    let took = waits::takeover_across(
+        from_engine,
+        &old.id,
+        Release::Stop(opts.stop_timeout),
+        to_engine,
+        &new.id,
+        &to_addr,
+        opts.takeover_timeout,
+        interrupt,
+    )
+    .await;
+    match took.gap {
+        Ok(gap) => {
+            progress.note(&format!(
+                "{} serves ({} ms without a node serving)",
+                new.name,
+                gap.as_millis()
+            ));
+            report.handoffs.push(Handoff {
+                from: old.name.clone(),
+                to: new.name.clone(),
+                gap_ms: gap.as_millis() as u64,
+            });
+        }
+        Err(wait) => return Err(failed_takeover(hosts, opts, from, &old, &new, took.stop_error, wait, report).await),
+    }
+
+    // 3. The pair whole again (or the old holder held back).
+    if hold {
+        report.set_outcome(Outcome::SwitchedOver);
+        report.state = format!("{} holds the lock; {} is stopped (--hold)", new.name, old.name);
+        report.next_steps = vec![format!(
+            "when {}'s host is ready, start it again as the standby: `cl-maint failover up`{}",
+            old.name,
+            if from == Which::Primary {
+                ", then `cl-maint failover back`"
+            } else {
+                ""
+            }
+        )];
+        return Ok(());
+    }
+    progress.step(&format!("starting {} again; it should wait for the lock", old.name));
+    match steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new()).await {
+        Ok(_) => {
+            report.set_outcome(Outcome::SwitchedOver);
+            report.state = format!("{} holds the lock; {} waits for it", new.name, old.name);
+            Ok(())
+        }
+        Err(f) => {
+            let _ = from_engine.stop(&old.id, opts.stop_timeout).await;
+            report.set_outcome(Outcome::NeedsHuman);
+            report.state = format!(
+                "{} holds the lock and serves, but {} did not come back as the standby and is stopped: nothing would take over if {} died",
+                new.name, old.name, new.name
+            );
+            report.next_steps = vec![
+                format!("look at its log: `docker logs --tail 50 {}`", old.name),
+                "then make the pair whole: `cl-maint failover up`".into(),
+            ];
+            Err(f)
+        }
+    }
+}
+
+/// The successor did not serve: put the old holder back if the successor
+/// never held the lock.
+#[allow(clippy::too_many_arguments)]
+async fn failed_takeover<E: Engine>(
+    hosts: Hosts<'_, E>,
+    opts: &PairOptions,
+    from: Which,
+    old: &Member,
+    new: &Member,
+    stop_error: Option<String>,
+    wait: waits::WaitFailure,
+    report: &mut Report,
+) -> StepFailure {
+    let (from_engine, to_engine) = (hosts.of(from), hosts.of(from.other()));
+    let mut failure = steps::takeover_failure(&new.name, wait, opts.takeover_timeout);
+    if let Some(e) = stop_error {
+        report.set_outcome(Outcome::NeedsHuman);
+        report.state = format!(
+            "stopping {} failed ({e}); it may still hold the lock; {} waits",
+            old.name, new.name
+        );
+        report.next_steps = vec!["check with `cl-maint status`".into()];
+        return failure;
+    }
+    // Nothing serves now. Make sure the successor lets go, then bring the
+    // old holder back.
+    let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
+    match steps::start_serving(
+        from_engine,
+        old,
+        opts.takeover_timeout.max(std::time::Duration::from_secs(60)),
+    )
+    .await
+    {
+        Ok(_) => {
+            report.set_outcome(Outcome::RolledBack);
+            report.state = format!(
+                "{} holds the lock again; {} is stopped (it failed to take over)",
+                old.name, new.name
+            );
+            report.next_steps = vec![
+                format!("look at {}'s log: `docker logs --tail 50 {}`", new.name, new.name),
+                "then make the pair whole: `cl-maint failover up`".into(),
+            ];
+        }
+        Err(f) => {
+            report.set_outcome(Outcome::NeedsHuman);
+            report.state = format!(
+                "NO node serves: {} failed to take over and {} did not come back ({})",
+                new.name, old.name, f.what
+            );
+            report.next_steps = vec![
+                format!("start the node by hand: `docker start {}`", old.name),
+                format!(
+                    "read both logs: `docker logs --tail 50 {}` and `docker logs --tail 50 {}`",
+                    old.name, new.name
+                ),
+            ];
+            failure.what = format!("{}; then {}", failure.what, f.what);
+        }
+    }
+    failure
+}

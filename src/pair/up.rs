@@ -1,0 +1,399 @@
+//! `cl-maint failover up`: create (or start) the secondary, a faithful
+//! clone of the primary that waits for the lock as long as it takes, and
+//! confirm it waits. Running it again when the pair is in place changes
+//! nothing.
+
+use crate::engine::Engine;
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::report::{Outcome, Report};
+use crate::spec::{self, CloneRequest};
+use crate::upgrade::{LABEL_PRIMARY, LABEL_ROLE};
+
+use super::member::{LockRole, Member};
+use super::steps::{self, StepFailure};
+use super::{Hosts, PairOptions, ROLE_SECONDARY};
+
+/// `cl-maint failover up`.
+pub async fn up<E: Engine>(
+    hosts: Hosts<'_, E>,
+    opts: &PairOptions,
+    progress: &Progress,
+    interrupt: &Interrupt,
+) -> Report {
+    let names = &opts.names;
+    let mut report = Report::new("failover up", &names.primary, Outcome::Refused);
+    progress.step(&format!("checking {} and {}", names.primary, names.secondary));
+    let view = match super::view(hosts, names).await {
+        Ok(v) => v,
+        Err(e) => return crate::upgrade::engine_failed(report, e),
+    };
+    let Some(primary) = view.primary.clone() else {
+        report.error = Some(format!(
+            "there is no container named {} on {}",
+            names.primary,
+            hosts.primary.endpoint()
+        ));
+        report.state = "nothing was changed".into();
+        report.next_steps = vec!["name the node's container with --container NAME".into()];
+        return report;
+    };
+    let redactor = crate::redact::Redactor::from_env(&env_of(&primary));
+    let result = match view.secondary.clone() {
+        Some(secondary) => existing(hosts, opts, &primary, secondary, progress, interrupt, &mut report).await,
+        None => create(hosts, opts, &primary, progress, interrupt, &mut report).await,
+    };
+    if let Err(f) = result {
+        report.error = Some(redactor.text(&f.what));
+        report.log_tail = f.tail.iter().map(|l| redactor.text(l)).collect();
+        if f.interrupted {
+            report.set_outcome(Outcome::Interrupted);
+        }
+    }
+    report.state = redactor.text(&report.state);
+    report.members = super::final_members(hosts, names).await;
+    report
+}
+
+/// The pair exists: start the secondary if it is stopped; otherwise say how
+/// it is.
+async fn existing<E: Engine>(
+    hosts: Hosts<'_, E>,
+    opts: &PairOptions,
+    primary: &Member,
+    secondary: Member,
+    progress: &Progress,
+    interrupt: &Interrupt,
+    report: &mut Report,
+) -> Result<(), StepFailure> {
+    let (p, s) = (&primary.name, &secondary.name);
+    match secondary.lock {
+        LockRole::Waiting => {
+            report.set_outcome(Outcome::NothingToDo);
+            report.state = format!(
+                "the pair is in place: {p} is {}, {s} waits for the lock",
+                primary.lock.word()
+            );
+            if let Some(why) = steps::cannot_wait(primary) {
+                report.next_steps = vec![format!("{why}; {}", steps::wait_fix(p))];
+            }
+            Ok(())
+        }
+        LockRole::Holding => {
+            report.set_outcome(Outcome::NothingToDo);
+            report.state = format!("{s} holds the lock; {p} is {}", primary.lock.word());
+            report.next_steps = vec!["hand the lock back to the primary: `cl-maint failover back`".into()];
+            Ok(())
+        }
+        LockRole::Stopped => {
+            if primary.lock != LockRole::Holding {
+                report.state = format!("nothing was changed: {s} is stopped and {p} does not hold the lock");
+                return Err(StepFailure::new(format!(
+                    "{p} does not answer as the lock holder ({}), so {s} would not start as a standby",
+                    primary.lock_evidence
+                )));
+            }
+            progress.step(&format!("starting {s}; it should wait for the lock"));
+            match steps::start_waiting(hosts.secondary, &secondary, opts.wait_timeout, interrupt).await {
+                Ok(generation) => {
+                    report.set_outcome(Outcome::PairReady);
+                    report.state = format!("{p} holds the lock; {s} was started and waits for it ({generation})");
+                    Ok(())
+                }
+                Err(f) => {
+                    let _ = hosts.secondary.stop(&secondary.id, opts.stop_timeout).await;
+                    report.set_outcome(Outcome::RolledBack);
+                    report.state = format!("{p} holds the lock; {s} is stopped again, as it was");
+                    report.next_steps = vec![format!("look at its log: `docker logs --tail 50 {s}`")];
+                    Err(f)
+                }
+            }
+        }
+        LockRole::Unknown => {
+            report.state = format!("nothing was changed; {s} runs but neither holds nor waits for the lock");
+            report.next_steps = vec![
+                format!(
+                    "look at its log: `docker logs --tail 50 {s}` (it may still be starting: run again in a minute)"
+                ),
+                format!("if it is not a Chainlink node, pick another name with --secondary NAME"),
+            ];
+            Err(StepFailure::new(format!("{s}: {}", secondary.lock_evidence)))
+        }
+    }
+}
+
+/// No secondary yet: create it as a clone of the primary.
+async fn create<E: Engine>(
+    hosts: Hosts<'_, E>,
+    opts: &PairOptions,
+    primary: &Member,
+    progress: &Progress,
+    interrupt: &Interrupt,
+    report: &mut Report,
+) -> Result<(), StepFailure> {
+    let (p, s) = (&primary.name, &opts.names.secondary);
+    report.state = "nothing was changed".into();
+    if primary.lock != LockRole::Holding {
+        report.next_steps = vec![format!(
+            "start {p} and check it answers on its port (`cl-maint status`), then run this again"
+        )];
+        return Err(StepFailure::new(format!(
+            "{p} does not answer as the lock holder ({}): a secondary started now would take the lock instead of waiting",
+            primary.lock_evidence
+        )));
+    }
+    if let Some(why) = steps::cannot_wait(primary) {
+        report.next_steps = vec![steps::wait_fix(p)];
+        return Err(StepFailure::new(why));
+    }
+    if let Err((why, fix)) = preflight(hosts, opts, primary).await {
+        report.next_steps = fix;
+        return Err(StepFailure::new(why));
+    }
+    let image = match image_for_secondary(hosts, primary, progress).await {
+        Ok(i) => i,
+        Err(why) => {
+            report.set_outcome(Outcome::PullFailed);
+            report.next_steps = vec![format!(
+                "make {} available on {}",
+                primary.image,
+                hosts.secondary.endpoint()
+            )];
+            return Err(StepFailure::new(why));
+        }
+    };
+    let Some(image_config) = hosts
+        .primary
+        .inspect_image(&primary.image_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|i| i.config)
+    else {
+        return Err(StepFailure::new(format!(
+            "the image {p} runs is not on its engine any more, so its defaults cannot be told apart"
+        )));
+    };
+    let env = env_of(primary);
+    let bolt = crate::upgrade::plan::is_bolt(primary.generation, &env);
+    let request = CloneRequest {
+        name: s.clone(),
+        image,
+        http_host_port: Some(opts.secondary_port),
+        set_env: if bolt {
+            vec![(
+                "DATABASE_TIMEOUT".to_string(),
+                crate::upgrade::plan::WAIT_FOREVER.to_string(),
+            )]
+        } else {
+            Vec::new()
+        },
+        labels: vec![
+            (LABEL_PRIMARY.to_string(), p.clone()),
+            (LABEL_ROLE.to_string(), ROLE_SECONDARY.to_string()),
+        ],
+    };
+    let spec = spec::clone_spec(&primary.inspect, &image_config, &request)
+        .map_err(|e| StepFailure::new(format!("cannot clone {p}: {e}")))?;
+    let engine = hosts.secondary;
+    progress.step(&format!(
+        "creating {s} on {} (host port {}), a clone of {p}",
+        engine.endpoint(),
+        opts.secondary_port
+    ));
+    let id = engine
+        .create(&spec)
+        .await
+        .map_err(|e| StepFailure::new(format!("creating {s} failed: {e}")))?;
+    report.set_outcome(Outcome::RolledBack);
+    report.state = format!("{p} holds the lock; {s} was removed again");
+    let addr = super::member::address(&primary.port_ip(), opts.secondary_port, &engine.published_host());
+    let started = async {
+        engine
+            .start(&id)
+            .await
+            .map_err(|e| StepFailure::new(format!("starting {s} failed: {e}")))?;
+        steps::confirm_waiting(engine, &id, s, &addr, 0, opts.wait_timeout, interrupt).await
+    };
+    match started.await {
+        Ok(generation) => {
+            report.set_outcome(Outcome::PairReady);
+            report.state = format!(
+                "{p} holds the lock; {s} waits for it ({generation}) on host port {}{}",
+                opts.secondary_port,
+                if hosts.split() {
+                    format!(" on {}", engine.endpoint())
+                } else {
+                    String::new()
+                }
+            );
+            progress.note(&report.state);
+            Ok(())
+        }
+        Err(mut f) => {
+            if !f.interrupted {
+                f.tail = crate::upgrade::waits::last_lines(engine, &id).await;
+            }
+            let _ = engine.remove(&id).await;
+            if f.interrupted {
+                report.state = format!("{p} holds the lock; {s} was removed again; nothing else changed");
+            }
+            report.next_steps = vec![format!(
+                "read the lines above: {s} must share {p}'s database (the same volume or bind mount, the same DATABASE_URL)"
+            )];
+            Err(f)
+        }
+    }
+}
+
+/// What can be checked before anything is created.
+async fn preflight<E: Engine>(
+    hosts: Hosts<'_, E>,
+    opts: &PairOptions,
+    primary: &Member,
+) -> Result<(), (String, Vec<String>)> {
+    let engine = hosts.secondary;
+    if !hosts.split() && primary.port == Some(opts.secondary_port) {
+        return Err((
+            format!(
+                "--secondary-port {} is the port {} publishes",
+                opts.secondary_port, primary.name
+            ),
+            vec!["choose another port, for example --secondary-port 6687".into()],
+        ));
+    }
+    let all = engine
+        .list_all_containers()
+        .await
+        .map_err(|e| (e.to_string(), Vec::new()))?;
+    if let Some(user) = all.iter().find(|c| {
+        c.ports
+            .iter()
+            .flatten()
+            .any(|port| port.public_port == Some(opts.secondary_port))
+    }) {
+        let name = user.names.iter().flatten().next().cloned().unwrap_or_default();
+        return Err((
+            format!(
+                "host port {} is taken by container {} on {}",
+                opts.secondary_port,
+                name.trim_start_matches('/'),
+                engine.endpoint()
+            ),
+            vec!["choose a free port with --secondary-port PORT".into()],
+        ));
+    }
+    if engine.endpoint().starts_with("unix://")
+        && std::net::TcpListener::bind(("0.0.0.0", opts.secondary_port)).is_err()
+    {
+        return Err((
+            format!("host port {} is in use on this host", opts.secondary_port),
+            vec!["choose a free port with --secondary-port PORT".into()],
+        ));
+    }
+    if hosts.split() {
+        for m in primary.inspect.mounts.iter().flatten() {
+            let is_volume = m.typ.as_ref().map(|t| t.to_string()).as_deref() == Some("volume");
+            if is_volume && m.driver.as_deref().unwrap_or("local") == "local" {
+                return Err((
+                    format!(
+                        "{} keeps {} on the local volume {}: on {} a volume of that name is another directory, so the secondary would not share the node's files",
+                        primary.name,
+                        m.destination.clone().unwrap_or_default(),
+                        m.name.clone().unwrap_or_default(),
+                        engine.endpoint()
+                    ),
+                    vec![
+                        "use a bind mount of a directory both hosts share (NFS, EFS) or a volume driver both hosts reach".into(),
+                        "or run the secondary on the same host (leave out --secondary-host)".into(),
+                    ],
+                ));
+            }
+        }
+        if let Some(url) = env_of(primary).iter().find_map(|e| e.strip_prefix("DATABASE_URL=")) {
+            let host = url
+                .split('@')
+                .nth(1)
+                .unwrap_or(url)
+                .split(['/', ':', '?'])
+                .next()
+                .unwrap_or("");
+            if matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]") {
+                return Err((
+                    format!(
+                        "{}'s DATABASE_URL points at {host}: from another host that is another database",
+                        primary.name
+                    ),
+                    vec!["point DATABASE_URL at an address both hosts reach, then recreate the node".into()],
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The image reference the secondary runs: the primary's exact image, pulled
+/// on the secondary's engine when it lacks it.
+async fn image_for_secondary<E: Engine>(
+    hosts: Hosts<'_, E>,
+    primary: &Member,
+    progress: &Progress,
+) -> Result<String, String> {
+    let engine = hosts.secondary;
+    let same = |i: &Option<bollard::models::ImageInspect>| {
+        i.as_ref().and_then(|i| i.id.as_deref()) == Some(primary.image_id.as_str())
+    };
+    if same(&engine.inspect_image(&primary.image).await.map_err(|e| e.to_string())?) {
+        return Ok(primary.image.clone());
+    }
+    if same(
+        &engine
+            .inspect_image(&primary.image_id)
+            .await
+            .map_err(|e| e.to_string())?,
+    ) {
+        // The tag has moved on since the primary was created: run its image.
+        return Ok(primary.image_id.clone());
+    }
+    let digest = hosts
+        .primary
+        .inspect_image(&primary.image_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|i| crate::upgrade::plan::digest_for(&i, &primary.image));
+    let reference = digest.unwrap_or_else(|| primary.image.clone());
+    progress.step(&format!("pulling {reference} on {}", engine.endpoint()));
+    let show = |p: crate::engine::PullProgress| progress.pull(&p);
+    let pulled = engine.pull(&reference, &show).await;
+    progress.pull_done();
+    pulled.map_err(|e| format!("pulling {reference} on {} failed: {e}", engine.endpoint()))?;
+    if same(&engine.inspect_image(&reference).await.map_err(|e| e.to_string())?) {
+        Ok(reference)
+    } else {
+        Err(format!(
+            "{reference} on {} is not the image {} runs ({})",
+            engine.endpoint(),
+            primary.name,
+            primary.image_id
+        ))
+    }
+}
+
+/// The container's environment.
+pub fn env_of(m: &Member) -> Vec<String> {
+    m.inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default()
+}
+
+impl Member {
+    /// The host IP the node's port is published on (empty: all interfaces).
+    pub fn port_ip(&self) -> String {
+        spec::published_http_port(&self.inspect)
+            .map(|(ip, _)| ip)
+            .unwrap_or_default()
+    }
+}

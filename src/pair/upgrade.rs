@@ -1,0 +1,503 @@
+//! `cl-maint upgrade` when a secondary exists: both members move to the new
+//! image with no temporary container. The waiting member is recreated on
+//! the new image, takes the lock, the other is recreated, and (unless asked
+//! not to) the lock is handed back so the roles end as they began.
+//!
+//! The point of no return is the same as for a single node: once a member of
+//! the new version has held the lock, the database may be migrated, and the
+//! way out is forward.
+
+use std::time::Duration;
+
+use tokio::time::timeout;
+
+use crate::engine::Engine;
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::redact::Redactor;
+use crate::report::{Handoff, ImageInfo, Outcome, Report};
+use crate::spec::{self, CloneRequest};
+use crate::upgrade::options::{PullPolicy, UpgradeOptions};
+use crate::upgrade::plan::{WAIT_FOREVER, digest_for, is_bolt, version_of_image};
+use crate::upgrade::waits::{self, Release};
+use crate::upgrade::{LABEL_PRIMARY, LABEL_ROLE, old_name};
+
+use super::member::{LockRole, Member};
+use super::steps::{self, StepFailure};
+use super::{Hosts, PairNames, Which};
+
+/// Runs the pair upgrade and fills in the report.
+pub async fn upgrade_pair<E: Engine>(
+    hosts: Hosts<'_, E>,
+    names: &PairNames,
+    opts: &UpgradeOptions,
+    hand_back: bool,
+    progress: &Progress,
+    interrupt: &Interrupt,
+) -> Report {
+    let mut report = Report::new("upgrade", &names.primary, Outcome::Refused);
+    report.state = "nothing was changed".into();
+    let view = match super::view(hosts, names).await {
+        Ok(v) => v,
+        Err(e) => return crate::upgrade::engine_failed(report, e),
+    };
+    let (Some(p), Some(s)) = (view.primary.clone(), view.secondary.clone()) else {
+        report.error = Some("the pair is not complete".into());
+        return report;
+    };
+    let redactor = Redactor::from_env(&super::up::env_of(&p));
+    let mut run = PairUpgrade {
+        hosts,
+        opts,
+        progress,
+        interrupt,
+        report,
+        kept: Vec::new(),
+    };
+    if let Err(f) = run.run(&view, p, s, hand_back).await {
+        run.report.error = Some(redactor.text(&f.what));
+        run.report.log_tail = f.tail.iter().map(|l| redactor.text(l)).collect();
+    }
+    let mut report = run.report;
+    report.state = redactor.text(&report.state);
+    report.members = super::final_members(hosts, names).await;
+    report
+}
+
+struct PairUpgrade<'a, E: Engine> {
+    hosts: Hosts<'a, E>,
+    opts: &'a UpgradeOptions,
+    progress: &'a Progress,
+    interrupt: &'a Interrupt,
+    report: Report,
+    /// Old containers (renamed) to remove at the end: (engine, id).
+    kept: Vec<(Which, String, String)>,
+}
+
+impl<E: Engine> PairUpgrade<'_, E> {
+    fn refuse(&mut self, outcome: Outcome, what: String, next: Vec<String>) -> Result<(), StepFailure> {
+        self.report.set_outcome(outcome);
+        self.report.next_steps = next;
+        Err(StepFailure::new(what))
+    }
+
+    async fn run(&mut self, view: &super::PairView, p: Member, s: Member, hand_back: bool) -> Result<(), StepFailure> {
+        let holders = view.holders();
+        let holder = match holders.as_slice() {
+            [one] => *one,
+            [] => {
+                return self.refuse(
+                    Outcome::NoHolder,
+                    format!("neither {} nor {} answers as the lock holder", p.name, s.name),
+                    vec!["see `cl-maint status`".into()],
+                );
+            }
+            _ => {
+                return self.refuse(
+                    Outcome::SeveralHolders,
+                    format!("both {} and {} answer as the lock holder", p.name, s.name),
+                    vec!["stop one at once (`docker stop NAME`), then check the database".into()],
+                );
+            }
+        };
+        let (h, w) = match holder {
+            Which::Primary => (p, s),
+            Which::Secondary => (s, p),
+        };
+        let (hw, ww) = (holder, holder.other());
+        if w.lock != LockRole::Waiting {
+            return self.refuse(
+                Outcome::Refused,
+                format!("{} does not wait for the lock ({})", w.name, w.lock_evidence),
+                vec!["make the pair whole first: `cl-maint failover up`".into()],
+            );
+        }
+        for engine in [self.hosts.primary, self.hosts.secondary] {
+            let left = crate::upgrade::observe::leftovers(engine, &self.report.container)
+                .await
+                .map_err(|e| StepFailure::new(e.to_string()))?;
+            if let Some(l) = left.first() {
+                return self.refuse(
+                    Outcome::Refused,
+                    format!("an earlier cl-maint run left {} ({}, {})", l.name, l.role, l.state),
+                    vec![format!(
+                        "check `cl-maint status`, then remove it: `docker rm -f {}`",
+                        l.name
+                    )],
+                );
+            }
+        }
+        let repository = self
+            .opts
+            .image
+            .clone()
+            .unwrap_or_else(|| crate::reference::repository(&h.image).to_string());
+        let target = format!("{repository}:{}", self.opts.tag);
+        self.report.from = Some(ImageInfo {
+            reference: h.image.clone(),
+            id: h.image_id.clone(),
+            digest: None,
+            version: h.version.clone(),
+        });
+        if self.opts.dry_run {
+            self.report.set_outcome(Outcome::DryRun);
+            let text = format!(
+                "Plan for the pair {} / {} ({} -> {target}):\n  1. pull {target}\n  2. stop {} (it waits), recreate it on the new image, confirm it waits\n  3. stop {} gracefully; {} takes the lock (the point of no return)\n  4. recreate {} on the new image, confirm it waits\n  5. {}\n",
+                self.report.container,
+                w.name,
+                h.image,
+                w.name,
+                h.name,
+                w.name,
+                h.name,
+                if hand_back {
+                    format!("hand the lock back to {}; {} waits again", h.name, w.name)
+                } else {
+                    format!("leave {} holding the lock (--no-hand-back)", w.name)
+                }
+            );
+            self.report.plan_text = Some(text);
+            self.report.state = "nothing was changed or pulled".into();
+            return Ok(());
+        }
+
+        // Pull on each engine.
+        let started = tokio::time::Instant::now();
+        let mut engines = vec![self.hosts.primary];
+        if self.hosts.split() {
+            engines.push(self.hosts.secondary);
+        }
+        for engine in engines {
+            self.pull(engine, &target).await?;
+        }
+        self.report.phases.push(crate::report::Phase {
+            name: "pull".into(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        let image = self.hosts.primary.inspect_image(&target).await.ok().flatten();
+        let new_id = image.as_ref().and_then(|i| i.id.clone()).unwrap_or_default();
+        self.report.to = Some(ImageInfo {
+            reference: target.clone(),
+            id: new_id.clone(),
+            digest: image.as_ref().and_then(|i| digest_for(i, &target)),
+            version: version_of_image(image.as_ref()),
+        });
+        if h.image_id == new_id && w.image_id == new_id && !self.opts.force {
+            self.report.set_outcome(Outcome::UpToDate);
+            self.report.state = format!("{} and {} already run {target}; nothing was changed", h.name, w.name);
+            return Ok(());
+        }
+
+        // 1. The waiting member on the new image.
+        self.progress
+            .step(&format!("recreating {} (waiting) on {target}", w.name));
+        let w_engine = self.hosts.of(ww);
+        let _ = w_engine.stop(&w.id, self.opts.stop_timeout).await;
+        let w_new = match self.recreate(ww, &w, &target).await {
+            Ok(id) => id,
+            Err(f) => {
+                self.restore_waiting(ww, &w, None).await;
+                return Err(f);
+            }
+        };
+        // 2. The handoff to the new version.
+        self.progress.step(&format!(
+            "stopping {} gracefully; {} takes over on the new version",
+            h.name, w.name
+        ));
+        let w_addr = w.addr.clone().unwrap_or_default();
+        let took = waits::takeover_across(
+            self.hosts.of(hw),
+            &h.id,
+            Release::Stop(self.opts.stop_timeout),
+            w_engine,
+            &w_new,
+            &w_addr,
+            self.opts.takeover_timeout,
+            self.interrupt,
+        )
+        .await;
+        match took.gap {
+            Ok(gap) => self.handoff(&h.name, &w.name, gap),
+            Err(wait) if !took.held && took.stop_error.is_none() => {
+                let _ = w_engine.stop(&w_new, self.opts.stop_timeout).await;
+                let back = steps::start_serving(self.hosts.of(hw), &h, self.recovery()).await;
+                self.restore_waiting(ww, &w, Some(&w_new)).await;
+                if back.is_err() {
+                    self.report.set_outcome(Outcome::NeedsHuman);
+                    self.report.state = format!("NO node serves: {} did not come back", h.name);
+                    self.report.next_steps = vec![format!("start it: `docker start {}`", h.name)];
+                }
+                return Err(steps::takeover_failure(&w.name, wait, self.opts.takeover_timeout));
+            }
+            Err(wait) => {
+                self.report.set_outcome(Outcome::NeedsHuman);
+                self.report.state = format!(
+                    "{} (new version) took the lock and then failed; {} (old version) was left stopped, as the database may be migrated",
+                    w.name, h.name
+                );
+                self.report.next_steps = vec![
+                    format!("read its log: `docker logs --tail 100 {}`", w.name),
+                    format!(
+                        "fix forward (`docker start {}`), or restore the database snapshot and go back to {}",
+                        w.name, h.image
+                    ),
+                ];
+                self.report.left = vec![old_name(&w.name)];
+                return Err(steps::takeover_failure(&w.name, wait, self.opts.takeover_timeout));
+            }
+        }
+
+        // 3. The other member on the new image.
+        self.progress.step(&format!("recreating {} on {target}", h.name));
+        let h_new = match self.recreate(hw, &h, &target).await {
+            Ok(id) => id,
+            Err(f) => {
+                self.report.set_outcome(Outcome::NeedsHuman);
+                self.report.state = format!(
+                    "{} serves the new version; {} could not be recreated on it and nothing would take over",
+                    w.name, h.name
+                );
+                self.report.left = vec![old_name(&w.name), old_name(&h.name)];
+                self.report.next_steps = vec![format!(
+                    "read the lines below, fix it, then remove {} and run `cl-maint failover up`",
+                    old_name(&h.name)
+                )];
+                return Err(f);
+            }
+        };
+
+        // 4. Hand back, and the pair whole again.
+        let mut state = format!("{} holds the lock; {} waits; both run {target}", w.name, h.name);
+        if hand_back {
+            self.progress.step(&format!("handing the lock back to {}", h.name));
+            let w_member = Member {
+                id: w_new.clone(),
+                ..w.clone()
+            };
+            let took = waits::takeover_across(
+                w_engine,
+                &w_new,
+                Release::Stop(self.opts.stop_timeout),
+                self.hosts.of(hw),
+                &h_new,
+                &h.addr.clone().unwrap_or_default(),
+                self.opts.takeover_timeout,
+                &Interrupt::new(),
+            )
+            .await;
+            match took.gap {
+                Ok(gap) => {
+                    self.handoff(&w.name, &h.name, gap);
+                    if let Err(f) =
+                        steps::start_waiting(w_engine, &w_member, self.opts.wait_timeout, &Interrupt::new()).await
+                    {
+                        self.report.set_outcome(Outcome::NeedsHuman);
+                        self.report.state = format!(
+                            "{} serves the new version, but {} did not come back as the standby",
+                            h.name, w.name
+                        );
+                        self.report.next_steps = vec!["make the pair whole: `cl-maint failover up`".into()];
+                        return Err(f);
+                    }
+                    state = format!("{} holds the lock; {} waits; both run {target}", h.name, w.name);
+                }
+                Err(wait) => {
+                    let _ = self.hosts.of(hw).stop(&h_new, self.opts.stop_timeout).await;
+                    let back = steps::start_serving(w_engine, &w_member, self.recovery()).await;
+                    self.report.set_outcome(Outcome::NeedsHuman);
+                    self.report.state = match back {
+                        Ok(_) => format!(
+                            "{} serves the new version; {} failed to take the lock back and is stopped",
+                            w.name, h.name
+                        ),
+                        Err(_) => "NO node serves: the hand-back failed both ways".to_string(),
+                    };
+                    self.report.next_steps = vec!["see `cl-maint status` and the logs".into()];
+                    return Err(steps::takeover_failure(&h.name, wait, self.opts.takeover_timeout));
+                }
+            }
+        }
+        for (which, id, name) in std::mem::take(&mut self.kept) {
+            if self.opts.keep_old {
+                self.report.left.push(name);
+            } else {
+                let _ = self.hosts.of(which).remove(&id).await;
+            }
+        }
+        self.report.set_outcome(Outcome::Upgraded);
+        self.report.state = state;
+        Ok(())
+    }
+
+    fn recovery(&self) -> Duration {
+        self.opts.takeover_timeout.max(Duration::from_secs(60))
+    }
+
+    fn handoff(&mut self, from: &str, to: &str, gap: Duration) {
+        self.progress
+            .note(&format!("{to} serves ({} ms without a node serving)", gap.as_millis()));
+        self.report.handoffs.push(Handoff {
+            from: from.to_string(),
+            to: to.to_string(),
+            gap_ms: gap.as_millis() as u64,
+        });
+    }
+
+    async fn pull(&mut self, engine: &E, target: &str) -> Result<(), StepFailure> {
+        let have = engine.inspect_image(target).await.ok().flatten().is_some();
+        let pull = match self.opts.pull {
+            PullPolicy::Always => true,
+            PullPolicy::Missing => !have,
+            PullPolicy::Never => false,
+        };
+        if !pull {
+            if have {
+                return Ok(());
+            }
+            self.report.set_outcome(Outcome::PullFailed);
+            return Err(StepFailure::new(format!(
+                "{target} is not on {} and --pull never forbids pulling it",
+                engine.endpoint()
+            )));
+        }
+        self.progress
+            .step(&format!("pulling {target} on {}", engine.endpoint()));
+        let show = |p: crate::engine::PullProgress| self.progress.pull(&p);
+        let result = tokio::select! {
+            r = timeout(self.opts.pull_timeout, engine.pull(target, &show)) => r,
+            _ = self.interrupt.wait() => {
+                self.progress.pull_done();
+                self.report.set_outcome(Outcome::Interrupted);
+                return Err(StepFailure::new("interrupted during the pull"));
+            }
+        };
+        self.progress.pull_done();
+        let what = match result {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("the pull did not finish within {}s", self.opts.pull_timeout.as_secs()),
+        };
+        self.report.set_outcome(Outcome::PullFailed);
+        self.report.next_steps = vec![
+            format!("check that the tag exists: {target}"),
+            format!(
+                "check the registry is reachable and your credentials: `docker login {}`",
+                crate::reference::registry(target)
+            ),
+        ];
+        Err(StepFailure::new(what))
+    }
+
+    /// Renames a stopped member out of the way, creates it again on `image`
+    /// under its name, starts it and confirms it waits. Returns the new id.
+    async fn recreate(&mut self, which: Which, m: &Member, image: &str) -> Result<String, StepFailure> {
+        let engine = self.hosts.of(which);
+        let config = engine
+            .inspect_image(&m.image_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|i| i.config)
+            .ok_or_else(|| StepFailure::new(format!("the image {} runs is not on its engine any more", m.name)))?;
+        let env = super::up::env_of(m);
+        let request = CloneRequest {
+            name: m.name.clone(),
+            image: image.to_string(),
+            http_host_port: None,
+            set_env: if is_bolt(m.generation, &env) {
+                vec![("DATABASE_TIMEOUT".into(), WAIT_FOREVER.into())]
+            } else {
+                Vec::new()
+            },
+            labels: Vec::new(),
+        };
+        let spec = spec::clone_spec(&m.inspect, &config, &request)
+            .map_err(|e| StepFailure::new(format!("cannot clone {}: {e}", m.name)))?;
+        let old = old_name(&m.name);
+        engine
+            .rename(&m.id, &old)
+            .await
+            .map_err(|e| StepFailure::new(format!("renaming {} failed: {e}", m.name)))?;
+        self.kept.push((which, m.id.clone(), old));
+        let id = engine
+            .create(&spec)
+            .await
+            .map_err(|e| StepFailure::new(format!("creating the new {} failed: {e}", m.name)))?;
+        let addr = m.addr.clone().unwrap_or_default();
+        let waited = async {
+            engine
+                .start(&id)
+                .await
+                .map_err(|e| StepFailure::new(format!("starting the new {} failed: {e}", m.name)))?;
+            steps::confirm_waiting(engine, &id, &m.name, &addr, 0, self.opts.wait_timeout, self.interrupt).await
+        };
+        match waited.await {
+            Ok(_) => Ok(id),
+            Err(mut f) => {
+                if f.tail.is_empty() {
+                    f.tail = waits::last_lines(engine, &id).await;
+                }
+                let _ = engine.remove(&id).await;
+                Err(f)
+            }
+        }
+    }
+
+    /// Puts the original waiting member back: removes its replacement (if
+    /// any), renames it back and starts it waiting again.
+    async fn restore_waiting(&mut self, which: Which, w: &Member, replacement: Option<&str>) {
+        let engine = self.hosts.of(which);
+        if let Some(id) = replacement {
+            let _ = engine.remove(id).await;
+        }
+        if let Ok(Some(c)) = engine.inspect_container(&w.name).await
+            && c.id.as_deref() != Some(w.id.as_str())
+        {
+            let _ = engine.remove(c.id.as_deref().unwrap_or_default()).await;
+        }
+        self.kept.retain(|(_, id, _)| id != &w.id);
+        let current = engine.inspect_container(&w.id).await.ok().flatten();
+        let renamed = match current {
+            Some(c) if crate::engine::name_of(&c) == w.name => Ok(()),
+            _ => engine.rename(&w.id, &w.name).await,
+        };
+        let waiting = match renamed {
+            Ok(()) => steps::start_waiting(engine, w, self.opts.wait_timeout, &Interrupt::new()).await,
+            Err(e) => Err(StepFailure::new(e.to_string())),
+        };
+        if self.report.outcome == Outcome::Refused {
+            self.report.set_outcome(Outcome::RolledBack);
+        }
+        self.report.state = match waiting {
+            Ok(_) => format!("rolled back: both members run {} as before", w.image),
+            Err(f) => {
+                self.report.set_outcome(Outcome::NeedsHuman);
+                self.report.next_steps = vec!["make the pair whole: `cl-maint failover up`".into()];
+                format!(
+                    "the node still serves on its old version, but {} did not come back as the standby: {}",
+                    w.name, f.what
+                )
+            }
+        };
+    }
+}
+
+/// Whether the primary has a secondary (so an upgrade must take both).
+pub async fn find_pair<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> bool {
+    let Ok(view) = super::view(hosts, names).await else {
+        return false;
+    };
+    matches!((&view.primary, &view.secondary), (Some(p), Some(s)) if is_secondary_of(s, p))
+}
+
+/// Whether `c` is the secondary of `primary` (cl-maint's label, or the same
+/// image repository as the primary).
+pub fn is_secondary_of(c: &Member, primary: &Member) -> bool {
+    let labels = c.inspect.config.as_ref().and_then(|c| c.labels.as_ref());
+    let labelled = labels.is_some_and(|l| {
+        l.get(LABEL_PRIMARY) == Some(&primary.name)
+            && l.get(LABEL_ROLE).map(String::as_str) == Some(super::ROLE_SECONDARY)
+    });
+    labelled || crate::reference::repository(&c.image) == crate::reference::repository(&primary.image)
+}

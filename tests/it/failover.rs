@@ -1,0 +1,349 @@
+//! `cl-maint failover`, `status` and `health` end to end on the real engine,
+//! against the node double in both lock generations.
+
+use std::time::Duration;
+
+use crate::rig::{Gen, Node, Rig, free_port};
+use crate::upgrade::primary;
+
+const MARGIN: Duration = Duration::from_millis(600);
+/// A short lease, so that a takeover after SIGKILL (which waits for the
+/// lease to expire) is quick.
+const SHORT_LEASE: &str = "LEASE_LOCK_DURATION=3s";
+
+/// The pair of one test: the primary and the secondary's name and port.
+pub struct Pair {
+    pub primary: Node,
+    pub secondary: String,
+    pub port: u16,
+}
+
+impl Pair {
+    /// `cl-maint ARGS --container P --secondary S --secondary-port N --json`.
+    pub async fn run(&self, rig: &Rig, args: &[&str]) -> crate::rig::Run {
+        let port = self.port.to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--container", &self.primary.name, "--secondary", &self.secondary]);
+        if args[0] == "failover" && self.port != 0 {
+            all.extend(["--secondary-port", &port]);
+        }
+        rig.cl_maint(&all).await
+    }
+
+    /// The secondary as a rig node.
+    pub async fn secondary_node(&self, rig: &Rig) -> Node {
+        let c = rig
+            .docker
+            .inspect_container(&self.secondary, None)
+            .await
+            .unwrap_or_else(|e| panic!("no secondary {}: {e}", self.secondary));
+        Node {
+            id: c.id.unwrap(),
+            name: self.secondary.clone(),
+            addr: format!("127.0.0.1:{}", self.port),
+        }
+    }
+}
+
+/// A primary serving on OLD, and `failover up` done.
+pub async fn pair_up(rig: &Rig, generation: Gen) -> Pair {
+    // Bolt era: the primary must wait forever to take its turn as standby.
+    let node = primary(rig, generation, &[SHORT_LEASE, "DATABASE_TIMEOUT=0"]).await;
+    let pair = Pair {
+        secondary: format!("{}-secondary", rig.id),
+        primary: node,
+        port: free_port(),
+    };
+    let run = pair.run(rig, &["failover", "up"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.report["outcome"], "pair-ready", "{run:?}");
+    pair
+}
+
+/// `cl-maint ARGS --container P --secondary S` without `--json`: its stdout.
+async fn human(pair: &Pair, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .args(args)
+        .args(["--container", &pair.primary.name, "--secondary", &pair.secondary])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run cl-maint");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `status --json`, with its exit code.
+async fn status(rig: &Rig, pair: &Pair) -> (i32, serde_json::Value) {
+    let run = pair.run(rig, &["status"]).await;
+    (run.code, run.report)
+}
+
+fn lock_of(status: &serde_json::Value, name: &str) -> String {
+    status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .map(|m| m["lock"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| format!("absent from {status}"))
+}
+
+fn assert_no_overlap(rig: &Rig) -> crate::rig::journal::Figures {
+    let figures = rig.journal();
+    assert!(
+        figures.overlaps.is_empty(),
+        "two holders at once: {:?}",
+        figures.overlaps
+    );
+    figures
+}
+
+async fn up_kill_primary_and_back(generation: Gen, test: &str) {
+    let rig = Rig::new(test).await;
+    let pair = pair_up(&rig, generation).await;
+    let (code, st) = status(&rig, &pair).await;
+    assert_eq!(code, 0, "{st}");
+    assert_eq!(st["holder"], pair.primary.name.as_str());
+    assert_eq!(lock_of(&st, &pair.secondary), "waiting", "{st}");
+
+    // Again: nothing changes.
+    let before = crate::upgrade::world(&rig).await;
+    let again = pair.run(&rig, &["failover", "up"]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.report["outcome"], "nothing-to-do");
+    assert_eq!(crate::upgrade::world(&rig).await, before);
+
+    // The primary dies: the secondary takes over by itself.
+    rig.kill(&pair.primary, "SIGKILL").await;
+    let secondary = pair.secondary_node(&rig).await;
+    rig.wait_serving(&secondary, Duration::from_secs(30)).await;
+    let (code, st) = status(&rig, &pair).await;
+    assert_eq!(code, 0, "{st}");
+    assert_eq!(st["holder"], pair.secondary.as_str(), "{st}");
+    assert_eq!(lock_of(&st, &pair.primary.name), "stopped", "{st}");
+
+    // Back to normal roles.
+    let back = pair.run(&rig, &["failover", "back"]).await;
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(back.report["outcome"], "switched-over", "{back:?}");
+    let (code, st) = status(&rig, &pair).await;
+    assert_eq!(code, 0, "{st}");
+    assert_eq!(st["holder"], pair.primary.name.as_str(), "{st}");
+    assert_eq!(lock_of(&st, &pair.secondary), "waiting", "{st}");
+    // And once more: nothing to do.
+    let again = pair.run(&rig, &["failover", "back"]).await;
+    assert_eq!(again.report["outcome"], "nothing-to-do", "{again:?}");
+    assert_no_overlap(&rig);
+}
+
+#[tokio::test]
+async fn pair_up_unplanned_failover_and_back_bolt() {
+    up_kill_primary_and_back(Gen::Bolt, "fo-unplanned-bolt").await;
+}
+
+#[tokio::test]
+async fn pair_up_unplanned_failover_and_back_lease() {
+    up_kill_primary_and_back(Gen::Lease, "fo-unplanned-lease").await;
+}
+
+async fn planned_switchover(generation: Gen, test: &str) {
+    let rig = Rig::new(test).await;
+    let pair = pair_up(&rig, generation).await;
+    let run = pair.run(&rig, &["failover"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.report["outcome"], "switched-over", "{run:?}");
+    assert_eq!(run.report["handoffs"].as_array().unwrap().len(), 1, "{run:?}");
+    let (_, st) = status(&rig, &pair).await;
+    assert_eq!(st["holder"], pair.secondary.as_str(), "{st}");
+    assert_eq!(lock_of(&st, &pair.primary.name), "waiting", "{st}");
+
+    // --hold: the lock goes back to the primary and the secondary stays stopped.
+    let run = pair.run(&rig, &["failover", "--hold"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let (_, st) = status(&rig, &pair).await;
+    assert_eq!(st["holder"], pair.primary.name.as_str(), "{st}");
+    assert_eq!(lock_of(&st, &pair.secondary), "stopped", "{st}");
+    let running = st["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["running"] == true)
+        .count();
+    assert_eq!(running, 1, "{st}");
+    // Resume: the secondary waits again.
+    let run = pair.run(&rig, &["failover", "up"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.report["outcome"], "pair-ready", "{run:?}");
+    let (_, st) = status(&rig, &pair).await;
+    assert_eq!(lock_of(&st, &pair.secondary), "waiting", "{st}");
+
+    let figures = assert_no_overlap(&rig);
+    let bound = (generation.retry() + generation.boot() + MARGIN).as_secs_f64() * 1000.0;
+    assert_eq!(figures.handoffs.len(), 2, "{figures:?}");
+    for h in &figures.handoffs {
+        assert!(
+            h.gap_ms <= bound,
+            "handoff gap {:.0} ms > {bound:.0} ms: {figures:?}",
+            h.gap_ms
+        );
+    }
+}
+
+#[tokio::test]
+async fn planned_switchover_and_hold_bolt() {
+    planned_switchover(Gen::Bolt, "fo-planned-bolt").await;
+}
+
+#[tokio::test]
+async fn planned_switchover_and_hold_lease() {
+    planned_switchover(Gen::Lease, "fo-planned-lease").await;
+}
+
+#[tokio::test]
+async fn status_and_health_exit_codes() {
+    let rig = Rig::new("fo-status-codes").await;
+    let pair = pair_up(&rig, Gen::Lease).await;
+    // One holder, all checks passing.
+    let health = pair.run(&rig, &["health", "--metrics"]).await;
+    assert_eq!(health.code, 0, "{health:?}");
+    assert_eq!(health.report["verdict"], "passing");
+    let versions: Vec<_> = health.report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "version")
+        .collect();
+    assert_eq!(versions.len(), 1, "{health:?}");
+    // A failing check: health says so (failing first), status still has one holder.
+    std::fs::write(rig.dir.join("cl-double-failing-checks"), "JobSpawner\n").unwrap();
+    let health = pair.run(&rig, &["health"]).await;
+    assert_eq!(health.code, 10, "{health:?}");
+    assert_eq!(
+        health.report["checks"][0]["name"], "JobSpawner",
+        "failing first: {health:?}"
+    );
+    assert_eq!(health.report["checks"][0]["passing"], false);
+    // The table for people lists it first, too.
+    let human = human(&pair, &["health"]).await;
+    let first_check = human.lines().nth(1).unwrap_or_default();
+    assert!(
+        first_check.starts_with("JobSpawner") && first_check.contains("FAILING"),
+        "{human}"
+    );
+    let (code, _) = status(&rig, &pair).await;
+    assert_eq!(code, 0);
+    std::fs::remove_file(rig.dir.join("cl-double-failing-checks")).unwrap();
+
+    // No holder: both stopped.
+    let secondary = pair.secondary_node(&rig).await;
+    rig.stop(&secondary, 5).await;
+    rig.stop(&pair.primary, 5).await;
+    let (code, st) = status(&rig, &pair).await;
+    assert_eq!(code, 8, "{st}");
+    assert_eq!(st["verdict"], "no-holder");
+    let health = pair.run(&rig, &["health"]).await;
+    assert_eq!(health.code, 8, "{health:?}");
+    let switch = pair.run(&rig, &["failover"]).await;
+    assert_eq!(switch.code, 8, "{switch:?}");
+}
+
+#[tokio::test]
+async fn two_answering_holders_are_reported() {
+    let rig = Rig::new("fo-two-holders").await;
+    let node = primary(&rig, Gen::Bolt, &[]).await;
+    // A "secondary" that ignores the lock: both answer.
+    let rogue = rig
+        .start_node(crate::rig::NodeSpec {
+            suffix: "secondary",
+            tag: crate::rig::OLD,
+            generation: Gen::Bolt,
+            env: vec!["CL_DOUBLE_FAULT=ignore-lock".into()],
+        })
+        .await;
+    rig.wait_serving(&rogue, Duration::from_secs(20)).await;
+    let pair = Pair {
+        primary: node,
+        secondary: rogue.name.clone(),
+        port: 0,
+    };
+    let (code, st) = status(&rig, &pair).await;
+    assert_eq!(code, 9, "{st}");
+    assert_eq!(st["verdict"], "several-holders");
+    let before = crate::upgrade::world(&rig).await;
+    let switch = pair.run(&rig, &["failover"]).await;
+    assert_eq!(switch.code, 9, "{switch:?}");
+    assert_eq!(crate::upgrade::world(&rig).await, before, "nothing changed");
+}
+
+async fn upgrade_the_pair(generation: Gen, test: &str) {
+    let rig = Rig::new(test).await;
+    let pair = pair_up(&rig, generation).await;
+    let run = pair
+        .run(
+            &rig,
+            &[
+                "upgrade",
+                "--tag",
+                crate::rig::NEW,
+                "--standby-port",
+                &free_port().to_string(),
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.report["outcome"], "upgraded", "{run:?}");
+    assert_eq!(run.report["handoffs"].as_array().unwrap().len(), 2, "{run:?}");
+    let (code, st) = status(&rig, &pair).await;
+    assert_eq!(code, 0, "{st}");
+    assert_eq!(st["holder"], pair.primary.name.as_str(), "roles as they were: {st}");
+    assert_eq!(lock_of(&st, &pair.secondary), "waiting", "{st}");
+    for m in st["members"].as_array().unwrap() {
+        assert_eq!(m["version"], crate::rig::NEW, "{st}");
+    }
+    let world = crate::upgrade::world(&rig).await;
+    assert_eq!(world.len(), 2, "no temporary or old container is left: {world:?}");
+    let figures = assert_no_overlap(&rig);
+    let bound = (generation.retry() + generation.boot() + MARGIN).as_secs_f64() * 1000.0;
+    for h in &figures.handoffs {
+        assert!(
+            h.gap_ms <= bound,
+            "handoff gap {:.0} ms > {bound:.0} ms: {figures:?}",
+            h.gap_ms
+        );
+    }
+}
+
+#[tokio::test]
+async fn upgrade_a_pair_bolt() {
+    upgrade_the_pair(Gen::Bolt, "fo-upgrade-bolt").await;
+}
+
+#[tokio::test]
+async fn upgrade_a_pair_lease() {
+    upgrade_the_pair(Gen::Lease, "fo-upgrade-lease").await;
+}
+
+#[tokio::test]
+async fn a_pair_upgrade_to_a_crashing_image_rolls_back() {
+    let rig = Rig::new("fo-upgrade-crash").await;
+    let pair = pair_up(&rig, Gen::Lease).await;
+    let before = crate::upgrade::world(&rig).await;
+    let run = pair.run(&rig, &["upgrade", "--tag", crate::rig::CRASH]).await;
+    assert_eq!(run.code, 5, "{run:?}");
+    assert_eq!(run.report["outcome"], "rolled-back", "{run:?}");
+    let (code, st) = status(&rig, &pair).await;
+    assert_eq!(code, 0, "{st}");
+    assert_eq!(st["holder"], pair.primary.name.as_str(), "{st}");
+    assert_eq!(lock_of(&st, &pair.secondary), "waiting", "{st}");
+    let after: Vec<String> = crate::upgrade::world(&rig)
+        .await
+        .into_iter()
+        .map(|c| c.replace("exited", "running"))
+        .collect();
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "the same containers: {after:?} vs {before:?}"
+    );
+    assert_no_overlap(&rig);
+}
