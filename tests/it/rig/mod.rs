@@ -3,9 +3,12 @@
 //! labels, ports and volume directories) with cleanup that runs even when the
 //! test panics.
 
+pub mod auth_registry;
 pub mod images;
 pub mod journal;
 pub mod registry;
+pub mod second;
+pub mod tcp_proxy;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,6 +26,7 @@ use futures::StreamExt;
 
 use cl_maint::probe::{self, Answer, NoAnswer};
 pub use images::{CRASH, CRASH_AFTER_LOCK, Images, NEVER_PULLED, NEW, OLD, SILENT};
+pub use second::{Engine, second_engine};
 
 /// The label every container a test creates carries; its value is the test's id.
 pub const TEST_LABEL: &str = "io.cl-maint.test";
@@ -64,7 +68,10 @@ pub fn images() -> &'static Images {
                 .build()
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
-                sweep_stale().await;
+                if let Ok(docker) = connect().await {
+                    sweep_stale(&docker).await;
+                }
+                second::sweep_if_running().await;
                 images::prepare(&rig_dir()).await
             })
         })
@@ -77,9 +84,8 @@ pub fn images() -> &'static Images {
     }
 }
 
-/// Removes containers left by test processes that no longer exist.
-async fn sweep_stale() {
-    let Ok(docker) = connect().await else { return };
+/// Removes containers left on `docker` by test processes that no longer exist.
+async fn sweep_stale(docker: &Docker) {
     let filters = HashMap::from([("label".to_string(), vec![PID_LABEL.to_string()])]);
     let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
@@ -211,6 +217,8 @@ pub struct Rig {
     pub dir: PathBuf,
     /// The double's images.
     pub images: &'static Images,
+    /// What the test did on the second engine (see [`second`]).
+    second: second::OnSecond,
 }
 
 impl Rig {
@@ -235,17 +243,22 @@ impl Rig {
             id,
             dir,
             images,
+            second: Default::default(),
         }
     }
 
     /// Pulls `tag` of the double from the registry.
     pub async fn pull(&self, tag: &str) {
+        self.pull_into(&self.docker, tag).await
+    }
+
+    async fn pull_into(&self, docker: &Docker, tag: &str) {
         let reference = self.images.reference(tag);
         let options = CreateImageOptionsBuilder::new()
             .from_image(&self.images.repo)
             .tag(tag)
             .build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut stream = docker.create_image(Some(options), None, None);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) if info.error_detail.is_some() => {
@@ -267,6 +280,10 @@ impl Rig {
 
     /// Like [`Rig::start_node`], from an image reference already on the engine.
     pub async fn start_node_from(&self, spec: NodeSpec<'_>, reference: &str) -> Node {
+        self.create_node(&self.docker, spec, reference).await
+    }
+
+    async fn create_node(&self, docker: &Docker, spec: NodeSpec<'_>, reference: &str) -> Node {
         let name = format!("{}-{}", self.id, spec.suffix);
         let port = free_port();
         let mut env = vec![
@@ -296,12 +313,11 @@ impl Rig {
             }),
             ..Default::default()
         };
-        let created = self
-            .docker
+        let created = docker
             .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
             .await
             .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-        self.docker
+        docker
             .start_container(&created.id, None)
             .await
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
@@ -314,7 +330,7 @@ impl Rig {
 
     /// `docker stop -t grace`: SIGTERM, then SIGKILL after the grace period.
     pub async fn stop(&self, node: &Node, grace_secs: i32) {
-        self.docker
+        self.docker_of(node)
             .stop_container(&node.id, Some(StopContainerOptionsBuilder::new().t(grace_secs).build()))
             .await
             .unwrap_or_else(|e| panic!("stopping {}: {e}", node.name));
@@ -322,7 +338,7 @@ impl Rig {
 
     /// `docker kill --signal SIGNAL`.
     pub async fn kill(&self, node: &Node, signal: &str) {
-        self.docker
+        self.docker_of(node)
             .kill_container(
                 &node.id,
                 Some(KillContainerOptionsBuilder::new().signal(signal).build()),
@@ -334,7 +350,7 @@ impl Rig {
     /// Waits (on the engine's wait endpoint) for the container to exit, and
     /// returns its exit code.
     pub async fn wait_exit(&self, node: &Node, within: Duration) -> i64 {
-        let mut stream = self.docker.wait_container(&node.id, None);
+        let mut stream = self.docker_of(node).wait_container(&node.id, None);
         let waited = tokio::time::timeout(within, stream.next())
             .await
             .unwrap_or_else(|_| panic!("{} did not exit within {within:?}", node.name));
@@ -349,7 +365,7 @@ impl Rig {
     /// Everything the container has logged so far (stdout and stderr).
     pub async fn logs(&self, node: &Node) -> String {
         let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
-        let mut stream = self.docker.logs(&node.id, Some(options));
+        let mut stream = self.docker_of(node).logs(&node.id, Some(options));
         let mut text = String::new();
         while let Some(Ok(chunk)) = stream.next().await {
             text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
@@ -361,7 +377,7 @@ impl Rig {
     /// returns that line; panics with the log so far at the deadline.
     pub async fn wait_for_line(&self, node: &Node, within: Duration, wanted: impl Fn(&str) -> bool) -> String {
         let options = LogsOptionsBuilder::new().stdout(true).stderr(true).follow(true).build();
-        let mut stream = self.docker.logs(&node.id, Some(options));
+        let mut stream = self.docker_of(node).logs(&node.id, Some(options));
         let mut buffer = String::new();
         let found = tokio::time::timeout(within, async {
             while let Some(Ok(chunk)) = stream.next().await {
@@ -461,6 +477,7 @@ impl Rig {
 impl Drop for Rig {
     fn drop(&mut self) {
         let id = self.id.clone();
+        let on_second = second::in_use();
         // The test's runtime may be unwinding: clean up on a thread and a
         // runtime of our own, and wait for it.
         let cleanup = std::thread::spawn(move || {
@@ -468,20 +485,29 @@ impl Drop for Rig {
                 return;
             };
             rt.block_on(async {
-                let Ok(docker) = connect().await else { return };
-                let filters = HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
-                let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-                for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
-                    let _ = docker
-                        .remove_container(
-                            c.id.as_deref().unwrap_or_default(),
-                            Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
-                        )
-                        .await;
+                if let Ok(docker) = connect().await {
+                    remove_labelled(&docker, &id).await;
+                }
+                if on_second {
+                    second::clean(&id).await;
                 }
             });
         });
         let _ = cleanup.join();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes every container of the test `id` from `docker`.
+async fn remove_labelled(docker: &Docker, id: &str) {
+    let filters = HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
+        let _ = docker
+            .remove_container(
+                c.id.as_deref().unwrap_or_default(),
+                Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
+            )
+            .await;
     }
 }
