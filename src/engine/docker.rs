@@ -1,12 +1,14 @@
 //! The real engine, through bollard. The only file that touches
 //! `bollard::Docker`.
 
+mod credentials;
+
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
 use bollard::Docker;
-use bollard::auth::DockerCredentials;
 use bollard::models::{ContainerInspectResponse, ContainerSummary, ImageInspect};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
@@ -16,6 +18,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+use super::endpoint::{self, Endpoint, Environment, Source, Transport};
 use super::{Engine, EngineError, EngineResult, PullProgress};
 use crate::probe::{self, Answer, NoAnswer};
 use crate::spec::CloneSpec;
@@ -24,63 +27,128 @@ use crate::spec::CloneSpec;
 /// only after the grace period, so this must exceed the longest grace we use.
 const CLIENT_TIMEOUT_SECS: u64 = 900;
 
+/// How long the engine may take to answer its first ping (over SSH this
+/// includes logging in).
+const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
+
 /// A connected Docker Engine.
 #[derive(Clone)]
 pub struct DockerEngine {
     docker: Docker,
-    endpoint: String,
-    published_host: String,
+    endpoint: Endpoint,
+    config_dir: PathBuf,
 }
 
 impl DockerEngine {
-    /// Connects to `host` (`unix:///path`, `tcp://host:port`, `http://…`), or
-    /// where `DOCKER_HOST` points, or the local socket; negotiates the API
-    /// version and pings. Fails with [`EngineError::Unreachable`] naming the
-    /// endpoint when nothing answers.
+    /// Connects where `docker` would: `host` (`--host`, or `DOCKER_HOST`)
+    /// with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` for `tcp://`, else the
+    /// context of `DOCKER_CONTEXT`, else the current context of the Docker
+    /// config, else the local socket (see [`endpoint`](super::endpoint));
+    /// then negotiates the API version and pings. Fails with
+    /// [`EngineError::Unreachable`] naming the endpoint and where it came
+    /// from when it cannot be decided or nothing answers.
     pub async fn connect(host: Option<&str>) -> EngineResult<DockerEngine> {
-        let endpoint = host
-            .map(str::to_string)
-            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
-            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+        let env = Environment::from_process(host);
+        let endpoint = endpoint::resolve(&env).map_err(|e| EngineError::Unreachable {
+            endpoint: e.endpoint,
+            reason: e.reason,
+        })?;
+        Self::connect_to(endpoint, env.config_dir()).await
+    }
+
+    /// Connects to a resolved endpoint; `config_dir` is the Docker config
+    /// directory registry credentials are read from.
+    pub async fn connect_to(endpoint: Endpoint, config_dir: PathBuf) -> EngineResult<DockerEngine> {
         let unreachable = |reason: String| EngineError::Unreachable {
-            endpoint: endpoint.clone(),
+            endpoint: endpoint.describe(),
             reason,
         };
-        let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-        } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
-            Docker::connect_with_http(&endpoint, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-        } else {
-            return Err(unreachable(
-                "unsupported address form; use unix:///path/to/docker.sock or tcp://host:port".to_string(),
-            ));
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = match &endpoint.transport {
+            Transport::Unix(path) => Docker::connect_with_unix(&path.to_string_lossy(), CLIENT_TIMEOUT_SECS, version),
+            Transport::Tcp { authority, tls: None } => {
+                Docker::connect_with_http(&format!("tcp://{authority}"), CLIENT_TIMEOUT_SECS, version)
+            }
+            Transport::Tcp {
+                authority,
+                tls: Some(tls),
+            } => Docker::connect_with_ssl(
+                &format!("tcp://{authority}"),
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                CLIENT_TIMEOUT_SECS,
+                version,
+            ),
+            Transport::Ssh(destination) => Docker::connect_with_ssh(destination, CLIENT_TIMEOUT_SECS, version, None),
         }
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(|e| unreachable(chain(&e)))?
         .with_request_modifier(reencode_registry_auth);
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
-        let published_host = published_host_of(&endpoint);
+        let answered = tokio::time::timeout(CONNECT_DEADLINE, async {
+            let docker = docker.negotiate_version().await?;
+            docker.ping().await?;
+            Ok::<_, bollard::errors::Error>(docker)
+        })
+        .await;
+        let docker = match answered {
+            Ok(Ok(docker)) => docker,
+            Ok(Err(e)) => return Err(unreachable(format!("{}; {}", chain(&e), hint(&endpoint)))),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {}s; {}",
+                    CONNECT_DEADLINE.as_secs(),
+                    hint(&endpoint)
+                )));
+            }
+        };
+        tracing::debug!(endpoint = %endpoint.describe(), "connected to the Docker Engine");
         Ok(DockerEngine {
             docker,
             endpoint,
-            published_host,
+            config_dir,
         })
     }
 }
 
-/// The host where ports published on all interfaces can be reached.
-fn published_host_of(endpoint: &str) -> String {
-    let rest = endpoint.trim_start_matches("tcp://").trim_start_matches("http://");
-    if endpoint.starts_with("unix://") || rest.is_empty() {
-        return "127.0.0.1".to_string();
+/// An error and its causes, joined: bollard's own message alone often says
+/// only "client error (Connect)".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
     }
-    let authority = rest.split('/').next().unwrap_or(rest);
-    match authority.rsplit_once(':') {
-        Some((host, _)) => host.trim_matches(['[', ']']).to_string(),
-        None => authority.to_string(),
+    text
+}
+
+/// What to check when the endpoint does not answer.
+fn hint(endpoint: &Endpoint) -> String {
+    match &endpoint.transport {
+        Transport::Unix(path) => format!(
+            "check that dockerd runs and that this user may open {} (`docker version` uses the same settings)",
+            path.display()
+        ),
+        Transport::Tcp { tls: None, .. } => "check that the engine listens there (`docker version` uses the same \
+                                             settings); an engine that wants TLS needs DOCKER_TLS_VERIFY=1 and \
+                                             DOCKER_CERT_PATH"
+            .to_string(),
+        Transport::Tcp { tls: Some(tls), .. } => format!(
+            "check that the engine listens there with TLS and that {} signed its certificate \
+             (`docker version` uses the same settings)",
+            tls.ca.display()
+        ),
+        Transport::Ssh(destination) => format!(
+            "cl-maint runs `ssh {dest} docker system dial-stdio` with the system's ssh client: check that \
+             `ssh {dest} docker version` works without a prompt (key in ssh-agent, host key known); or forward \
+             the engine's socket (`ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock {dest}`) and use \
+             --host unix:///tmp/docker.sock",
+            dest = destination.trim_start_matches("ssh://")
+        ),
     }
 }
 
@@ -98,30 +166,6 @@ fn reencode_registry_auth(mut request: bollard::BollardRequest) -> bollard::Boll
         }
     }
     request
-}
-
-/// The operator's credentials for the registry of `reference`, from the
-/// Docker config (`auths`, `credsStore`, `credHelpers`; `DOCKER_CONFIG`).
-async fn credentials_for(reference: &str) -> Option<DockerCredentials> {
-    let server = crate::reference::registry(reference);
-    let lookup = server.clone();
-    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&lookup))
-        .await
-        .ok()?
-        .ok()?;
-    Some(match found {
-        docker_credential::DockerCredential::UsernamePassword(username, password) => DockerCredentials {
-            username: Some(username),
-            password: Some(password),
-            serveraddress: Some(server),
-            ..Default::default()
-        },
-        docker_credential::DockerCredential::IdentityToken(token) => DockerCredentials {
-            identitytoken: Some(token),
-            serveraddress: Some(server),
-            ..Default::default()
-        },
-    })
 }
 
 fn api_error(action: String) -> impl FnOnce(bollard::errors::Error) -> EngineError {
@@ -149,11 +193,14 @@ fn not_found_is_none<T>(result: EngineResult<T>) -> EngineResult<Option<T>> {
 
 impl Engine for DockerEngine {
     fn endpoint(&self) -> String {
-        self.endpoint.clone()
+        match &self.endpoint.source {
+            Source::Context { name, .. } => format!("{} (context \"{name}\")", self.endpoint.host),
+            _ => self.endpoint.host.clone(),
+        }
     }
 
     fn published_host(&self) -> String {
-        self.published_host.clone()
+        self.endpoint.published_host()
     }
 
     async fn inspect_container(&self, name: &str) -> EngineResult<Option<ContainerInspectResponse>> {
@@ -193,18 +240,31 @@ impl Engine for DockerEngine {
 
     async fn pull(&self, reference: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> EngineResult<()> {
         let (repo, tag) = crate::reference::split(reference);
-        let credentials = credentials_for(reference).await;
-        let options = CreateImageOptionsBuilder::new().from_image(repo).tag(tag).build();
-        let mut stream = self.docker.create_image(Some(options), None, credentials);
         let action = format!("pull {reference}");
+        let server = crate::reference::registry(reference);
+        let found = credentials::lookup(&self.config_dir, &server)
+            .await
+            .map_err(|message| EngineError::Api {
+                action: action.clone(),
+                status: None,
+                message,
+            })?;
+        tracing::debug!(registry = %server, credentials = %found.origin, "registry credentials");
+        // On failure, say which credentials were offered (never the secret).
+        let failed = |message: String| EngineError::Api {
+            action: action.clone(),
+            status: None,
+            message: format!("{message} (registry credentials: {})", found.origin),
+        };
+        let options = CreateImageOptionsBuilder::new().from_image(repo).tag(tag).build();
+        let mut stream = self.docker.create_image(Some(options), None, found.credentials.clone());
         while let Some(item) = stream.next().await {
-            let info = item.map_err(api_error(action.clone()))?;
+            let info = item.map_err(|e| match api_error(action.clone())(e) {
+                EngineError::Api { message, .. } => failed(message),
+                other => other,
+            })?;
             if let Some(detail) = info.error_detail {
-                return Err(EngineError::Api {
-                    action,
-                    status: None,
-                    message: detail.message.unwrap_or_default(),
-                });
+                return Err(failed(detail.message.unwrap_or_default()));
             }
             let detail = info.progress_detail.unwrap_or_default();
             progress(PullProgress {
@@ -335,13 +395,6 @@ fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn published_host_follows_the_endpoint() {
-        assert_eq!(published_host_of("unix:///var/run/docker.sock"), "127.0.0.1");
-        assert_eq!(published_host_of("tcp://10.0.0.5:2375"), "10.0.0.5");
-        assert_eq!(published_host_of("tcp://[::1]:2375"), "::1");
-    }
 
     #[test]
     fn registry_auth_header_becomes_base64url() {

@@ -5,6 +5,7 @@
 //! tests of step ordering, rollback and fault injection.
 
 pub mod docker;
+pub mod endpoint;
 #[cfg(test)]
 pub mod fake;
 

@@ -3,10 +3,12 @@
 //! labels, ports and volume directories) with cleanup that runs even when the
 //! test panics.
 
+pub mod auth_registry;
 pub mod images;
 pub mod journal;
 pub mod registry;
 pub mod second;
+pub mod tcp_proxy;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
