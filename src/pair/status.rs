@@ -183,6 +183,11 @@ pub fn judge(names: &PairNames, members: Vec<Member>) -> Status {
                     "no container named {} (or {}) exists: nothing holds the lock",
                     names.primary, names.secondary
                 )
+            } else if let Some(w) = members.iter().find(|m| m.waiting()) {
+                format!(
+                    "NO container answers as the lock holder: the node is down; {} waits for the lock and takes it when the last holder's lock is released (after a crash or SIGKILL, once its lease expires)",
+                    w.name
+                )
             } else {
                 "NO container answers as the lock holder: the node is down".to_string()
             }

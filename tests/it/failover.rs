@@ -72,13 +72,71 @@ async fn human(pair: &Pair, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `status --json EXTRA…`: the document.
+pub async fn status_of(rig: &Rig, pair: &Pair, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["status"];
+    args.extend(extra);
+    let run = pair.run(rig, &args).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    run.report
+}
+
+/// A primary whose data directory is a named local volume (not a bind mount).
+pub async fn primary_on_volume(rig: &Rig) -> Node {
+    use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+    let name = format!("{}-chainlink", rig.id);
+    let volume = format!("{}-data", rig.id);
+    let port = free_port();
+    rig.pull(crate::rig::OLD).await;
+    let labels = rig.labels();
+    rig.docker
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(volume.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let body = ContainerCreateBody {
+        image: Some(rig.images.reference(crate::rig::OLD)),
+        env: Some(vec!["ROOT=/chainlink".into(), "CL_DOUBLE_LOCK=lease".into()]),
+        // A fresh volume belongs to root.
+        user: Some("0".into()),
+        labels: Some(labels),
+        host_config: Some(HostConfig {
+            binds: Some(vec![format!("{volume}:/chainlink")]),
+            port_bindings: Some(std::collections::HashMap::from([(
+                "6688/tcp".to_string(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(port.to_string()),
+                }]),
+            )])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
+        .name(&name)
+        .build();
+    let created = rig.docker.create_container(Some(options), body).await.unwrap();
+    rig.docker.start_container(&created.id, None).await.unwrap();
+    let node = Node {
+        id: created.id,
+        name,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    rig.wait_serving(&node, Duration::from_secs(20)).await;
+    node
+}
+
 /// `status --json`, with its exit code.
 async fn status(rig: &Rig, pair: &Pair) -> (i32, serde_json::Value) {
     let run = pair.run(rig, &["status"]).await;
     (run.code, run.report)
 }
 
-fn lock_of(status: &serde_json::Value, name: &str) -> String {
+pub fn lock_of(status: &serde_json::Value, name: &str) -> String {
     status["members"]
         .as_array()
         .unwrap()
@@ -88,7 +146,7 @@ fn lock_of(status: &serde_json::Value, name: &str) -> String {
         .unwrap_or_else(|| format!("absent from {status}"))
 }
 
-fn assert_no_overlap(rig: &Rig) -> crate::rig::journal::Figures {
+pub fn assert_no_overlap(rig: &Rig) -> crate::rig::journal::Figures {
     let figures = rig.journal();
     assert!(
         figures.overlaps.is_empty(),

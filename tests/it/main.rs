@@ -5,6 +5,7 @@ mod cli;
 mod double;
 mod endpoints;
 mod failover;
+mod failover_hosts;
 mod registry_auth;
 mod rig;
 mod two_hosts;

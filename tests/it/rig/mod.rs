@@ -510,4 +510,15 @@ async fn remove_labelled(docker: &Docker, id: &str) {
             )
             .await;
     }
+    // Named volumes the test made (with its label), once no container uses them.
+    let options = bollard::query_parameters::ListVolumesOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    if let Ok(list) = docker.list_volumes(Some(options)).await {
+        for v in list.volumes.unwrap_or_default() {
+            let _ = docker
+                .remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                .await;
+        }
+    }
 }
