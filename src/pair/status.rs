@@ -304,3 +304,114 @@ pub fn table(rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: &str, name: &str, lock: LockRole) -> Member {
+        Member {
+            role: role.into(),
+            name: name.into(),
+            host: "unix:///var/run/docker.sock".into(),
+            id: format!("{name}-id"),
+            image: "smartcontract/chainlink:2.10.0".into(),
+            image_id: "sha256:1".into(),
+            version: Some("2.10.0".into()),
+            state: if lock == LockRole::Stopped { "exited" } else { "running" }.into(),
+            running: lock != LockRole::Stopped,
+            port: Some(6688),
+            addr: Some("127.0.0.1:6688".into()),
+            lock,
+            lock_evidence: String::new(),
+            http_status: None,
+            generation: None,
+            docker_health: None,
+            started_at: None,
+            uptime_s: None,
+            restart: None,
+            inspect: Default::default(),
+        }
+    }
+
+    fn names() -> PairNames {
+        PairNames {
+            primary: "chainlink".into(),
+            secondary: "secondary".into(),
+        }
+    }
+
+    #[test]
+    fn one_holder_with_a_waiting_secondary_is_the_normal_state() {
+        let s = judge(
+            &names(),
+            vec![
+                member("primary", "chainlink", LockRole::Holding),
+                member("secondary", "secondary", LockRole::Waiting),
+            ],
+        );
+        assert_eq!((s.verdict, s.exit_code), (Verdict::OneHolder, 0));
+        assert_eq!(s.holder.as_deref(), Some("chainlink"));
+        assert!(s.next_steps.is_empty(), "{s:?}");
+    }
+
+    #[test]
+    fn after_an_unplanned_failover_the_advice_is_failover_back() {
+        let s = judge(
+            &names(),
+            vec![
+                member("primary", "chainlink", LockRole::Stopped),
+                member("secondary", "secondary", LockRole::Holding),
+            ],
+        );
+        assert_eq!(s.exit_code, 0);
+        assert!(s.summary.contains("secondary holds the lock"), "{}", s.summary);
+        assert!(s.next_steps[0].contains("failover back"), "{:?}", s.next_steps);
+    }
+
+    #[test]
+    fn no_holder_and_two_holders_have_their_own_codes() {
+        let none = judge(&names(), vec![member("primary", "chainlink", LockRole::Stopped)]);
+        assert_eq!((none.verdict, none.exit_code), (Verdict::NoHolder, exit::NO_HOLDER));
+        assert!(none.next_steps.iter().any(|s| s.contains("docker start chainlink")));
+        let two = judge(
+            &names(),
+            vec![
+                member("primary", "chainlink", LockRole::Holding),
+                member("secondary", "secondary", LockRole::Holding),
+            ],
+        );
+        assert_eq!(
+            (two.verdict, two.exit_code),
+            (Verdict::SeveralHolders, exit::SEVERAL_HOLDERS)
+        );
+        assert!(two.summary.contains("MORE THAN ONE"));
+    }
+
+    #[test]
+    fn a_leftover_holding_the_lock_is_named() {
+        let s = judge(
+            &names(),
+            vec![
+                member("primary", "chainlink", LockRole::Stopped),
+                member(
+                    "standby (left by an interrupted run)",
+                    "chainlink-cl-maint-standby",
+                    LockRole::Holding,
+                ),
+            ],
+        );
+        assert_eq!(s.exit_code, 0);
+        assert!(s.summary.contains("interrupted"), "{}", s.summary);
+    }
+
+    #[test]
+    fn the_table_has_a_host_column_only_for_two_hosts() {
+        let mut b = member("secondary", "secondary", LockRole::Waiting);
+        let one = member_table(&[member("primary", "chainlink", LockRole::Holding), b.clone()]);
+        assert!(one.starts_with("NAME"), "{one}");
+        b.host = "tcp://10.0.0.2:2376".into();
+        let two = member_table(&[member("primary", "chainlink", LockRole::Holding), b]);
+        assert!(two.starts_with("HOST"), "{two}");
+    }
+}
