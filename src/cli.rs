@@ -49,6 +49,30 @@ pub enum Command {
     /// The /health checks of the member holding the lock (failing first), and
     /// chosen Prometheus metrics.
     Health(HealthArgs),
+    /// Print a shell completion script (for example: `cl-maint completions bash > /etc/bash_completion.d/cl-maint`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from the same definitions as --help.
+    Man,
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "cl-maint", &mut out);
+    out
+}
+
+/// The manual page, in roff.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(out)
 }
 
 /// The failover pair, as every pair command names it.

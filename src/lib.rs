@@ -36,6 +36,19 @@ where
             return code;
         }
     };
+    match &cli.command {
+        cli::Command::Completions { shell } => return write_out(&cli::completions(*shell)),
+        cli::Command::Man => {
+            return match cli::man_page() {
+                Ok(page) => write_out(&page),
+                Err(e) => {
+                    eprintln!("cl-maint: cannot render the manual page: {e}");
+                    exit::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     init_diagnostics();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -50,14 +63,36 @@ where
             cli::Command::Failover(args) => commands::failover(&cli, args).await,
             cli::Command::Status(args) => commands::status(&cli, &args.pair).await,
             cli::Command::Health(args) => commands::health(&cli, args).await,
+            cli::Command::Completions { .. } | cli::Command::Man => exit::OK,
         }
     })
 }
 
-/// `RUST_LOG` diagnostics on stderr (off unless asked for).
+/// Writes generated text to stdout.
+fn write_out(bytes: &[u8]) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("cl-maint: cannot write to stdout: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+/// `RUST_LOG` diagnostics on stderr (off unless asked for), never below info
+/// for the HTTP layers that would print secrets.
 fn init_diagnostics() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    // The HTTP client and bollard log whole engine responses (container env,
+    // with DATABASE_URL and passwords) below info: never show those.
+    for quiet in ["bollard=info", "hyper=info", "hyper_util=info"] {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

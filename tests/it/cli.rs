@@ -39,3 +39,38 @@ fn unknown_arguments_are_usage_errors() {
     assert_eq!(out.status.code(), Some(cl_maint::exit::USAGE));
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 }
+
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_definitions() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef cl-maint"),
+        ("fish", "complete -c cl-maint"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(marker), "{shell}: {text}");
+        for word in ["upgrade", "failover", "status", "health", "secondary-host"] {
+            assert!(text.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH cl-maint"), "{page}");
+    for word in ["upgrade", "failover", "status", "health"] {
+        assert!(page.contains(word), "the man page lacks {word}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(cl_maint::exit::USAGE));
+}

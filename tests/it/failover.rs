@@ -405,3 +405,45 @@ async fn a_pair_upgrade_to_a_crashing_image_rolls_back() {
     );
     assert_no_overlap(&rig);
 }
+
+#[tokio::test]
+async fn secrets_stay_out_of_pair_output_even_with_debug_diagnostics() {
+    let rig = Rig::new("fo-secrets").await;
+    let node = primary(
+        &rig,
+        Gen::Lease,
+        &[
+            "DATABASE_URL=postgresql://cl:pairs3cr3t@db:5432/cl",
+            "API_PASSWORD=pairs3cr3t2",
+        ],
+    )
+    .await;
+    let pair = Pair {
+        secondary: format!("{}-secondary", rig.id),
+        primary: node,
+        port: free_port(),
+    };
+    let port = pair.port.to_string();
+    for args in [
+        vec!["failover", "up", "--secondary-port", &port],
+        vec!["status"],
+        vec!["failover", "--secondary-port", &port],
+        vec!["status", "--json"],
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+            .args(&args)
+            .args(["--container", &pair.primary.name, "--secondary", &pair.secondary])
+            .env("RUST_LOG", "debug")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?}: {all}");
+        assert!(!all.contains("pairs3cr3t"), "{args:?} leaked a secret: {all}");
+    }
+}
