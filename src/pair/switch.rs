@@ -216,10 +216,7 @@ async fn run<E: Engine>(
                 "{} holds the lock and serves, but {} did not come back as the standby and is stopped: nothing would take over if {} died",
                 new.name, old.name, new.name
             );
-            report.next_steps = vec![
-                format!("look at its log: `docker logs --tail 50 {}`", old.name),
-                "then make the pair whole: `cl-maint failover up`".into(),
-            ];
+            report.next_steps = look_then_up(&old.name);
             Err(f)
         }
     }
@@ -265,10 +262,7 @@ async fn failed_takeover<E: Engine>(
                 "{} holds the lock again; {} is stopped (it failed to take over)",
                 old.name, new.name
             );
-            report.next_steps = vec![
-                format!("look at {}'s log: `docker logs --tail 50 {}`", new.name, new.name),
-                "then make the pair whole: `cl-maint failover up`".into(),
-            ];
+            report.next_steps = look_then_up(&new.name);
         }
         Err(f) => {
             report.set_outcome(Outcome::NeedsHuman);
@@ -287,4 +281,12 @@ async fn failed_takeover<E: Engine>(
         }
     }
     failure
+}
+
+/// Read `name`'s log, then make the pair whole.
+fn look_then_up(name: &str) -> Vec<String> {
+    vec![
+        format!("look at {name}'s log: `docker logs --tail 50 {name}`"),
+        "then make the pair whole: `cl-maint failover up`".into(),
+    ]
 }

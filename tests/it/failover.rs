@@ -146,6 +146,21 @@ pub fn lock_of(status: &serde_json::Value, name: &str) -> String {
         .unwrap_or_else(|| format!("absent from {status}"))
 }
 
+/// No overlap, and every handoff within the node's retry interval plus its
+/// boot time (and a margin for a busy machine).
+pub fn assert_handoffs_quick(rig: &Rig, generation: Gen) -> crate::rig::journal::Figures {
+    let figures = assert_no_overlap(rig);
+    let bound = (generation.retry() + generation.boot() + MARGIN).as_secs_f64() * 1000.0;
+    for h in &figures.handoffs {
+        assert!(
+            h.gap_ms <= bound,
+            "handoff gap {:.0} ms > {bound:.0} ms: {figures:?}",
+            h.gap_ms
+        );
+    }
+    figures
+}
+
 pub fn assert_no_overlap(rig: &Rig) -> crate::rig::journal::Figures {
     let figures = rig.journal();
     assert!(
@@ -235,16 +250,8 @@ async fn planned_switchover(generation: Gen, test: &str) {
     let (_, st) = status(&rig, &pair).await;
     assert_eq!(lock_of(&st, &pair.secondary), "waiting", "{st}");
 
-    let figures = assert_no_overlap(&rig);
-    let bound = (generation.retry() + generation.boot() + MARGIN).as_secs_f64() * 1000.0;
+    let figures = assert_handoffs_quick(&rig, generation);
     assert_eq!(figures.handoffs.len(), 2, "{figures:?}");
-    for h in &figures.handoffs {
-        assert!(
-            h.gap_ms <= bound,
-            "handoff gap {:.0} ms > {bound:.0} ms: {figures:?}",
-            h.gap_ms
-        );
-    }
 }
 
 #[tokio::test]
@@ -360,15 +367,7 @@ async fn upgrade_the_pair(generation: Gen, test: &str) {
     }
     let world = crate::upgrade::world(&rig).await;
     assert_eq!(world.len(), 2, "no temporary or old container is left: {world:?}");
-    let figures = assert_no_overlap(&rig);
-    let bound = (generation.retry() + generation.boot() + MARGIN).as_secs_f64() * 1000.0;
-    for h in &figures.handoffs {
-        assert!(
-            h.gap_ms <= bound,
-            "handoff gap {:.0} ms > {bound:.0} ms: {figures:?}",
-            h.gap_ms
-        );
-    }
+    assert_handoffs_quick(&rig, generation);
 }
 
 #[tokio::test]
