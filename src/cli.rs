@@ -11,7 +11,9 @@ use crate::upgrade::options;
 #[derive(Debug, Parser)]
 #[command(name = "cl-maint", version, about, long_about = None, after_help = exit_code_help())]
 pub struct Cli {
-    /// The Docker Engine to talk to: unix:///path/to/docker.sock or tcp://host:port.
+    /// The Docker Engine to talk to: unix:///path/docker.sock, tcp://host:port
+    /// (TLS with DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) or ssh://user@host; without
+    /// it, DOCKER_CONTEXT or the current Docker context, then the local socket.
     #[arg(long, global = true, env = "DOCKER_HOST", value_name = "URL")]
     pub host: Option<String>,
     /// Print the result as one JSON document on stdout.
