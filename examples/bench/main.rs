@@ -135,6 +135,7 @@ pub async fn remove_labelled(docker: &Docker, label: &str) {
 
 struct Args {
     cycles: usize,
+    cl_maint: Option<PathBuf>,
     timeline: bool,
     kinds: Vec<Kind>,
     gens: Vec<Gen>,
@@ -143,7 +144,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run --release --example bench -- [--cycles N] [--gen bolt|lease|both] [--methods clm,man,rec] [--kinds upgrade,switchover] [--timeline]"
+        "usage: cargo run --release --example bench -- [--cycles N] [--gen bolt|lease|both] [--methods clm,man,rec] [--kinds upgrade,switchover] [--timeline] [--cl-maint PATH]"
     );
     std::process::exit(2)
 }
@@ -151,6 +152,7 @@ fn usage() -> ! {
 fn parse_args() -> Args {
     let mut args = Args {
         cycles: 3,
+        cl_maint: None,
         timeline: false,
         kinds: vec![Kind::Upgrade, Kind::Switchover],
         gens: vec![Gen::Bolt, Gen::Lease],
@@ -192,6 +194,7 @@ fn parse_args() -> Args {
                     .collect();
             }
             "--timeline" => args.timeline = true,
+            "--cl-maint" => args.cl_maint = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -226,8 +229,12 @@ fn build_cl_maint() -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-async fn setup(timeline: bool) -> Result<Bench, String> {
-    let cl_maint = build_cl_maint()?;
+async fn setup(timeline: bool, binary: Option<PathBuf>) -> Result<Bench, String> {
+    // Another build of cl-maint (an experiment) may be measured instead.
+    let cl_maint = match binary {
+        Some(path) => path,
+        None => build_cl_maint()?,
+    };
     let docker = connect().await?;
     remove_labelled(&docker, PID_LABEL).await;
     let rig_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -366,7 +373,7 @@ fn targets(generation: Gen, kind: Kind, clm: &Summary, manual: Option<&Summary>,
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = parse_args();
-    let bench = match setup(args.timeline).await {
+    let bench = match setup(args.timeline, args.cl_maint.clone()).await {
         Ok(b) => b,
         Err(e) => {
             eprintln!("bench: {e}");

@@ -38,8 +38,14 @@ pub async fn switchover(bench: &Bench, generation: Gen, run: usize, method: Meth
         Method::Recreate => restart(bench, &sandbox, &mut sample).await,
         _ => match pair_up(bench, &sandbox).await {
             Err(e) => Err(format!("setup: {e}")),
-            Ok(()) if method == Method::ClMaint => cl_maint_switchover(bench, &sandbox, &mut sample).await,
-            Ok(()) => manual_switchover(&sandbox, &mut sample).await,
+            Ok(()) => {
+                settle_randomly().await;
+                if method == Method::ClMaint {
+                    cl_maint_switchover(bench, &sandbox, &mut sample).await
+                } else {
+                    manual_switchover(&sandbox, &mut sample).await
+                }
+            }
         },
     };
     methods::finish(bench, &sandbox, &mut sample, result, started).await;
@@ -63,6 +69,20 @@ async fn pair_up(bench: &Bench, sandbox: &Sandbox) -> Result<(), String> {
     ];
     let mut scratch = Sample::new(Method::ClMaint, sandbox.generation, Kind::Switchover);
     methods::cl_maint(bench, &args, &mut scratch).await.map(|_| ())
+}
+
+/// Lets the new pair sit for a random 0–2 s before the measured switchover
+/// (not measured): a secondary that has waited a while retries for the
+/// lock at a random phase of its retry interval, not right after its first
+/// try.
+async fn settle_randomly() {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    // A multiplicative hash of the clock's nanoseconds: uniform enough here.
+    let fraction = (nanos.wrapping_mul(2_654_435_761) % 1_000_000) as u64;
+    tokio::time::sleep(Duration::from_micros(fraction * 2)).await;
 }
 
 /// `cl-maint failover` then `cl-maint failover back`, each measured.
