@@ -26,6 +26,16 @@ pub fn split(reference: &str) -> (&str, &str) {
     }
 }
 
+/// What to ask the engine to pull: (`repo`, `tag`), or (`repo`, `sha256:…`)
+/// for a reference pinned by digest (`repo[:tag]@sha256:…`), which the engine
+/// takes in the tag field.
+pub fn pull_parts(reference: &str) -> (&str, &str) {
+    match reference.split_once('@') {
+        Some((name, digest)) => (split(name).0, digest),
+        None => split(reference),
+    }
+}
+
 /// The repository of a reference (`repo:tag` or `repo@sha256:…` → `repo`).
 pub fn repository(reference: &str) -> &str {
     split(reference).0
@@ -38,6 +48,16 @@ pub fn registry(reference: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn digest_references_pull_by_digest() {
+        assert_eq!(
+            super::pull_parts("127.0.0.1:5115/repo@sha256:abc"),
+            ("127.0.0.1:5115/repo", "sha256:abc")
+        );
+        assert_eq!(super::pull_parts("repo:1.0@sha256:abc"), ("repo", "sha256:abc"));
+        assert_eq!(super::pull_parts("host:5000/repo:2.1"), ("host:5000/repo", "2.1"));
+    }
+
     use super::*;
 
     #[test]

@@ -239,7 +239,7 @@ impl Engine for DockerEngine {
     }
 
     async fn pull(&self, reference: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> EngineResult<()> {
-        let (repo, tag) = crate::reference::split(reference);
+        let (repo, tag) = crate::reference::pull_parts(reference);
         let action = format!("pull {reference}");
         let server = crate::reference::registry(reference);
         let found = credentials::lookup(&self.config_dir, &server)

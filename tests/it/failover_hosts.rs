@@ -4,15 +4,74 @@
 //! `status` view of both hosts.
 
 use crate::failover::{Pair, assert_no_overlap, lock_of, status_of};
-use crate::rig::{Engine, Gen, Rig, free_port, second_engine};
-use crate::upgrade::primary;
+use crate::rig::{Engine, Gen, NodeSpec, OLD, Rig, free_port, second_engine};
+
+/// Commits a container of OLD into an image with a label of this test (so a
+/// new image id), pushes it to the registry under a tag of its own, and
+/// returns its reference.
+async fn unique_image(rig: &Rig) -> String {
+    use bollard::query_parameters::{CommitContainerOptionsBuilder, PushImageOptionsBuilder};
+    use futures::StreamExt;
+    rig.pull(OLD).await;
+    let scratch = rig
+        .docker
+        .create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            bollard::models::ContainerCreateBody {
+                image: Some(rig.images.reference(OLD)),
+                labels: Some(rig.labels()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let tag = format!("u{}", rig.id.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+    let commit = CommitContainerOptionsBuilder::new()
+        .container(&scratch.id)
+        .repo(&rig.images.repo)
+        .tag(&tag)
+        .changes(&format!("LABEL io.cl-maint.test-image={}", rig.id))
+        .build();
+    rig.docker
+        .commit_container(commit, bollard::models::ContainerConfig::default())
+        .await
+        .unwrap();
+    let _ = rig
+        .docker
+        .remove_container(&scratch.id, None::<bollard::query_parameters::RemoveContainerOptions>)
+        .await;
+    let mut push = rig.docker.push_image(
+        &rig.images.repo,
+        Some(PushImageOptionsBuilder::new().tag(&tag).build()),
+        None,
+    );
+    while let Some(item) = push.next().await {
+        let info = item.unwrap_or_else(|e| panic!("pushing {tag}: {e}"));
+        assert!(info.error_detail.is_none(), "pushing {tag}: {info:?}");
+    }
+    format!("{}:{tag}", rig.images.repo)
+}
 
 async fn switchover_across_hosts(generation: Gen, test: &str) {
     let rig = Rig::new(test).await;
     // The second engine takes part: the rig cleans it too.
     let second = rig.docker_on(Engine::Second).await;
     let host2 = second_engine().endpoint();
-    let node = primary(&rig, generation, &["DATABASE_TIMEOUT=0", "LEASE_LOCK_DURATION=3s"]).await;
+    // An image of this test's own, which the second engine cannot have yet:
+    // `failover up` must pull it there (by digest) for the secondary.
+    let reference = unique_image(&rig).await;
+    let node = rig
+        .start_node_from(
+            NodeSpec {
+                suffix: "chainlink",
+                tag: OLD,
+                generation,
+                env: vec!["DATABASE_TIMEOUT=0".into(), "LEASE_LOCK_DURATION=3s".into()],
+            },
+            &reference,
+        )
+        .await;
+    rig.wait_serving(&node, std::time::Duration::from_secs(20)).await;
     let pair = Pair {
         secondary: format!("{}-secondary", rig.id),
         primary: node,
