@@ -29,14 +29,11 @@ pub async fn upgrade(cli: &Cli, args: &UpgradeArgs) -> i32 {
             return print(cli, &upgrade::engine_failed(report, e));
         }
     };
-    let hosts = Hosts {
-        primary: &engine,
-        secondary: secondary.as_ref().unwrap_or(&engine),
-    };
+    let hosts = Hosts::new(&engine, secondary.as_ref());
     let names = pair_args.names();
-    if pair::upgrade::find_pair(hosts, &names).await {
+    if let Some(view) = pair::upgrade::find_pair(hosts, &names).await {
         let hand_back = !args.no_hand_back;
-        let report = pair::upgrade::upgrade_pair(hosts, &names, &opts, hand_back, &progress, &interrupt).await;
+        let report = pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, &progress, &interrupt).await;
         return print(cli, &report);
     }
     let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
@@ -94,33 +91,16 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
             return print(cli, &upgrade::engine_failed(report, e));
         }
     };
-    let hosts = Hosts {
-        primary: &primary,
-        secondary: secondary.as_ref().unwrap_or(&primary),
-    };
+    let hosts = Hosts::new(&primary, secondary.as_ref());
     let report = match args.action {
         Some(FailoverAction::Up) => pair::up::up(hosts, &opts, &progress, &interrupt).await,
         Some(FailoverAction::Back) => {
-            pair::switch::switch(
-                hosts,
-                &opts,
-                pair::switch::Direction::Back,
-                args.hold,
-                &progress,
-                &interrupt,
-            )
-            .await
+            let back = pair::switch::Direction::Back;
+            pair::switch::switch(hosts, &opts, back, args.hold, &progress, &interrupt).await
         }
         None => {
-            pair::switch::switch(
-                hosts,
-                &opts,
-                pair::switch::Direction::Other,
-                args.hold,
-                &progress,
-                &interrupt,
-            )
-            .await
+            let other = pair::switch::Direction::Other;
+            pair::switch::switch(hosts, &opts, other, args.hold, &progress, &interrupt).await
         }
     };
     print(cli, &report)
@@ -131,10 +111,7 @@ pub async fn status(cli: &Cli, args: &PairArgs) -> i32 {
     let names = args.names();
     let status = match connect_pair(cli, args).await {
         Ok((primary, secondary)) => {
-            let hosts = Hosts {
-                primary: &primary,
-                secondary: secondary.as_ref().unwrap_or(&primary),
-            };
+            let hosts = Hosts::new(&primary, secondary.as_ref());
             pair::status::status(hosts, &names).await
         }
         Err(e) => pair::status::unreachable(e),
@@ -154,10 +131,7 @@ pub async fn health(cli: &Cli, args: &HealthArgs) -> i32 {
     };
     let report = match connect_pair(cli, &args.pair).await {
         Ok((primary, secondary)) => {
-            let hosts = Hosts {
-                primary: &primary,
-                secondary: secondary.as_ref().unwrap_or(&primary),
-            };
+            let hosts = Hosts::new(&primary, secondary.as_ref());
             pair::health::health(hosts, &names, &opts).await
         }
         Err(e) => pair::health::HealthReport::unreachable(pair::status::unreachable(e)),

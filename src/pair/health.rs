@@ -160,8 +160,7 @@ pub async fn health<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, opts: &He
             r.http_status = Some(answer.status);
             match health::parse(&answer.body) {
                 Ok(checks) => r.checks = checks,
-                Err(e) if answer.status == 204 => {
-                    let _ = e;
+                Err(_) if answer.status == 204 => {
                     r.summary = format!("{} holds the lock and is running its database migrations", holder.name);
                 }
                 Err(e) => {

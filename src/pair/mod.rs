@@ -52,6 +52,14 @@ impl<'a, E: Engine> Hosts<'a, E> {
         }
     }
 
+    /// The primary's engine, and the secondary's when it is another one.
+    pub fn new(primary: &'a E, secondary: Option<&'a E>) -> Self {
+        Hosts {
+            primary,
+            secondary: secondary.unwrap_or(primary),
+        }
+    }
+
     /// Whether the secondary runs on another engine.
     pub fn split(&self) -> bool {
         self.primary.endpoint() != self.secondary.endpoint()

@@ -262,32 +262,19 @@ async fn preflight<E: Engine>(
             vec!["choose another port, for example --secondary-port 6687".into()],
         ));
     }
-    let all = engine
-        .list_all_containers()
+    let port = opts.secondary_port;
+    let users = crate::upgrade::observe::port_users(engine, port)
         .await
         .map_err(|e| (e.to_string(), Vec::new()))?;
-    if let Some(user) = all.iter().find(|c| {
-        c.ports
-            .iter()
-            .flatten()
-            .any(|port| port.public_port == Some(opts.secondary_port))
-    }) {
-        let name = user.names.iter().flatten().next().cloned().unwrap_or_default();
+    if let Some(user) = users.first() {
         return Err((
-            format!(
-                "host port {} is taken by container {} on {}",
-                opts.secondary_port,
-                name.trim_start_matches('/'),
-                engine.endpoint()
-            ),
+            format!("host port {port} is taken by container {user} on {}", engine.endpoint()),
             vec!["choose a free port with --secondary-port PORT".into()],
         ));
     }
-    if engine.endpoint().starts_with("unix://")
-        && std::net::TcpListener::bind(("0.0.0.0", opts.secondary_port)).is_err()
-    {
+    if crate::upgrade::observe::port_free_here(engine, port) == Some(false) {
         return Err((
-            format!("host port {} is in use on this host", opts.secondary_port),
+            format!("host port {port} is in use on this host"),
             vec!["choose a free port with --secondary-port PORT".into()],
         ));
     }

@@ -9,27 +9,28 @@
 
 use std::time::Duration;
 
-use tokio::time::timeout;
-
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::report::{Handoff, ImageInfo, Outcome, Report};
 use crate::spec::{self, CloneRequest};
-use crate::upgrade::options::{PullPolicy, UpgradeOptions};
+use crate::upgrade::options::UpgradeOptions;
 use crate::upgrade::plan::{WAIT_FOREVER, digest_for, is_bolt, version_of_image};
 use crate::upgrade::waits::{self, Release};
 use crate::upgrade::{LABEL_PRIMARY, LABEL_ROLE, old_name};
 
 use super::member::{LockRole, Member};
 use super::steps::{self, StepFailure};
-use super::{Hosts, PairNames, Which};
+use super::{Hosts, PairNames, PairView, Which};
 
-/// Runs the pair upgrade and fills in the report.
+/// Runs the pair upgrade on the pair as [`find_pair`] saw it, and fills in
+/// the report.
+#[allow(clippy::too_many_arguments)]
 pub async fn upgrade_pair<E: Engine>(
     hosts: Hosts<'_, E>,
     names: &PairNames,
+    view: PairView,
     opts: &UpgradeOptions,
     hand_back: bool,
     progress: &Progress,
@@ -37,10 +38,6 @@ pub async fn upgrade_pair<E: Engine>(
 ) -> Report {
     let mut report = Report::new("upgrade", &names.primary, Outcome::Refused);
     report.state = "nothing was changed".into();
-    let view = match super::view(hosts, names).await {
-        Ok(v) => v,
-        Err(e) => return crate::upgrade::engine_failed(report, e),
-    };
     let (Some(p), Some(s)) = (view.primary.clone(), view.secondary.clone()) else {
         report.error = Some("the pair is not complete".into());
         return report;
@@ -346,47 +343,13 @@ impl<E: Engine> PairUpgrade<'_, E> {
 
     async fn pull(&mut self, engine: &E, target: &str) -> Result<(), StepFailure> {
         let have = engine.inspect_image(target).await.ok().flatten().is_some();
-        let pull = match self.opts.pull {
-            PullPolicy::Always => true,
-            PullPolicy::Missing => !have,
-            PullPolicy::Never => false,
-        };
-        if !pull {
-            if have {
-                return Ok(());
-            }
-            self.report.set_outcome(Outcome::PullFailed);
-            return Err(StepFailure::new(format!(
-                "{target} is not on {} and --pull never forbids pulling it",
-                engine.endpoint()
-            )));
-        }
-        self.progress
-            .step(&format!("pulling {target} on {}", engine.endpoint()));
-        let show = |p: crate::engine::PullProgress| self.progress.pull(&p);
-        let result = tokio::select! {
-            r = timeout(self.opts.pull_timeout, engine.pull(target, &show)) => r,
-            _ = self.interrupt.wait() => {
-                self.progress.pull_done();
-                self.report.set_outcome(Outcome::Interrupted);
-                return Err(StepFailure::new("interrupted during the pull"));
-            }
-        };
-        self.progress.pull_done();
-        let what = match result {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("the pull did not finish within {}s", self.opts.pull_timeout.as_secs()),
-        };
-        self.report.set_outcome(Outcome::PullFailed);
-        self.report.next_steps = vec![
-            format!("check that the tag exists: {target}"),
-            format!(
-                "check the registry is reachable and your credentials: `docker login {}`",
-                crate::reference::registry(target)
-            ),
-        ];
-        Err(StepFailure::new(what))
+        crate::upgrade::pull::ensure_image(engine, target, have, self.opts, self.progress, self.interrupt)
+            .await
+            .map_err(|f| {
+                self.report.set_outcome(f.outcome);
+                self.report.next_steps = f.next_steps;
+                StepFailure::new(f.what)
+            })
     }
 
     /// Renames a stopped member out of the way, creates it again on `image`
@@ -483,12 +446,12 @@ impl<E: Engine> PairUpgrade<'_, E> {
     }
 }
 
-/// Whether the primary has a secondary (so an upgrade must take both).
-pub async fn find_pair<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> bool {
-    let Ok(view) = super::view(hosts, names).await else {
-        return false;
-    };
-    matches!((&view.primary, &view.secondary), (Some(p), Some(s)) if is_secondary_of(s, p))
+/// The pair, when the primary has a secondary (so an upgrade must take
+/// both); `None` otherwise (or when the engines cannot be read: the
+/// single-node upgrade then reports that).
+pub async fn find_pair<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Option<PairView> {
+    let view = super::view(hosts, names).await.ok()?;
+    matches!((&view.primary, &view.secondary), (Some(p), Some(s)) if is_secondary_of(s, p)).then_some(view)
 }
 
 /// Whether `c` is the secondary of `primary` (cl-maint's label, or the same

@@ -5,9 +5,8 @@ pub mod execute;
 pub mod observe;
 pub mod options;
 pub mod plan;
+pub mod pull;
 pub mod waits;
-
-use tokio::time::timeout;
 
 use crate::engine::{Engine, EngineError};
 use crate::interrupt::Interrupt;
@@ -81,72 +80,16 @@ pub async fn upgrade<E: Engine>(
 
     let started = tokio::time::Instant::now();
     // Observe already looked for the target image on the engine.
-    let missing = observed.target_image.is_none();
-    let pull = match opts.pull {
-        options::PullPolicy::Always => true,
-        options::PullPolicy::Missing => missing,
-        options::PullPolicy::Never => false,
-    };
-    if !pull && missing {
-        report.set_outcome(Outcome::PullFailed);
-        report.error = Some(format!(
-            "{} is not on the engine and --pull never forbids pulling it",
-            plan.target
-        ));
-        report.state = format!("nothing was changed; {} runs {}", opts.container, plan.from.reference);
-        report.next_steps = vec![format!(
-            "load the image (`docker load`) or pull it, or use --pull missing"
-        )];
-        return report;
-    }
-    if pull {
-        progress.step(&format!("pulling {}", plan.target));
-    } else {
-        let policy = if opts.pull == options::PullPolicy::Never {
-            "never"
+    let have = observed.target_image.is_some();
+    if let Err(f) = pull::ensure_image(engine, &plan.target, have, opts, progress, interrupt).await {
+        report.set_outcome(f.outcome);
+        report.error = Some(redactor.text(&f.what));
+        report.state = if f.outcome == Outcome::Interrupted {
+            "nothing was changed".to_string()
         } else {
-            "missing"
+            format!("nothing was changed; {} runs {}", opts.container, plan.from.reference)
         };
-        progress.step(&format!("using {} from the engine (--pull {policy})", plan.target));
-    }
-    let show = |p: crate::engine::PullProgress| progress.pull(&p);
-    let pulling = async {
-        if pull {
-            engine.pull(&plan.target, &show).await
-        } else {
-            Ok(())
-        }
-    };
-    let pulled = tokio::select! {
-        r = timeout(opts.pull_timeout, pulling) => r,
-        _ = interrupt.wait() => {
-            progress.pull_done();
-            report.set_outcome(Outcome::Interrupted);
-            report.error = Some("interrupted during the pull".into());
-            report.state = "nothing was changed".into();
-            return report;
-        }
-    };
-    progress.pull_done();
-    let failure = match pulled {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(redactor.text(&e.to_string())),
-        Err(_) => Some(format!(
-            "the pull did not finish within {}s",
-            opts.pull_timeout.as_secs()
-        )),
-    };
-    if let Some(what) = failure {
-        report.set_outcome(Outcome::PullFailed);
-        report.error = Some(what);
-        report.state = format!("nothing was changed; {} runs {}", opts.container, plan.from.reference);
-        report.next_steps = vec![
-            format!("check that the tag exists: {}", plan.target),
-            format!(
-                "check the registry is reachable and your credentials: `docker login {}`",
-                crate::reference::registry(&plan.target)
-            ),
-        ];
+        report.next_steps = f.next_steps;
         return report;
     }
     report.phases.push(crate::report::Phase {

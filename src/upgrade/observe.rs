@@ -80,21 +80,8 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
 
     let leftovers = leftovers(engine, &opts.container).await?;
 
-    let mut standby_port_users = Vec::new();
-    for c in engine.list_all_containers().await? {
-        if c.ports
-            .iter()
-            .flatten()
-            .any(|p| p.public_port == Some(opts.standby_port))
-        {
-            let name = c.names.iter().flatten().next().cloned().unwrap_or_default();
-            standby_port_users.push(name.trim_start_matches('/').to_string());
-        }
-    }
-    let standby_port_free_here = engine
-        .endpoint()
-        .starts_with("unix://")
-        .then(|| std::net::TcpListener::bind(("0.0.0.0", opts.standby_port)).is_ok());
+    let standby_port_users = port_users(engine, opts.standby_port).await?;
+    let standby_port_free_here = port_free_here(engine, opts.standby_port);
 
     let (generation, logged_version) = match &primary {
         Some(p) => startup_facts(engine, p).await,
@@ -115,21 +102,39 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
     })
 }
 
+/// The name of a listed container, without the leading `/`.
+fn summary_name(c: &bollard::models::ContainerSummary) -> String {
+    let name = c.names.iter().flatten().next().cloned().unwrap_or_default();
+    name.trim_start_matches('/').to_string()
+}
+
+/// The containers (running or not) that publish host port `port`.
+pub async fn port_users<E: Engine>(engine: &E, port: u16) -> EngineResult<Vec<String>> {
+    Ok(engine
+        .list_all_containers()
+        .await?
+        .iter()
+        .filter(|c| c.ports.iter().flatten().any(|p| p.public_port == Some(port)))
+        .map(summary_name)
+        .collect())
+}
+
+/// Whether `port` can be bound on this machine: `None` when the engine is
+/// not local, so this machine's ports say nothing about it.
+pub fn port_free_here<E: Engine>(engine: &E, port: u16) -> Option<bool> {
+    engine
+        .endpoint()
+        .starts_with("unix://")
+        .then(|| std::net::TcpListener::bind(("0.0.0.0", port)).is_ok())
+}
+
 /// Containers an interrupted run left for `primary` on this engine: those
 /// carrying cl-maint's label (but for a secondary, which is meant to stay),
 /// and those with the names cl-maint gives its temporary containers.
 pub async fn leftovers<E: Engine>(engine: &E, primary: &str) -> EngineResult<Vec<Leftover>> {
     let mut leftovers = Vec::new();
     for c in engine.list_containers(&format!("{LABEL_PRIMARY}={primary}")).await? {
-        let name = c
-            .names
-            .iter()
-            .flatten()
-            .next()
-            .cloned()
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_string();
+        let name = summary_name(&c);
         let role = c
             .labels
             .as_ref()

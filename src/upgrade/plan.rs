@@ -217,18 +217,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     let standby = spec::clone_spec(primary, &old_image, &standby_req).map_err(spec_error)?;
     let replacement = spec::clone_spec(primary, &old_image, &replacement_req).map_err(spec_error)?;
 
-    let addr = |ip: &str, port: u16| {
-        let host = if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
-            observed.published_host.as_str()
-        } else {
-            ip
-        };
-        if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        }
-    };
+    let addr = |ip: &str, port: u16| crate::pair::member::address(ip, port, &observed.published_host);
     let from = ImageInfo {
         reference: reference_of(primary),
         id: primary.image.clone().unwrap_or_default(),
