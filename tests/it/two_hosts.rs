@@ -74,21 +74,10 @@ async fn secondary_waits_then_takes_over(generation: Gen, test: &str) {
     let answer = rig.wait_serving(&secondary, Duration::from_secs(20)).await;
     assert_eq!(answer.status, 200);
 
-    let figures = rig.journal();
-    assert!(
-        figures.overlaps.is_empty(),
-        "two holders at once: {:?}",
-        figures.overlaps
-    );
+    let figures = rig.journal().assert_safe(generation.handoff_bound(MARGIN));
     assert_eq!(figures.handoffs.len(), 1, "{figures:?}");
     let handoff = &figures.handoffs[0];
     assert_eq!((handoff.from_version.as_str(), handoff.to_version.as_str()), (OLD, NEW));
-    let bound = (generation.retry() + generation.boot() + MARGIN).as_secs_f64() * 1000.0;
-    assert!(
-        handoff.gap_ms <= bound,
-        "handoff gap {:.0} ms exceeds retry + boot + margin = {bound:.0} ms",
-        handoff.gap_ms
-    );
 }
 
 #[tokio::test]

@@ -137,6 +137,23 @@ pub fn figures(text: &str) -> Figures {
     }
 }
 
+impl Figures {
+    /// Asserts that no two nodes ever held the lock at once and that every
+    /// handoff left no node serving for at most `bound`; returns the figures.
+    pub fn assert_safe(self, bound: std::time::Duration) -> Figures {
+        assert!(self.overlaps.is_empty(), "two holders at once: {:?}", self.overlaps);
+        let bound_ms = bound.as_secs_f64() * 1000.0;
+        for h in &self.handoffs {
+            assert!(
+                h.gap_ms <= bound_ms,
+                "handoff gap {:.0} ms > retry + boot + margin = {bound_ms:.0} ms: {self:?}",
+                h.gap_ms
+            );
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

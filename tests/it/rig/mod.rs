@@ -156,6 +156,12 @@ impl Gen {
             Gen::Lease => Duration::from_millis(550),
         }
     }
+
+    /// The longest a handoff may leave no node serving: the retry interval,
+    /// a boot, and `margin` for a busy machine.
+    pub fn handoff_bound(self, margin: Duration) -> Duration {
+        self.retry() + self.boot() + margin
+    }
 }
 
 /// What to start.
