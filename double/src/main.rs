@@ -35,12 +35,49 @@ enum LockMode {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Fault {
-    None,
     ExitAtStart,
     CrashAfterLock,
     SilentWait,
     IgnoreLock,
+    ExitAfterWait,
+    IgnoreTerm,
 }
+
+impl Fault {
+    fn parse(word: &str) -> Option<Fault> {
+        Some(match word {
+            "exit-at-start" => Fault::ExitAtStart,
+            "crash-after-lock" => Fault::CrashAfterLock,
+            "silent-wait" => Fault::SilentWait,
+            "ignore-lock" => Fault::IgnoreLock,
+            "exit-after-wait" => Fault::ExitAfterWait,
+            "ignore-term" => Fault::IgnoreTerm,
+            _ => return None,
+        })
+    }
+}
+
+/// `CL_DOUBLE_FAULT`: a comma-separated list of `FAULT` or `FAULT@VERSION`;
+/// a fault with a version applies only to a node of that version (so that a
+/// fault set on a node's container reaches only the clone cl-maint makes of
+/// it on a new image, or only the old one).
+fn parse_faults(value: &str, version: &str) -> Result<Vec<Fault>, String> {
+    let mut faults = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (word, only) = match item.split_once('@') {
+            Some((w, v)) => (w, Some(v)),
+            None => (item, None),
+        };
+        let fault = Fault::parse(word).ok_or_else(|| format!("invalid CL_DOUBLE_FAULT {item:?}"))?;
+        if only.is_none_or(|v| v == version) {
+            faults.push(fault);
+        }
+    }
+    Ok(faults)
+}
+
+/// Set when SIGTERM is to be ignored (`ignore-term`).
+static IGNORE_TERM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 struct Config {
     root: PathBuf,
@@ -58,7 +95,7 @@ struct Config {
     format: Format,
     level: Level,
     metrics_token: Option<String>,
-    fault: Fault,
+    faults: Vec<Fault>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -85,14 +122,8 @@ impl Config {
                 return Err(format!("invalid CL_DOUBLE_LOCK {other:?}: use bolt or lease"));
             }
         };
-        let fault = match env("CL_DOUBLE_FAULT").as_deref() {
-            None => Fault::None,
-            Some("exit-at-start") => Fault::ExitAtStart,
-            Some("crash-after-lock") => Fault::CrashAfterLock,
-            Some("silent-wait") => Fault::SilentWait,
-            Some("ignore-lock") => Fault::IgnoreLock,
-            Some(other) => return Err(format!("invalid CL_DOUBLE_FAULT {other:?}")),
-        };
+        let version = env("CHAINLINK_VERSION").unwrap_or_else(|| "0.0.0".into());
+        let faults = parse_faults(&env("CL_DOUBLE_FAULT").unwrap_or_default(), &version)?;
         let port = match env("CHAINLINK_PORT") {
             None => 6688,
             Some(p) => p.parse().map_err(|_| format!("invalid CHAINLINK_PORT {p:?}"))?,
@@ -126,13 +157,19 @@ impl Config {
             migration: env_duration("CL_DOUBLE_MIGRATION", Duration::from_millis(300))?,
             shutdown: env_duration("CL_DOUBLE_SHUTDOWN", Duration::ZERO)?,
             grace: env_duration("SHUTDOWN_GRACE_PERIOD", Duration::from_secs(5))?,
-            version: env("CHAINLINK_VERSION").unwrap_or_else(|| "0.0.0".into()),
+            version,
             commit: env("CHAINLINK_COMMIT").unwrap_or_else(|| "0000000".into()),
             format,
             level,
             metrics_token: env("CL_PROMETHEUS_AUTH_TOKEN"),
-            fault,
+            faults,
         })
+    }
+}
+
+impl Config {
+    fn has(&self, fault: Fault) -> bool {
+        self.faults.contains(&fault)
     }
 }
 
@@ -151,6 +188,10 @@ fn install_signals() {
             loop {
                 let mut sig: libc::c_int = 0;
                 if libc::sigwait(&set, &mut sig) == 0 {
+                    if sig == libc::SIGTERM && IGNORE_TERM.load(Ordering::SeqCst) {
+                        plain("cl-node-double: ignoring SIGTERM (CL_DOUBLE_FAULT=ignore-term)");
+                        continue;
+                    }
                     STOP.store(sig, Ordering::SeqCst);
                 }
             }
@@ -247,6 +288,7 @@ fn main() {
         plain(&format!("invalid configuration: {e}"));
         std::process::exit(1)
     });
+    IGNORE_TERM.store(cfg.has(Fault::IgnoreTerm), Ordering::SeqCst);
     let client_id = clock::new_client_id();
     let full_version = format!("{}@{}", cfg.version, cfg.commit);
     let log = Logger::new(
@@ -259,7 +301,7 @@ fn main() {
         &format!("Starting Chainlink Node {} at commit {}", cfg.version, cfg.commit),
         &[("Version", cfg.version.clone()), ("SHA", cfg.commit.clone())],
     );
-    if cfg.fault == Fault::ExitAtStart {
+    if cfg.has(Fault::ExitAtStart) {
         plain("cl-node-double: simulated crash at start (CL_DOUBLE_FAULT=exit-at-start)");
         std::process::exit(2);
     }
@@ -280,16 +322,24 @@ fn main() {
         plain(&refusal);
         std::process::exit(1)
     }
-    if cfg.fault == Fault::CrashAfterLock {
+    if cfg.has(Fault::CrashAfterLock) {
         plain("cl-node-double: simulated crash after taking the lock (CL_DOUBLE_FAULT=crash-after-lock)");
         std::process::exit(2);
     }
     run_holding(&cfg, &log, held, &journal, &client_id, started);
 }
 
+/// `exit-after-wait`: the node dies right after saying it waits for the lock.
+fn exit_if_after_wait(cfg: &Config) {
+    if cfg.has(Fault::ExitAfterWait) {
+        plain("cl-node-double: simulated crash while waiting for the lock (CL_DOUBLE_FAULT=exit-after-wait)");
+        std::process::exit(2);
+    }
+}
+
 fn take_bolt(cfg: &Config, log: &Logger) -> Held {
     let path = cfg.root.join("db.bolt");
-    if cfg.fault != Fault::SilentWait {
+    if !cfg.has(Fault::SilentWait) {
         let how_long = if cfg.db_timeout.is_zero() {
             "indefinitely".to_string()
         } else {
@@ -300,8 +350,9 @@ fn take_bolt(cfg: &Config, log: &Logger) -> Held {
             &format!("Waiting {how_long} for lock on db file {}", path.display()),
             &[],
         );
+        exit_if_after_wait(cfg);
     }
-    match lock::bolt_acquire(&path, cfg.db_timeout, cfg.fault == Fault::IgnoreLock, &stop_within) {
+    match lock::bolt_acquire(&path, cfg.db_timeout, cfg.has(Fault::IgnoreLock), &stop_within) {
         Ok(Ok(l)) => Held::Bolt(l),
         Ok(Err(lock::Refused::Timeout)) => {
             log.fatal(
@@ -330,7 +381,7 @@ fn take_lease(cfg: &Config, log: &Logger, client_id: &str) -> (Held, Option<u128
         &cfg.root,
         client_id.to_string(),
         cfg.lease_duration,
-        cfg.fault == Fault::IgnoreLock,
+        cfg.has(Fault::IgnoreLock),
     );
     log.debug("pg/lease_lock.go:104", "Taking initial lease...", &[]);
     let mut tries: u64 = 0;
@@ -345,12 +396,13 @@ fn take_lease(cfg: &Config, log: &Logger, client_id: &str) -> (Held, Option<u128
                 std::process::exit(1)
             }
         }
-        if lock::log_retry_at(tries) && cfg.fault != Fault::SilentWait {
+        if lock::log_retry_at(tries) && !cfg.has(Fault::SilentWait) {
             log.info(
                 "pg/lease_lock.go:183",
                 "Another application is currently holding the database lease (or a previous instance exited uncleanly), waiting for lease to expire...",
                 &[("tryCount", tries.to_string())],
             );
+            exit_if_after_wait(cfg);
         }
         tries += 1;
         if stop_within(lock::jittered(cfg.lease_refresh)) {
@@ -497,4 +549,18 @@ fn shut_down(cfg: &Config, log: &Logger, held: Held, journal: &journal::Journal,
     journal.record("unlock", "");
     held.release();
     std::process::exit(if over_grace { 255 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_apply_to_every_version_or_only_the_named_one() {
+        let faults = parse_faults("ignore-term@1.0.0, exit-after-wait@1.1.0", "1.1.0").unwrap();
+        assert_eq!(faults, vec![Fault::ExitAfterWait]);
+        assert_eq!(parse_faults("silent-wait", "9.9.9").unwrap(), vec![Fault::SilentWait]);
+        assert!(parse_faults("", "1.0.0").unwrap().is_empty());
+        assert!(parse_faults("no-such-fault@1.0.0", "1.0.0").is_err());
+    }
 }

@@ -186,6 +186,15 @@ async fn run<E: Engine>(
         }
         Err(wait) => return Err(failed_takeover(hosts, opts, from, &old, &new, took.stop_error, wait, report).await),
     }
+    // Past the handoff, the way to one holder and one standby is forward.
+    let mut warned = false;
+    let mut warn_finishing = |progress: &Progress| {
+        if interrupt.is_set() && !warned {
+            warned = true;
+            progress.warn("interrupt received after the old holder was stopped: finishing the switchover, the only way back to a holder and a standby");
+        }
+    };
+    warn_finishing(progress);
 
     // 3. The pair whole again (or the old holder held back).
     if hold {
@@ -203,7 +212,9 @@ async fn run<E: Engine>(
         return Ok(());
     }
     progress.step(&format!("starting {} again; it should wait for the lock", old.name));
-    match steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new()).await {
+    let restarted = steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new()).await;
+    warn_finishing(progress);
+    match restarted {
         Ok(_) => {
             report.set_outcome(Outcome::SwitchedOver);
             report.state = format!("{} holds the lock; {} waits for it", new.name, old.name);

@@ -2,12 +2,18 @@
 //! Engine through the rig in `rig/`.
 
 mod cli;
+mod config;
 mod double;
 mod endpoints;
 mod failover;
 mod failover_hosts;
+mod fault_kit;
+mod faults_interrupts;
+mod faults_upgrade;
+mod recover;
 mod registry_auth;
 mod rig;
+mod runlock;
 mod two_hosts;
 mod upgrade;
 mod upgrade_faults;
