@@ -8,7 +8,7 @@ use crate::node::godur;
 use crate::upgrade::options;
 
 /// cl-maint: safe, boring maintenance of Chainlink nodes on Docker.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "cl-maint", version, about, long_about = None, after_help = exit_code_help())]
 pub struct Cli {
     /// The Docker Engine to talk to: unix:///path/docker.sock, tcp://host:port
@@ -22,13 +22,41 @@ pub struct Cli {
     /// Print nothing on stderr but warnings and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// More progress detail on stderr: -v each change the engine is asked
+    /// for, -vv every engine call and poll answer (RUST_LOG still controls
+    /// diagnostics).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour in human output: auto (when printing to a terminal and NO_COLOR
+    /// is not set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = crate::color::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: crate::color::ColorChoice,
+    /// The config file [default: ./cl-maint.toml, then
+    /// $XDG_CONFIG_HOME/cl-maint/cl-maint.toml or ~/.config/cl-maint/cl-maint.toml].
+    /// Flags beat the file; the file beats the defaults.
+    #[arg(long, global = true, env = "CL_MAINT_CONFIG", value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
+    /// The node of the config file to act on (default: the file's only node).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node: Option<String>,
+    /// The host port the node publishes its HTTP port on: an upgrade refuses
+    /// a container that publishes another (guards against the wrong container).
+    #[arg(long, global = true, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// The lock generation, instead of detecting it from the node's log.
+    #[arg(long, global = true, value_enum, value_name = "GENERATION")]
+    pub lock: Option<crate::config::LockKind>,
+    /// A regular expression matching the node's "waiting for the lock" log
+    /// line, for builds whose line cl-maint does not know (needs --lock).
+    #[arg(long, global = true, value_name = "REGEX")]
+    pub lock_wait_pattern: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
 /// The commands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Upgrade the node to another image tag with no downtime, rolling back on failure.
     ///
@@ -59,6 +87,21 @@ pub enum Command {
     },
     /// Print the manual page (roff), generated from the same definitions as --help.
     Man,
+    /// The config file (cl-maint.toml).
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// What `cl-maint config` does.
+#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+pub enum ConfigAction {
+    /// Validate the config file and print each node's effective settings and
+    /// where each came from (flag, env, file, default), secrets redacted.
+    /// Exit 0 when valid, 2 when not.
+    Check,
 }
 
 /// The completion script for `shell`.
@@ -93,7 +136,7 @@ pub struct PairArgs {
 }
 
 /// `cl-maint status`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     /// The pair.
     #[command(flatten)]
@@ -101,7 +144,7 @@ pub struct StatusArgs {
 }
 
 /// `cl-maint health`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct HealthArgs {
     /// The pair.
     #[command(flatten)]
@@ -118,7 +161,7 @@ pub struct HealthArgs {
 }
 
 /// `cl-maint failover`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct FailoverArgs {
     /// `up` or `back`; none for a planned switchover.
     #[command(subcommand)]
@@ -177,7 +220,7 @@ impl PairArgs {
 }
 
 /// `cl-maint upgrade`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UpgradeArgs {
     /// The tag to upgrade to (for example 2.10.0, or latest: it is resolved and reported).
     #[arg(long, value_parser = parse_tag)]
@@ -232,6 +275,10 @@ pub struct UpgradeArgs {
     /// handing the lock back (saves one handoff).
     #[arg(long)]
     pub no_hand_back: bool,
+    /// Upgrade every node of the config file, one after another, stopping at
+    /// the first failure; one combined report.
+    #[arg(long, conflicts_with_all = ["container", "node"])]
+    pub all: bool,
 }
 
 impl UpgradeArgs {

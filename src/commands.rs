@@ -10,53 +10,162 @@ use crate::pair::{self, Hosts};
 use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::upgrade;
+use crate::verbose::Traced;
+
+/// The progress display the global flags ask for (`-q`, `-v`, `--color`).
+pub fn progress(cli: &Cli) -> Progress {
+    Progress::new(cli.quiet).styled(cli.color.stderr(), cli.verbose)
+}
 
 /// `cl-maint upgrade`.
 pub async fn upgrade(cli: &Cli, args: &UpgradeArgs) -> i32 {
-    let opts = args.options();
-    let progress = Progress::new(cli.quiet);
+    let progress = progress(cli);
     let interrupt = Interrupt::new();
     interrupt.listen_for_signals();
+    let report = upgrade_report(cli, args, &progress, &interrupt).await;
+    print(cli, &report)
+}
+
+/// `cl-maint upgrade --all`: each node of the config file in turn (its
+/// settings and log settings in force), stopping at the first failure.
+pub async fn upgrade_all(cli: &Cli, args: &UpgradeArgs, nodes: &[crate::config::Effective]) -> i32 {
+    let progress = progress(cli);
+    let interrupt = Interrupt::new();
+    interrupt.listen_for_signals();
+    let names: Vec<(String, String)> = nodes
+        .iter()
+        .map(|e| (e.node.clone().unwrap_or_default(), e.container.value.clone()))
+        .collect();
+    let mut all = crate::config::all::AllReport::new(&names);
+    for (i, node) in nodes.iter().enumerate() {
+        let mut cli = cli.clone();
+        crate::config::apply::apply(&mut cli, node);
+        let mut args = args.clone();
+        if let crate::cli::Command::Upgrade(applied) = &cli.command {
+            args = applied.clone();
+        }
+        progress.step(&format!("node {} ({})", names[i].0, names[i].1));
+        let settings = crate::config::apply::log_settings(&cli);
+        let report =
+            crate::node::logs::with_settings(settings, upgrade_report(&cli, &args, &progress, &interrupt)).await;
+        if !all.record(i, report) || interrupt.is_set() {
+            break;
+        }
+    }
+    let text = if cli.json { all.to_json() } else { all.to_human() };
+    emit_result(cli, &text, all.exit_code);
+    all.exit_code
+}
+
+/// One node's upgrade, as a report.
+async fn upgrade_report(cli: &Cli, args: &UpgradeArgs, progress: &Progress, interrupt: &Interrupt) -> Report {
+    let opts = args.options();
     let pair_args = PairArgs {
         container: args.container.clone(),
         secondary: args.secondary.clone(),
         secondary_host: args.secondary_host.clone(),
     };
     let (engine, secondary) = match connect_pair(cli, &pair_args).await {
-        Ok(e) => e,
+        Ok(engines) => traced(engines, progress),
         Err(e) => {
             let report = Report::new("upgrade", &opts.container, Outcome::Unreachable);
-            return print(cli, &upgrade::engine_failed(report, e));
+            return upgrade::engine_failed(report, e);
         }
     };
+    if let Some(port) = cli.port
+        && let Some(report) = port_mismatch(&engine, &opts.container, port).await
+    {
+        return report;
+    }
     let hosts = Hosts::new(&engine, secondary.as_ref());
     let names = pair_args.names();
-    if let Some(view) = pair::upgrade::find_pair(hosts, &names).await {
-        let hand_back = !args.no_hand_back;
-        let report = pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, &progress, &interrupt).await;
-        return print(cli, &report);
-    }
-    let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
-    let confirm = |plan: &upgrade::Plan| {
-        if !ask {
-            return true;
+    let work = async {
+        if let Some(view) = pair::upgrade::find_pair(hosts, &names).await {
+            let hand_back = !args.no_hand_back;
+            return pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, progress, interrupt).await;
         }
-        let redactor = crate::redact::Redactor::from_env(&plan.secret_env);
-        let mut err = std::io::stderr();
-        let _ = write!(err, "{}Proceed? [y/N] ", redactor.text(&plan.to_human()));
-        let _ = err.flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+        let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
+        let confirm = |plan: &upgrade::Plan| {
+            if !ask {
+                return true;
+            }
+            let redactor = crate::redact::Redactor::from_env(&plan.secret_env);
+            let mut err = std::io::stderr();
+            let _ = write!(err, "{}Proceed? [y/N] ", redactor.text(&plan.to_human()));
+            let _ = err.flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut answer);
+            matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+        };
+        upgrade::upgrade(&engine, &opts, progress, interrupt, confirm).await
     };
-    let report = upgrade::upgrade(&engine, &opts, &progress, &interrupt, confirm).await;
-    print(cli, &report)
+    work.await
+}
+
+/// A refusal when the node's container publishes its HTTP port on another
+/// host port than `--port` (or the config's `port`) says: probably the wrong
+/// container. `None` when it matches, or when there is no such container
+/// (the upgrade says so itself).
+async fn port_mismatch<E: crate::engine::Engine>(engine: &E, container: &str, port: u16) -> Option<Report> {
+    let c = engine.inspect_container(container).await.ok().flatten()?;
+    let published = crate::spec::published_http_port(&c).map(|(_, p)| p);
+    if published == Some(port) {
+        return None;
+    }
+    let mut report = Report::new("upgrade", container, Outcome::Refused);
+    let now = published.map_or_else(|| "does not publish it".to_string(), |p| format!("publishes it on {p}"));
+    report.error = Some(format!(
+        "the node's port is set to {port} (--port or the config's `port`), but {container} {now}"
+    ));
+    report.state = "unchanged".to_string();
+    report.next_steps = vec![format!(
+        "check that {container} is the node you mean (--container / --node), or correct the port"
+    )];
+    Some(report)
 }
 
 /// Prints the report on stdout (JSON or human) and returns its exit code.
 pub fn print(cli: &Cli, report: &Report) -> i32 {
-    emit(&if cli.json { report.to_json() } else { report.to_human() });
+    let text = if cli.json { report.to_json() } else { report.to_human() };
+    emit_result(cli, &text, report.exit_code);
     report.exit_code
+}
+
+/// Prints a result on stdout, its outcome line coloured when asked (never JSON).
+fn emit_result(cli: &Cli, text: &str, exit_code: i32) {
+    let on = !cli.json && cli.color.stdout();
+    emit(&crate::color::result(text, exit_code, on));
+}
+
+/// A bad config file: the message on stderr (and a JSON document on stdout
+/// with `--json`); exit 2. Nothing has talked to the engine.
+pub fn config_error(cli: &Cli, e: &crate::config::ConfigError) -> i32 {
+    let label = crate::color::Paint::Red.apply("error:", cli.color.stderr());
+    eprintln!("cl-maint: {label} {e}");
+    if cli.json {
+        emit(&e.to_json());
+    }
+    crate::exit::USAGE
+}
+
+/// `cl-maint config check`.
+pub fn config_check(cli: &Cli, prepared: crate::config::apply::Prepared) -> i32 {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(std::path::PathBuf::from);
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let looked_in = crate::config::file::candidate_dirs(&cwd, xdg.as_deref(), home.as_deref())
+        .into_iter()
+        .map(|(dir, _)| dir.join(crate::config::file::FILE_NAME))
+        .collect();
+    let report = crate::config::check::CheckReport {
+        file: prepared.file.map(|f| f.path),
+        origin: prepared.origin,
+        looked_in,
+        nodes: prepared.nodes,
+    };
+    let text = if cli.json { report.to_json() } else { report.to_human() };
+    emit_result(cli, &text, crate::exit::OK);
+    crate::exit::OK
 }
 
 /// The engines of a pair: the primary's, and the secondary's when it is
@@ -73,10 +182,21 @@ async fn connect_pair(
     Ok((primary, secondary))
 }
 
+/// The engines of a pair, reporting their calls with `-v`.
+fn traced(
+    (primary, secondary): (DockerEngine, Option<DockerEngine>),
+    progress: &Progress,
+) -> (Traced<'_, DockerEngine>, Option<Traced<'_, DockerEngine>>) {
+    (
+        Traced::new(primary, progress),
+        secondary.map(|s| Traced::new(s, progress)),
+    )
+}
+
 /// `cl-maint failover [up|back]`.
 pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
     let opts = args.options();
-    let progress = Progress::new(cli.quiet);
+    let progress = progress(cli);
     let interrupt = Interrupt::new();
     interrupt.listen_for_signals();
     let command = match args.action {
@@ -85,39 +205,44 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
         Some(FailoverAction::Back) => "failover back",
     };
     let (primary, secondary) = match connect_pair(cli, &args.pair).await {
-        Ok(e) => e,
+        Ok(engines) => traced(engines, &progress),
         Err(e) => {
             let report = Report::new(command, &opts.names.primary, Outcome::Unreachable);
             return print(cli, &upgrade::engine_failed(report, e));
         }
     };
     let hosts = Hosts::new(&primary, secondary.as_ref());
-    let report = match args.action {
-        Some(FailoverAction::Up) => pair::up::up(hosts, &opts, &progress, &interrupt).await,
-        Some(FailoverAction::Back) => {
-            let back = pair::switch::Direction::Back;
-            pair::switch::switch(hosts, &opts, back, args.hold, &progress, &interrupt).await
-        }
-        None => {
-            let other = pair::switch::Direction::Other;
-            pair::switch::switch(hosts, &opts, other, args.hold, &progress, &interrupt).await
+    let work = async {
+        match args.action {
+            Some(FailoverAction::Up) => pair::up::up(hosts, &opts, &progress, &interrupt).await,
+            Some(FailoverAction::Back) => {
+                let back = pair::switch::Direction::Back;
+                pair::switch::switch(hosts, &opts, back, args.hold, &progress, &interrupt).await
+            }
+            None => {
+                let other = pair::switch::Direction::Other;
+                pair::switch::switch(hosts, &opts, other, args.hold, &progress, &interrupt).await
+            }
         }
     };
+    let report = work.await;
     print(cli, &report)
 }
 
 /// `cl-maint status`.
 pub async fn status(cli: &Cli, args: &PairArgs) -> i32 {
     let names = args.names();
+    let progress = progress(cli);
     let status = match connect_pair(cli, args).await {
-        Ok((primary, secondary)) => {
+        Ok(engines) => {
+            let (primary, secondary) = traced(engines, &progress);
             let hosts = Hosts::new(&primary, secondary.as_ref());
             pair::status::status(hosts, &names).await
         }
         Err(e) => pair::status::unreachable(e),
     };
     let text = if cli.json { status.to_json() } else { status.to_human() };
-    emit(&text);
+    emit_result(cli, &text, status.exit_code);
     status.exit_code
 }
 
@@ -129,8 +254,10 @@ pub async fn health(cli: &Cli, args: &HealthArgs) -> i32 {
         names: args.metric.clone(),
         token: args.metrics_token.clone(),
     };
+    let progress = progress(cli);
     let report = match connect_pair(cli, &args.pair).await {
-        Ok((primary, secondary)) => {
+        Ok(engines) => {
+            let (primary, secondary) = traced(engines, &progress);
             let hosts = Hosts::new(&primary, secondary.as_ref());
             pair::health::health(hosts, &names, &opts).await
         }
@@ -140,7 +267,7 @@ pub async fn health(cli: &Cli, args: &HealthArgs) -> i32 {
     if let Some(token) = &opts.token {
         text = text.replace(token.as_str(), "<redacted>");
     }
-    emit(&text);
+    emit_result(cli, &text, report.exit_code);
     report.exit_code
 }
 

@@ -5,7 +5,9 @@
 //! only place that changes the engine's state); see `docs/`.
 
 pub mod cli;
+pub mod color;
 pub mod commands;
+pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod interrupt;
@@ -18,8 +20,9 @@ pub mod reference;
 pub mod report;
 pub mod spec;
 pub mod upgrade;
+pub mod verbose;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Parses `args` (including the program name), runs the command, and returns
 /// the process exit code. Never calls `exit` itself.
@@ -28,8 +31,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed = cli::Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|m| cli::Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (mut cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
@@ -49,6 +55,19 @@ where
         }
         _ => {}
     }
+    // The config file (flags beat it, it beats the defaults): read and
+    // checked before anything talks to the engine.
+    let prepared = match config::apply::prepare(&cli, &matches) {
+        Ok(prepared) => prepared,
+        Err(e) => return commands::config_error(&cli, &e),
+    };
+    if let cli::Command::Config { .. } = cli.command {
+        return commands::config_check(&cli, prepared);
+    }
+    let all = matches!(&cli.command, cli::Command::Upgrade(a) if a.all);
+    if !all && let Some(node) = prepared.nodes.first() {
+        config::apply::apply(&mut cli, node);
+    }
     init_diagnostics();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -57,15 +76,17 @@ where
             return exit::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let log_settings = config::apply::log_settings(&cli);
+    runtime.block_on(node::logs::with_settings(log_settings, async {
         match &cli.command {
+            cli::Command::Upgrade(args) if all => commands::upgrade_all(&cli, args, &prepared.nodes).await,
             cli::Command::Upgrade(args) => commands::upgrade(&cli, args).await,
             cli::Command::Failover(args) => commands::failover(&cli, args).await,
             cli::Command::Status(args) => commands::status(&cli, &args.pair).await,
             cli::Command::Health(args) => commands::health(&cli, args).await,
-            cli::Command::Completions { .. } | cli::Command::Man => exit::OK,
+            cli::Command::Completions { .. } | cli::Command::Man | cli::Command::Config { .. } => exit::OK,
         }
-    })
+    }))
 }
 
 /// Writes generated text to stdout.

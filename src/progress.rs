@@ -29,6 +29,8 @@ pub struct Progress {
     multi: MultiProgress,
     layers: Mutex<HashMap<String, ProgressBar>>,
     last_plain_pull: Mutex<Option<Instant>>,
+    color: bool,
+    verbosity: u8,
 }
 
 impl Progress {
@@ -57,6 +59,28 @@ impl Progress {
             multi: MultiProgress::with_draw_target(target),
             layers: Mutex::new(HashMap::new()),
             last_plain_pull: Mutex::new(None),
+            color: false,
+            verbosity: 0,
+        }
+    }
+
+    /// With colour (warnings in yellow) and `verbosity` (`-v` count: how
+    /// much [`Progress::detail`] shows).
+    pub fn styled(mut self, color: bool, verbosity: u8) -> Progress {
+        self.color = color;
+        self.verbosity = verbosity;
+        self
+    }
+
+    /// How many `-v` were given.
+    pub fn verbosity(&self) -> u8 {
+        self.verbosity
+    }
+
+    /// Extra detail, shown with at least `level` `-v` (never when quiet).
+    pub fn detail(&self, level: u8, text: &str) {
+        if self.verbosity >= level {
+            self.line(&format!("    · {text}"));
         }
     }
 
@@ -72,7 +96,7 @@ impl Progress {
 
     /// A warning (shown even when quiet).
     pub fn warn(&self, text: &str) {
-        let line = format!("warning: {text}");
+        let line = crate::color::Paint::Yellow.apply(&format!("warning: {text}"), self.color);
         if self.mode == Mode::Terminal {
             let _ = self.multi.println(line);
         } else {

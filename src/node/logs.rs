@@ -66,10 +66,55 @@ pub enum Event {
 
 const LEASE_WAITING: &str = "Another application is currently holding the database lease (or a previous instance exited uncleanly), waiting for lease to expire...";
 
-/// Classifies one log line.
+/// What the operator told cl-maint about a node's log (the config file's
+/// `lock` and `lock_wait_pattern`, or `--lock` / `--lock-wait-pattern`).
+#[derive(Clone, Debug, Default)]
+pub struct LogSettings {
+    /// The lock generation, instead of the one the log shows.
+    pub generation: Option<Generation>,
+    /// A line whose message matches this is a lock-wait line of
+    /// `generation` (in addition to the built-in lines).
+    pub lock_wait: Option<regex::Regex>,
+}
+
+tokio::task_local! {
+    static SETTINGS: LogSettings;
+}
+
+/// Runs `work` with `settings` in force for every [`classify`] and
+/// [`generation_override`] it makes (in its task: the log streams are read
+/// where they are awaited).
+pub async fn with_settings<F: std::future::Future>(settings: LogSettings, work: F) -> F::Output {
+    SETTINGS.scope(settings, work).await
+}
+
+/// The lock generation the operator named, if any (it replaces the one a
+/// node's log shows).
+pub fn generation_override() -> Option<Generation> {
+    SETTINGS.try_with(|s| s.generation).ok().flatten()
+}
+
+/// Classifies one log line: the built-in lines, then the operator's
+/// lock-wait pattern (see [`with_settings`]).
 pub fn classify(line: &str) -> Option<Event> {
     let msg = message(line);
-    let m = msg.as_ref();
+    classify_builtin(msg.as_ref()).or_else(|| {
+        SETTINGS
+            .try_with(|s| classify_custom(msg.as_ref(), s))
+            .ok()
+            .flatten()
+    })
+}
+
+/// The operator's lock-wait pattern against a message: a waiting line of
+/// the named generation.
+pub fn classify_custom(message: &str, settings: &LogSettings) -> Option<Event> {
+    let pattern = settings.lock_wait.as_ref()?;
+    let generation = settings.generation?;
+    pattern.is_match(message).then_some(Event::Waiting(generation))
+}
+
+fn classify_builtin(m: &str) -> Option<Event> {
     let event = if m.contains(LEASE_WAITING) {
         Event::Waiting(Generation::Lease)
     } else if m.contains("Another application holds the advisory lock, waiting...") {

@@ -223,7 +223,8 @@ async fn read_log<E: Engine>(engine: &E, id: &str) -> (Option<Generation>, Optio
             last = None;
         }
     }
-    (generation, last, version)
+    // The operator's `lock` setting replaces what the log shows.
+    (logs::generation_override().or(generation), last, version)
 }
 
 /// Seconds from an RFC 3339 UTC timestamp (`2026-11-21T10:00:00.123Z`) to now.

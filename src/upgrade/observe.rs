@@ -185,7 +185,8 @@ pub async fn startup_facts<E: Engine>(
             break;
         }
     }
-    (generation, version)
+    // The operator's `lock` setting replaces what the log shows.
+    (logs::generation_override().or(generation), version)
 }
 
 /// `Starting Chainlink Node 2.10.0 at commit abc` → `2.10.0`.
