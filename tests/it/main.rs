@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod double;
 mod endpoints;
+mod examples;
 mod failover;
 mod failover_hosts;
 mod fault_kit;
