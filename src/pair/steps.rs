@@ -19,6 +19,8 @@ pub struct StepFailure {
     pub tail: Vec<String>,
     /// The operator interrupted the wait.
     pub interrupted: bool,
+    /// The member refused a database a newer version has migrated.
+    pub migrated: bool,
 }
 
 impl StepFailure {
@@ -28,6 +30,7 @@ impl StepFailure {
             what: what.into(),
             tail: Vec::new(),
             interrupted: false,
+            migrated: false,
         }
     }
 
@@ -55,6 +58,13 @@ impl StepFailure {
             what,
             tail: wait.tail().to_vec(),
             interrupted: matches!(wait, WaitFailure::Interrupted),
+            migrated: matches!(
+                wait,
+                WaitFailure::Exited {
+                    downgrade_refused: true,
+                    ..
+                }
+            ),
         }
     }
 }
@@ -83,6 +93,22 @@ pub async fn confirm_waiting<E: Engine>(
     } else {
         None
     };
+    // A member that died right after its line is not waiting (and was not
+    // two nodes at once): say so, with its last lines.
+    if let Ok(Some(c)) = engine.inspect_container(id).await
+        && !crate::engine::state_of(&c).running
+    {
+        let code = crate::engine::state_of(&c)
+            .exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        return Err(StepFailure {
+            what: format!("{who} exited (code {code}) right after logging that it waits for the lock"),
+            tail: waits::last_lines(engine, id).await,
+            interrupted: false,
+            migrated: false,
+        });
+    }
     if let Some(seen) = own_lock {
         if crate::node::logs::classify(&seen) == Some(crate::node::logs::Event::LockTimeout) {
             return Err(StepFailure::new(format!(

@@ -52,7 +52,52 @@ pub async fn up<E: Engine>(
     }
     report.state = redactor.text(&report.state);
     report.members = super::final_members(hosts, names).await;
+    let created = view.secondary.is_none();
+    check_still_waiting(hosts, names, created, &redactor, &mut report).await;
     report
+}
+
+/// A secondary reported ready must still wait when the run ends: one that
+/// died right after its waiting line is no standby. It is removed if this
+/// run created it, left stopped otherwise, and the run fails.
+async fn check_still_waiting<E: Engine>(
+    hosts: Hosts<'_, E>,
+    names: &super::PairNames,
+    created: bool,
+    redactor: &crate::redact::Redactor,
+    report: &mut Report,
+) {
+    if report.outcome != Outcome::PairReady {
+        return;
+    }
+    let Some(s) = report.members.iter().find(|m| m.name == names.secondary) else {
+        return;
+    };
+    if s.running {
+        return;
+    }
+    let code = crate::engine::state_of(&s.inspect)
+        .exit_code
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let tail = crate::upgrade::waits::last_lines(hosts.secondary, &s.id).await;
+    report.log_tail = tail.iter().map(|l| redactor.text(l)).collect();
+    if created {
+        let _ = hosts.secondary.remove(&s.id).await;
+    }
+    report.set_outcome(Outcome::RolledBack);
+    report.error = Some(format!(
+        "{} exited (code {code}) right after logging that it waits for the lock",
+        names.secondary
+    ));
+    report.state = format!(
+        "{} holds the lock; {} {}",
+        names.primary,
+        names.secondary,
+        if created { "was removed again" } else { "is stopped" }
+    );
+    report.next_steps = vec!["look at its last log lines, fix the cause, then run `cl-maint failover up` again".into()];
+    report.members = super::final_members(hosts, names).await;
 }
 
 /// The pair exists: start the secondary if it is stopped; otherwise say how

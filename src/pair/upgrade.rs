@@ -117,10 +117,16 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 return self.refuse(
                     Outcome::Refused,
                     format!("an earlier cl-maint run left {} ({}, {})", l.name, l.role, l.state),
-                    vec![format!(
-                        "check `cl-maint status`, then remove it: `docker rm -f {}`",
-                        l.name
-                    )],
+                    vec![
+                        format!(
+                            "run `cl-maint recover --container {}`, then the upgrade again",
+                            self.report.container
+                        ),
+                        format!(
+                            "or by hand: check `cl-maint status`, then remove it: `docker rm -f {}`",
+                            l.name
+                        ),
+                    ],
                 );
             }
         }
@@ -220,10 +226,32 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 let _ = w_engine.stop(&w_new, self.opts.stop_timeout).await;
                 let back = steps::start_serving(self.hosts.of(hw), &h, self.recovery()).await;
                 self.restore_waiting(ww, &w, Some(&w_new)).await;
-                if back.is_err() {
-                    self.report.set_outcome(Outcome::NeedsHuman);
-                    self.report.state = format!("NO node serves: {} did not come back", h.name);
-                    self.report.next_steps = vec![format!("start it: `docker start {}`", h.name)];
+                match back {
+                    Err(f) if f.migrated => {
+                        // The new version held the lock after all (it died
+                        // before answering): the database may be migrated.
+                        self.report.set_outcome(Outcome::NeedsHuman);
+                        self.report.state = format!(
+                            "NO node holds the lock: {} took the lock on {target} and died, and {} ({}) refuses the database the new version migrated",
+                            w.name, h.name, h.image
+                        );
+                        self.report.next_steps = vec![
+                            format!(
+                                "read why the new version died: the log lines below, then `docker logs --tail 100 {}`",
+                                w.name
+                            ),
+                            format!(
+                                "then start a release that runs on the migrated database, or restore the database snapshot taken before the upgrade and `docker start {}`",
+                                h.name
+                            ),
+                        ];
+                    }
+                    Err(_) => {
+                        self.report.set_outcome(Outcome::NeedsHuman);
+                        self.report.state = format!("NO node serves: {} did not come back", h.name);
+                        self.report.next_steps = vec![format!("start it: `docker start {}`", h.name)];
+                    }
+                    Ok(_) => {}
                 }
                 return Err(steps::takeover_failure(&w.name, wait, self.opts.takeover_timeout));
             }

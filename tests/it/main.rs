@@ -9,6 +9,7 @@ mod examples;
 mod failover;
 mod failover_hosts;
 mod fault_kit;
+mod faults_failover;
 mod faults_interrupts;
 mod faults_upgrade;
 mod recover;
