@@ -2,6 +2,7 @@
 //! `bollard::Docker`.
 
 mod credentials;
+mod retry;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use bollard::Docker;
 use bollard::models::{ContainerInspectResponse, ContainerSummary, ImageInspect};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
     StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
@@ -191,6 +192,20 @@ fn not_found_is_none<T>(result: EngineResult<T>) -> EngineResult<Option<T>> {
     }
 }
 
+impl DockerEngine {
+    /// The id of the container named like `spec` when it is the one `spec`
+    /// describes (its image and cl-maint's labels): a create whose answer
+    /// was lost.
+    async fn created_by_us(&self, spec: &CloneSpec) -> Option<String> {
+        let c = self.inspect_container(&spec.name).await.ok().flatten()?;
+        let config = c.config.as_ref()?;
+        let same_image = config.image == spec.body.image;
+        let labels = config.labels.clone().unwrap_or_default();
+        let same_labels = spec.body.labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+        (same_image && same_labels).then(|| c.id.clone()).flatten()
+    }
+}
+
 impl Engine for DockerEngine {
     fn endpoint(&self) -> String {
         match &self.endpoint.source {
@@ -204,38 +219,26 @@ impl Engine for DockerEngine {
     }
 
     async fn inspect_container(&self, name: &str) -> EngineResult<Option<ContainerInspectResponse>> {
-        not_found_is_none(
-            self.docker
-                .inspect_container(name, None)
-                .await
-                .map_err(api_error(format!("inspect container {name}"))),
-        )
+        let (result, _) = retry::retrying(|| self.docker.inspect_container(name, None)).await;
+        not_found_is_none(result.map_err(api_error(format!("inspect container {name}"))))
     }
 
     async fn inspect_image(&self, reference: &str) -> EngineResult<Option<ImageInspect>> {
-        not_found_is_none(
-            self.docker
-                .inspect_image(reference)
-                .await
-                .map_err(api_error(format!("inspect image {reference}"))),
-        )
+        let (result, _) = retry::retrying(|| self.docker.inspect_image(reference)).await;
+        not_found_is_none(result.map_err(api_error(format!("inspect image {reference}"))))
     }
 
     async fn list_containers(&self, label: &str) -> EngineResult<Vec<ContainerSummary>> {
         let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        self.docker
-            .list_containers(Some(options))
-            .await
-            .map_err(api_error(format!("list containers labelled {label}")))
+        let (result, _) = retry::retrying(|| self.docker.list_containers(Some(options.clone()))).await;
+        result.map_err(api_error(format!("list containers labelled {label}")))
     }
 
     async fn list_all_containers(&self) -> EngineResult<Vec<ContainerSummary>> {
         let options = ListContainersOptionsBuilder::new().all(true).build();
-        self.docker
-            .list_containers(Some(options))
-            .await
-            .map_err(api_error("list containers".to_string()))
+        let (result, _) = retry::retrying(|| self.docker.list_containers(Some(options.clone()))).await;
+        result.map_err(api_error("list containers".to_string()))
     }
 
     async fn pull(&self, reference: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> EngineResult<()> {
@@ -279,11 +282,17 @@ impl Engine for DockerEngine {
 
     async fn create(&self, spec: &CloneSpec) -> EngineResult<String> {
         let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
-        let created = self
-            .docker
-            .create_container(Some(options), spec.body.clone())
-            .await
-            .map_err(api_error(format!("create container {}", spec.name)))?;
+        let (result, retried) =
+            retry::retrying(|| self.docker.create_container(Some(options.clone()), spec.body.clone())).await;
+        let created = match result {
+            // An earlier try got no answer but created it: the name is taken by our container.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. })
+                if retried && let Some(id) = self.created_by_us(spec).await =>
+            {
+                bollard::models::ContainerCreateResponse { id, warnings: vec![] }
+            }
+            other => other.map_err(api_error(format!("create container {}", spec.name)))?,
+        };
         for (network, endpoint) in &spec.extra_networks {
             let request = bollard::models::NetworkConnectRequest {
                 container: created.id.clone(),
@@ -298,16 +307,20 @@ impl Engine for DockerEngine {
     }
 
     async fn start(&self, id: &str) -> EngineResult<()> {
-        self.docker
-            .start_container(id, None)
-            .await
-            .map_err(api_error(format!("start container {id}")))
+        match retry::retrying(|| self.docker.start_container(id, None)).await {
+            // 304: already started (by an earlier try that got no answer).
+            (Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }), true) => Ok(()),
+            (other, _) => other.map_err(api_error(format!("start container {id}"))),
+        }
     }
 
     async fn stop(&self, id: &str, grace: Duration) -> EngineResult<()> {
         let secs = i32::try_from(grace.as_secs().max(1)).unwrap_or(i32::MAX);
         let options = StopContainerOptionsBuilder::new().t(secs).build();
-        match self.docker.stop_container(id, Some(options)).await {
+        match retry::retrying(|| self.docker.stop_container(id, Some(options.clone())))
+            .await
+            .0
+        {
             // 304: already stopped.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(api_error(format!("stop container {id}"))),
@@ -316,37 +329,47 @@ impl Engine for DockerEngine {
 
     async fn kill(&self, id: &str, signal: &str) -> EngineResult<()> {
         let options = KillContainerOptionsBuilder::new().signal(signal).build();
-        self.docker
-            .kill_container(id, Some(options))
-            .await
-            .map_err(api_error(format!("kill container {id}")))
+        match retry::retrying(|| self.docker.kill_container(id, Some(options.clone()))).await {
+            // 409: not running (an earlier try that got no answer killed it).
+            (Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }), true) => Ok(()),
+            (other, _) => other.map_err(api_error(format!("kill container {id}"))),
+        }
     }
 
     async fn rename(&self, id: &str, new_name: &str) -> EngineResult<()> {
         let options = RenameContainerOptionsBuilder::new().name(new_name).build();
-        self.docker
-            .rename_container(id, options)
-            .await
-            .map_err(api_error(format!("rename container {id} to {new_name}")))
+        match retry::retrying(|| self.docker.rename_container(id, options.clone())).await {
+            // An earlier try that got no answer renamed it already.
+            (Err(e), true)
+                if self
+                    .inspect_container(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|c| super::name_of(&c))
+                    .as_deref()
+                    == Some(new_name) =>
+            {
+                tracing::debug!(error = %e, "renamed by an earlier try");
+                Ok(())
+            }
+            (other, _) => other.map_err(api_error(format!("rename container {id} to {new_name}"))),
+        }
     }
 
     async fn remove(&self, id: &str) -> EngineResult<()> {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        match self.docker.remove_container(id, Some(options)).await {
+        match retry::retrying(|| self.docker.remove_container(id, Some(options.clone())))
+            .await
+            .0
+        {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             other => other.map_err(api_error(format!("remove container {id}"))),
         }
     }
 
     fn log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>> {
-        let options = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .follow(follow)
-            .build();
-        let chunks = self.docker.logs(id, Some(options));
-        let action = format!("read the log of {id}");
-        lines(chunks.map(move |c| c.map(|c| c.into_bytes()).map_err(api_error(action.clone())))).boxed()
+        retry::log_lines(&self.docker, id, follow)
     }
 
     async fn http_get(&self, addr: &str, path: &str, timeout: Duration) -> Result<Answer, NoAnswer> {

@@ -118,15 +118,18 @@ pub async fn until_recreated(rig: &Rig, name: &str, not: &str) -> String {
     .await
 }
 
-/// Waits until the container's log has a line containing `text`.
+/// Waits until the container's log has a line containing `text` (polling:
+/// a followed log of a container not yet started ends at once).
 pub async fn until_logged(rig: &Rig, name: &str, text: &str) {
-    until(&format!("{name} created"), || async { container(rig, name).await }).await;
     let node = Node {
         id: name.to_string(),
         name: name.to_string(),
         addr: String::new(),
     };
-    rig.wait_for_line(&node, DEADLINE, |l| l.contains(text)).await;
+    until(&format!("{name} logging {text:?}"), || async {
+        rig.logs(&node).await.contains(text).then_some(())
+    })
+    .await;
 }
 
 /// How many containers of this test answer `/health` as a lock holder, by

@@ -2,7 +2,8 @@
 //! unreachable registry, a standby that dies after its lock-wait line, a
 //! standby port taken after the preflight, a main port taken after the old
 //! node stopped, an old node that ignores SIGTERM, and a new version that
-//! crashes after taking a lease. Each ends with exactly one lock holder (or
+//! crashes after taking a lease; and the Docker Engine unreachable for a few
+//! seconds mid-run. Each ends with exactly one lock holder (or
 //! says plainly that there is none), no overlap in the journal, the node's
 //! volume untouched, a distinct exit code and a message naming the cause.
 
@@ -10,9 +11,9 @@ use std::time::Duration;
 
 use crate::fault_kit::{
     RegistryGate, assert_one_holder, assert_sentinel, container, error_of, finish, holders, plant_sentinel, spawn,
-    until,
+    until, until_logged,
 };
-use crate::rig::{CRASH_AFTER_LOCK, Gen, NEW, Node, OLD, Rig, free_port};
+use crate::rig::{CRASH_AFTER_LOCK, Gen, NEW, Node, OLD, Rig, Run, free_port};
 use crate::upgrade::{outcome, primary, upgrade, world};
 
 /// A short lease, so that a takeover after SIGKILL is quick.
@@ -244,4 +245,51 @@ async fn a_new_version_that_crashes_holding_a_lease_needs_a_human() {
         let name = line.split_whitespace().next().unwrap();
         assert!(left.contains(name), "{name} is left but not named in {left}");
     }
+}
+
+/// The engine unreachable for a few seconds from the moment `step` is seen
+/// (cl-maint talks to it through a TCP proxy the test cuts and resumes).
+async fn engine_outage(test: &str, step: &str) -> (Rig, crate::rig::Node, Run) {
+    let (rig, node) = setup(test, Gen::Lease, &[]).await;
+    let proxy = crate::rig::tcp_proxy::TcpProxy::start();
+    let mut args = vec!["--host".to_string(), proxy.host()];
+    args.extend(crate::upgrade::upgrade_args(&node.name, NEW, &[]));
+    let child = spawn(&args, &[("DOCKER_HOST", None)]);
+    match step {
+        "standby" => {
+            until_logged(&rig, &format!("{}-cl-maint-standby", node.name), "waiting for lease").await;
+        }
+        "takeover" => {
+            until("the old node stopped", || async {
+                container(&rig, &node.id).await.filter(|(_, r)| !r)
+            })
+            .await;
+        }
+        _ => unreachable!(),
+    }
+    proxy.cut();
+    // The outage itself: a few seconds without an engine.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.resume();
+    let run = finish(child, Duration::ZERO).await;
+    (rig, node, run)
+}
+
+#[tokio::test]
+async fn an_engine_outage_while_the_standby_waits() {
+    let (rig, node, run) = engine_outage("fi-outage-standby", "standby").await;
+    assert_rode_out(&rig, &node, &run).await;
+}
+
+#[tokio::test]
+async fn an_engine_outage_during_the_takeover() {
+    let (rig, node, run) = engine_outage("fi-outage-takeover", "takeover").await;
+    assert_rode_out(&rig, &node, &run).await;
+}
+
+/// cl-maint tried again while the engine did not answer, and finished.
+async fn assert_rode_out(rig: &Rig, node: &crate::rig::Node, run: &Run) {
+    assert_eq!((run.code, outcome(run)), (0, "upgraded"), "{run:?}");
+    assert_eq!(world(rig).await.len(), 1, "only the new node: {:?}", world(rig).await);
+    assert_one_holder(rig, node, true).await;
 }
