@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test here runs against a real Docker
 //! Engine through the rig in `rig/`.
 
+mod bad_input;
 mod cli;
 mod config;
 mod double;
