@@ -17,6 +17,7 @@ mod recover;
 mod registry_auth;
 mod rig;
 mod runlock;
+mod secrets;
 mod two_hosts;
 mod upgrade;
 mod upgrade_faults;
