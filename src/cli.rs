@@ -79,6 +79,15 @@ pub enum Command {
     /// The /health checks of the member holding the lock (failing first), and
     /// chosen Prometheus metrics.
     Health(HealthArgs),
+    /// Finish or undo what an interrupted run left (a killed upgrade or
+    /// failover): converge to exactly one node holding the lock, and say on
+    /// which version.
+    ///
+    /// Before the new version has held the lock, the untouched original is
+    /// kept; after, the way is forward (recreate the node on the new image
+    /// on its port and hand the lock back). Exit 0 when converged, 6 when it
+    /// cannot decide safely (the report says what to do).
+    Recover(RecoverArgs),
     /// Print a shell completion script (for example: `cl-maint completions bash > /etc/bash_completion.d/cl-maint`).
     Completions {
         /// The shell.
@@ -158,6 +167,42 @@ pub struct HealthArgs {
     /// The bearer token /metrics requires (the node's CL_PROMETHEUS_AUTH_TOKEN).
     #[arg(long, env = "CL_MAINT_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+}
+
+/// `cl-maint recover`.
+#[derive(Debug, Clone, Args)]
+pub struct RecoverArgs {
+    /// The pair (or the single node: --container).
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Take over the run lock even when another machine holds it (only when
+    /// that machine's run is surely gone).
+    #[arg(long)]
+    pub break_lock: bool,
+    /// Keep the renamed original (NAME-cl-maint-old) instead of removing it.
+    #[arg(long)]
+    pub keep_old: bool,
+    /// How long a started container may take to log that it waits for the lock.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait_timeout: Duration,
+    /// How long a takeover, or a stop the interrupted run left in flight, may take.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub takeover_timeout: Duration,
+    /// Grace period of a graceful stop before the engine sends SIGKILL.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub stop_timeout: Duration,
+}
+
+impl RecoverArgs {
+    /// The validated options.
+    pub fn options(&self) -> crate::recover::RecoverOptions {
+        let mut o = crate::recover::RecoverOptions::new(&self.pair.container, &self.pair.secondary);
+        o.wait_timeout = self.wait_timeout;
+        o.takeover_timeout = self.takeover_timeout;
+        o.stop_timeout = self.stop_timeout;
+        o.keep_old = self.keep_old;
+        o
+    }
 }
 
 /// `cl-maint failover`.

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::cli::{Cli, FailoverAction, FailoverArgs, HealthArgs, PairArgs, UpgradeArgs};
+use crate::cli::{Cli, FailoverAction, FailoverArgs, HealthArgs, PairArgs, RecoverArgs, UpgradeArgs};
 use crate::engine::docker::DockerEngine;
 use crate::interrupt::Interrupt;
 use crate::pair::{self, Hosts};
@@ -99,7 +99,15 @@ async fn upgrade_report(cli: &Cli, args: &UpgradeArgs, progress: &Progress, inte
         };
         upgrade::upgrade(&engine, &opts, progress, interrupt, confirm).await
     };
-    work.await
+    // A dry run changes nothing: it takes no run lock (but says when a run
+    // is in progress).
+    if opts.dry_run {
+        if let Some(busy) = crate::runlock::busy(&engine, "upgrade", &opts.container).await {
+            return busy;
+        }
+        return work.await;
+    }
+    crate::runlock::locked(&engine, &opts.container, "upgrade", false, |_| work).await
 }
 
 /// A refusal when the node's container publishes its HTTP port on another
@@ -225,7 +233,29 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
             }
         }
     };
-    let report = work.await;
+    let report = crate::runlock::locked(&primary, &opts.names.primary, command, false, |_| work).await;
+    print(cli, &report)
+}
+
+/// `cl-maint recover`.
+pub async fn recover(cli: &Cli, args: &RecoverArgs) -> i32 {
+    let opts = args.options();
+    let progress = progress(cli);
+    let interrupt = Interrupt::new();
+    interrupt.listen_for_signals();
+    let (primary, secondary) = match connect_pair(cli, &args.pair).await {
+        Ok(engines) => traced(engines, &progress),
+        Err(e) => {
+            let report = Report::new("recover", &opts.container, Outcome::Unreachable);
+            return print(cli, &upgrade::engine_failed(report, e));
+        }
+    };
+    let hosts = Hosts::new(&primary, secondary.as_ref());
+    let (o, p, i) = (&opts, &progress, &interrupt);
+    let run = |stale: Option<crate::runlock::Owner>| async move {
+        crate::recover::recover(hosts, o, stale.as_ref(), p, i).await
+    };
+    let report = crate::runlock::locked(&primary, &opts.container, "recover", args.break_lock, run).await;
     print(cli, &report)
 }
 

@@ -23,11 +23,14 @@ pub const NO_HOLDER: i32 = 8;
 pub const SEVERAL_HOLDERS: i32 = 9;
 /// The lock holder answers, but one of its health checks fails.
 pub const CHECK_FAILING: i32 = 10;
+/// Another cl-maint run on the same node is in progress (it holds the run
+/// lock); nothing was changed.
+pub const RUN_LOCKED: i32 = 11;
 /// Interrupted (Ctrl-C / SIGTERM) and left consistent.
 pub const INTERRUPTED: i32 = 130;
 
 /// Every code with its meaning, for `--help` and the docs.
-pub const TABLE: [(i32, &str); 12] = [
+pub const TABLE: [(i32, &str); 13] = [
     (OK, "done, or nothing to do"),
     (FAILURE, "failed (no more specific code applies)"),
     (USAGE, "the command line was not understood"),
@@ -45,6 +48,10 @@ pub const TABLE: [(i32, &str); 12] = [
         "more than one container answers as the lock holder: two nodes may be active",
     ),
     (CHECK_FAILING, "the lock holder answers but a health check fails"),
+    (
+        RUN_LOCKED,
+        "another cl-maint run on the same node is in progress; nothing was changed",
+    ),
     (INTERRUPTED, "interrupted, and left in a consistent state"),
 ];
 

@@ -15,9 +15,11 @@ pub mod node;
 pub mod pair;
 pub mod probe;
 pub mod progress;
+pub mod recover;
 pub mod redact;
 pub mod reference;
 pub mod report;
+pub mod runlock;
 pub mod spec;
 pub mod upgrade;
 pub mod verbose;
@@ -84,6 +86,7 @@ where
             cli::Command::Failover(args) => commands::failover(&cli, args).await,
             cli::Command::Status(args) => commands::status(&cli, &args.pair).await,
             cli::Command::Health(args) => commands::health(&cli, args).await,
+            cli::Command::Recover(args) => commands::recover(&cli, args).await,
             cli::Command::Completions { .. } | cli::Command::Man | cli::Command::Config { .. } => exit::OK,
         }
     }))

@@ -39,6 +39,11 @@ pub enum Outcome {
     Failed,
     /// Interrupted; the report says how it was left.
     Interrupted,
+    /// Another cl-maint run on the node holds the run lock; nothing changed.
+    RunLocked,
+    /// `recover`: what an interrupted run left was brought back to one node
+    /// holding the lock (the report says on which version).
+    Recovered,
 }
 
 impl Outcome {
@@ -50,7 +55,9 @@ impl Outcome {
             | Outcome::DryRun
             | Outcome::PairReady
             | Outcome::SwitchedOver
-            | Outcome::NothingToDo => exit::OK,
+            | Outcome::NothingToDo
+            | Outcome::Recovered => exit::OK,
+            Outcome::RunLocked => exit::RUN_LOCKED,
             Outcome::NoHolder => exit::NO_HOLDER,
             Outcome::SeveralHolders => exit::SEVERAL_HOLDERS,
             Outcome::Refused => exit::REFUSED,
@@ -193,6 +200,11 @@ impl Report {
             Outcome::Unreachable => format!("{}: the Docker Engine did not answer, nothing changed", self.container),
             Outcome::Failed => format!("{}: failed before any change", self.container),
             Outcome::Interrupted => format!("{}: interrupted", self.container),
+            Outcome::RunLocked => format!(
+                "{}: refused, another cl-maint run is in progress; nothing changed",
+                self.container
+            ),
+            Outcome::Recovered => format!("{}: recovered", self.container),
         };
         out.push_str(&headline);
         out.push('\n');

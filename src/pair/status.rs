@@ -61,6 +61,9 @@ pub struct Status {
     pub summary: String,
     /// What to do, when something needs doing.
     pub next_steps: Vec<String>,
+    /// The cl-maint run holding the node's run lock, if one is in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_in_progress: Option<crate::runlock::Owner>,
 }
 
 /// Reads every member and leftover.
@@ -96,7 +99,11 @@ pub async fn members<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Resul
 /// `cl-maint status`.
 pub async fn status<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Status {
     match members(hosts, names).await {
-        Ok(members) => judge(names, members),
+        Ok(members) => {
+            let mut status = judge(names, members);
+            status.run_in_progress = crate::runlock::holder(hosts.primary, &names.primary).await;
+            status
+        }
         Err(e) => unreachable(e),
     }
 }
@@ -114,6 +121,7 @@ pub fn unreachable(e: EngineError) -> Status {
         holder: None,
         members: Vec::new(),
         summary: e.to_string(),
+        run_in_progress: None,
         next_steps: vec![
             "check that the Docker Engine runs (`docker version`) and that --host / --secondary-host point at it"
                 .into(),
@@ -213,6 +221,7 @@ pub fn judge(names: &PairNames, members: Vec<Member>) -> Status {
         members,
         summary,
         next_steps: next,
+        run_in_progress: None,
     }
 }
 
@@ -233,6 +242,9 @@ impl Status {
             out.push_str("(a member waiting for the lock is \"unhealthy\" to Docker by design: its health check asks its HTTP port)\n");
         }
         out.push_str(&format!("{}\n", self.summary));
+        if let Some(run) = &self.run_in_progress {
+            out.push_str(&format!("a cl-maint run is in progress: {}\n", run.describe()));
+        }
         for s in &self.next_steps {
             out.push_str(&format!("  next: {s}\n"));
         }

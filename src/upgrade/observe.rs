@@ -129,7 +129,8 @@ pub fn port_free_here<E: Engine>(engine: &E, port: u16) -> Option<bool> {
 }
 
 /// Containers an interrupted run left for `primary` on this engine: those
-/// carrying cl-maint's label (but for a secondary, which is meant to stay),
+/// carrying cl-maint's label (but for a secondary, which is meant to stay,
+/// and the run lock),
 /// and those with the names cl-maint gives its temporary containers.
 pub async fn leftovers<E: Engine>(engine: &E, primary: &str) -> EngineResult<Vec<Leftover>> {
     let mut leftovers = Vec::new();
@@ -141,7 +142,8 @@ pub async fn leftovers<E: Engine>(engine: &E, primary: &str) -> EngineResult<Vec
             .and_then(|l| l.get(LABEL_ROLE))
             .cloned()
             .unwrap_or_else(|| "unknown".into());
-        if role == crate::pair::ROLE_SECONDARY {
+        // A secondary is meant to stay; the run lock belongs to a run.
+        if role == crate::pair::ROLE_SECONDARY || role == crate::runlock::ROLE_LOCK {
             continue;
         }
         leftovers.push(Leftover {

@@ -68,21 +68,8 @@ fn refuse(reason: String, fix: &[&str]) -> Refusal {
 /// Decides what to do.
 pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal> {
     let name = &opts.container;
-    let Some(primary) = &observed.primary else {
-        return Err(refuse(
-            format!("there is no container named {name} on {}", observed.endpoint),
-            &["check the name with `docker ps -a`", "pass it with --container NAME"],
-        ));
-    };
-    let state = state_of(primary);
-    if !state.running {
-        return Err(refuse(
-            format!("{name} is not running (state: {})", state.status),
-            &[&format!(
-                "start it first (`docker start {name}`) and check it holds the lock, then run the upgrade again"
-            )],
-        ));
-    }
+    // First: what an interrupted run left (the node itself may then be
+    // stopped, renamed or missing).
     if let Some(l) = observed.leftovers.first() {
         let list: Vec<String> = observed
             .leftovers
@@ -96,14 +83,28 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             ),
             &[
                 &format!(
-                    "check which container holds the lock: `docker ps --filter label={LABEL_PRIMARY}={name}` and `docker logs`"
+                    "run `cl-maint recover --container {name}`: it brings the node back to one container holding the lock (finishing or undoing the interrupted run), then run the upgrade again"
                 ),
                 &format!(
-                    "if {name} is running and answers on its port, remove the leftover: `docker rm -f {}`",
+                    "by hand: check which container holds the lock (`docker ps --filter label={LABEL_PRIMARY}={name}`, `docker logs`); if {name} runs and answers on its port, remove the leftover: `docker rm -f {}`",
                     l.name
                 ),
-                "then run the upgrade again",
             ],
+        ));
+    }
+    let Some(primary) = &observed.primary else {
+        return Err(refuse(
+            format!("there is no container named {name} on {}", observed.endpoint),
+            &["check the name with `docker ps -a`", "pass it with --container NAME"],
+        ));
+    };
+    let state = state_of(primary);
+    if !state.running {
+        return Err(refuse(
+            format!("{name} is not running (state: {})", state.status),
+            &[&format!(
+                "start it first (`docker start {name}`) and check it holds the lock, then run the upgrade again"
+            )],
         ));
     }
     let Some((host_ip, main_port)) = spec::published_http_port(primary) else {

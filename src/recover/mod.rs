@@ -1,0 +1,125 @@
+//! `cl-maint recover`: finds what an interrupted run left (a SIGKILLed
+//! `upgrade` or `failover`, a machine that died mid-run) and converges to
+//! exactly one node holding the lock, on the old or the new version, and
+//! says which.
+//!
+//! It follows the upgrade's rules: it never starts a container while
+//! another holds the lock unless that container waits for it; before the
+//! new version has held the lock it prefers the untouched original; once
+//! the new version has held it (the database may be migrated), the way is
+//! forward. It first lets a stop the interrupted run asked for finish (the
+//! engine carries it out without cl-maint), then decides on what it sees.
+
+pub mod pair;
+pub mod single;
+pub mod survey;
+
+use std::time::Duration;
+
+use crate::engine::Engine;
+use crate::interrupt::Interrupt;
+use crate::pair::{Hosts, PairNames};
+use crate::progress::Progress;
+use crate::report::{Outcome, Report};
+use crate::runlock::Owner;
+
+/// Settings of `cl-maint recover`.
+#[derive(Clone, Debug)]
+pub struct RecoverOptions {
+    /// The node's (primary's) container name.
+    pub container: String,
+    /// The failover pair's secondary, when there is one.
+    pub secondary: String,
+    /// How long a started container may take to log that it waits.
+    pub wait_timeout: Duration,
+    /// How long a takeover (and the settling of a stop in flight) may take.
+    pub takeover_timeout: Duration,
+    /// Grace period of a graceful stop.
+    pub stop_timeout: Duration,
+    /// Keep the renamed original (`NAME-cl-maint-old`) instead of removing it.
+    pub keep_old: bool,
+}
+
+impl RecoverOptions {
+    /// Defaults for the node `container`.
+    pub fn new(container: &str, secondary: &str) -> RecoverOptions {
+        RecoverOptions {
+            container: container.to_string(),
+            secondary: secondary.to_string(),
+            wait_timeout: Duration::from_secs(120),
+            takeover_timeout: Duration::from_secs(300),
+            stop_timeout: Duration::from_secs(15),
+            keep_old: false,
+        }
+    }
+
+    /// How long a container started to recover may take to hold the lock:
+    /// at least long enough for a lease a killed holder left to expire.
+    pub fn recovery_timeout(&self) -> Duration {
+        self.takeover_timeout.max(Duration::from_secs(60))
+    }
+
+    fn names(&self) -> PairNames {
+        PairNames {
+            primary: self.container.clone(),
+            secondary: self.secondary.clone(),
+        }
+    }
+}
+
+/// Runs recover. `interrupted_run` is the owner of the stale run lock this
+/// run took over, when there was one (its command line says what was
+/// interrupted).
+pub async fn recover<E: Engine>(
+    hosts: Hosts<'_, E>,
+    opts: &RecoverOptions,
+    interrupted_run: Option<&Owner>,
+    progress: &Progress,
+    interrupt: &Interrupt,
+) -> Report {
+    let mut report = Report::new("recover", &opts.container, Outcome::NothingToDo);
+    if let Some(owner) = interrupted_run {
+        progress.note(&format!("the interrupted run was {}", owner.describe()));
+    }
+    progress.step(&format!("looking at what is left of {}", opts.container));
+    let is_pair = match pair::find(hosts, &opts.names()).await {
+        Ok(found) => found,
+        Err(e) => return crate::upgrade::engine_failed(report, e),
+    };
+    let standby_left = hosts
+        .primary
+        .inspect_container(&crate::upgrade::standby_name(&opts.container))
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+    let result = if is_pair && !standby_left {
+        let hold = interrupted_run.is_some_and(|o| o.command.split_whitespace().any(|w| w == "--hold"));
+        pair::recover(hosts, opts, hold, progress, interrupt, &mut report).await
+    } else {
+        single::recover(hosts.primary, opts, progress, interrupt, &mut report).await
+    };
+    if let Err(what) = result {
+        report.error = Some(what);
+        if matches!(report.outcome, Outcome::NothingToDo | Outcome::Recovered) {
+            report.set_outcome(Outcome::NeedsHuman);
+        }
+    }
+    report.members = crate::pair::final_members(hosts, &opts.names()).await;
+    let env: Vec<String> = report.members.iter().flat_map(crate::pair::up::env_of).collect();
+    let redactor = crate::redact::Redactor::from_env(&env);
+    report.state = redactor.text(&report.state);
+    report.error = report.error.as_deref().map(|e| redactor.text(e));
+    report.next_steps = report.next_steps.iter().map(|n| redactor.text(n)).collect();
+    report.log_tail = report.log_tail.iter().map(|l| redactor.text(l)).collect();
+    report
+}
+
+/// `the new version 1.1.0` / `the old version (img:tag)`.
+fn version_words(m: &crate::pair::Member, new: bool) -> String {
+    let which = if new { "new" } else { "old" };
+    match &m.version {
+        Some(v) => format!("the {which} version {v} ({})", m.image),
+        None => format!("the {which} version ({})", m.image),
+    }
+}
