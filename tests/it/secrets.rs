@@ -46,6 +46,9 @@ async fn run(args: &[&str], json: bool, env: &[(&str, &str)]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// Arguments, environment and the exit code they must give.
+type Step<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, i32);
+
 fn assert_clean(what: &str, text: &str) {
     let encoded = [
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{REGISTRY_PASSWORD}")),
@@ -97,7 +100,7 @@ async fn no_secret_appears_in_any_output_of_any_command() {
     let up = |tag: &'static str| -> Vec<&str> { vec!["upgrade", "--container", n, "--tag", tag] };
 
     // upgrade: dry run, refusal, pull refused, rollback, success.
-    let steps: Vec<(Vec<&str>, Vec<(&str, &str)>, i32)> = vec![
+    let steps: Vec<Step> = vec![
         (
             [up(NEW), vec!["--standby-port", &standby, "--dry-run"]].concat(),
             vec![],
