@@ -56,6 +56,37 @@ pub enum SpecError {
     Missing(String, &'static str),
 }
 
+/// Where the node's data directory (`ROOT`, home of the bolt era's
+/// `db.bolt`) lives outside the container: the volume or host directory it
+/// is mounted from and the path below it (`volume:NAME/sub`,
+/// `bind:/host/dir/sub`). `None` when `ROOT` is not set or not on a volume or
+/// bind mount. Two containers on one engine with the same answer share the
+/// lock file, so their `flock`s contend.
+pub fn data_dir_on_host(c: &ContainerInspectResponse) -> Option<String> {
+    let env = c.config.as_ref()?.env.as_ref()?;
+    let root = env.iter().find_map(|e| e.strip_prefix("ROOT="))?.trim_end_matches('/');
+    let below = |dest: &str| -> Option<String> {
+        let dest = dest.trim_end_matches('/');
+        if root == dest {
+            Some(String::new())
+        } else {
+            root.strip_prefix(dest)?.strip_prefix('/').map(str::to_string)
+        }
+    };
+    let (mount, rest) = c
+        .mounts
+        .iter()
+        .flatten()
+        .filter_map(|m| Some((m, below(m.destination.as_deref()?)?)))
+        .max_by_key(|(m, _)| m.destination.as_deref().map_or(0, str::len))?;
+    let place = match mount.typ.as_deref() {
+        Some("volume") => format!("volume:{}", mount.name.as_deref()?),
+        Some("bind") | None => format!("bind:{}", mount.source.as_deref()?),
+        _ => return None,
+    };
+    Some(format!("{place}/{rest}"))
+}
+
 /// Builds the create request for a clone of `container` (whose image's
 /// config is `old_image`).
 pub fn clone_spec(

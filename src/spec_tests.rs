@@ -217,3 +217,42 @@ fn finds_the_published_http_port() {
     let (container, _) = fixture();
     assert_eq!(published_http_port(&container), Some(("127.0.0.1".to_string(), 6688)));
 }
+
+#[test]
+fn data_dir_on_host_names_the_mount_root_lives_on() {
+    let (mut container, _) = fixture();
+    assert_eq!(data_dir_on_host(&container).as_deref(), Some("bind:/tmp/fx-root/"));
+    let env = |c: &mut ContainerInspectResponse, root: &str| {
+        let env = c.config.as_mut().unwrap().env.as_mut().unwrap();
+        env.retain(|e| !e.starts_with("ROOT="));
+        env.push(format!("ROOT={root}"));
+    };
+    env(&mut container, "/chainlink/sepolia/");
+    assert_eq!(
+        data_dir_on_host(&container).as_deref(),
+        Some("bind:/tmp/fx-root/sepolia")
+    );
+    env(&mut container, "/data");
+    assert_eq!(data_dir_on_host(&container).as_deref(), Some("volume:fx-named/"));
+    env(&mut container, "/chainlinkx");
+    assert_eq!(
+        data_dir_on_host(&container),
+        None,
+        "a prefix of a name is not a parent directory"
+    );
+    env(&mut container, "/root/.chainlink");
+    assert_eq!(
+        data_dir_on_host(&container),
+        None,
+        "not on a mount: each container has its own"
+    );
+    container
+        .config
+        .as_mut()
+        .unwrap()
+        .env
+        .as_mut()
+        .unwrap()
+        .retain(|e| !e.starts_with("ROOT="));
+    assert_eq!(data_dir_on_host(&container), None);
+}

@@ -74,6 +74,14 @@ impl<'a, E: Engine> Hosts<'a, E> {
     }
 }
 
+/// Whether two members provably share the bolt-era lock file: both on one
+/// engine, with `ROOT` on the same volume or host directory.
+pub fn share_lock_file<E: Engine>(hosts: Hosts<'_, E>, a: &Member, b: &Member) -> bool {
+    !hosts.split()
+        && crate::spec::data_dir_on_host(&a.inspect)
+            .is_some_and(|d| crate::spec::data_dir_on_host(&b.inspect).as_ref() == Some(&d))
+}
+
 /// A member of the pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

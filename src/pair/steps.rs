@@ -74,6 +74,10 @@ impl StepFailure {
 /// generations whose line comes before the attempt, it must not go on to
 /// boot; and it must not answer HTTP while another member holds the lock.
 /// A container that turns out to hold a lock of its own is killed at once.
+/// `shared_file`: it provably shares the bolt-era lock file with the holder
+/// (see [`super::share_lock_file`]), so a bolt-era waiting line needs no
+/// watch: its `flock` contends with the holder's.
+#[allow(clippy::too_many_arguments)]
 pub async fn confirm_waiting<E: Engine>(
     engine: &E,
     id: &str,
@@ -82,11 +86,14 @@ pub async fn confirm_waiting<E: Engine>(
     skip: usize,
     within: Duration,
     interrupt: &Interrupt,
+    shared_file: bool,
 ) -> Result<Generation, StepFailure> {
     let generation = waits::lock_wait_line(engine, id, within, interrupt, skip)
         .await
         .map_err(|w| StepFailure::from_wait(who, "log that it waits for the lock", w, within))?;
-    let own_lock = if generation.line_precedes_attempt() {
+    let own_lock = if generation == Generation::Bolt && shared_file {
+        None
+    } else if generation.line_precedes_attempt() {
         waits::settle(engine, id, addr, waits::SETTLE, skip).await.err()
     } else if waits::answers(engine, addr).await {
         Some(format!("it answered HTTP on {addr}"))
@@ -123,12 +130,14 @@ pub async fn confirm_waiting<E: Engine>(
     Ok(generation)
 }
 
-/// Starts a stopped member and confirms it waits for the lock.
+/// Starts a stopped member and confirms it waits for the lock
+/// (`shared_file` as for [`confirm_waiting`]).
 pub async fn start_waiting<E: Engine>(
     engine: &E,
     m: &Member,
     within: Duration,
     interrupt: &Interrupt,
+    shared_file: bool,
 ) -> Result<Generation, StepFailure> {
     let skip = waits::log_length(engine, &m.id).await;
     engine
@@ -136,7 +145,7 @@ pub async fn start_waiting<E: Engine>(
         .await
         .map_err(|e| StepFailure::new(format!("starting {} failed: {e}", m.name)))?;
     let addr = m.addr.clone().unwrap_or_default();
-    confirm_waiting(engine, &m.id, &m.name, &addr, skip, within, interrupt).await
+    confirm_waiting(engine, &m.id, &m.name, &addr, skip, within, interrupt, shared_file).await
 }
 
 /// Starts a stopped member and waits until it serves (it should take the

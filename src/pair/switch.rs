@@ -112,6 +112,7 @@ async fn run<E: Engine>(
     let to = from.other();
     let (old, new) = (view.of(from).unwrap().clone(), view.of(to).unwrap().clone());
     let (from_engine, to_engine) = (hosts.of(from), hosts.of(to));
+    let shared = super::share_lock_file(hosts, &old, &new);
     let Some(to_addr) = new.addr.clone() else {
         return Err(StepFailure::new(format!(
             "{} publishes no host port for the node's port, so its takeover cannot be confirmed",
@@ -136,7 +137,7 @@ async fn run<E: Engine>(
         LockRole::Waiting => {}
         LockRole::Stopped => {
             progress.step(&format!("starting {}; it should wait for the lock", new.name));
-            if let Err(f) = steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt).await {
+            if let Err(f) = steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
                 let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
                 report.set_outcome(Outcome::RolledBack);
                 report.state = format!("{} still holds the lock; {} is stopped, as it was", old.name, new.name);
@@ -212,7 +213,7 @@ async fn run<E: Engine>(
         return Ok(());
     }
     progress.step(&format!("starting {} again; it should wait for the lock", old.name));
-    let restarted = steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new()).await;
+    let restarted = steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await;
     warn_finishing(progress);
     match restarted {
         Ok(_) => {

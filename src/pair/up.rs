@@ -139,7 +139,8 @@ async fn existing<E: Engine>(
                 )));
             }
             progress.step(&format!("starting {s}; it should wait for the lock"));
-            match steps::start_waiting(hosts.secondary, &secondary, opts.wait_timeout, interrupt).await {
+            let shared = super::share_lock_file(hosts, primary, &secondary);
+            match steps::start_waiting(hosts.secondary, &secondary, opts.wait_timeout, interrupt, shared).await {
                 Ok(generation) => {
                     report.set_outcome(Outcome::PairReady);
                     report.state = format!("{p} holds the lock; {s} was started and waits for it ({generation})");
@@ -241,6 +242,8 @@ async fn create<E: Engine>(
     let spec = spec::clone_spec(&primary.inspect, &image_config, &request)
         .map_err(|e| StepFailure::new(format!("cannot clone {p}: {e}")))?;
     let engine = hosts.secondary;
+    // A clone keeps the primary's mounts: on one engine it shares the lock file.
+    let shared = !hosts.split() && spec::data_dir_on_host(&primary.inspect).is_some();
     progress.step(&format!(
         "creating {s} on {} (host port {}), a clone of {p}",
         engine.endpoint(),
@@ -258,7 +261,7 @@ async fn create<E: Engine>(
             .start(&id)
             .await
             .map_err(|e| StepFailure::new(format!("starting {s} failed: {e}")))?;
-        steps::confirm_waiting(engine, &id, s, &addr, 0, opts.wait_timeout, interrupt).await
+        steps::confirm_waiting(engine, &id, s, &addr, 0, opts.wait_timeout, interrupt, shared).await
     };
     match started.await {
         Ok(generation) => {

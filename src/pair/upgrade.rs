@@ -44,6 +44,7 @@ pub async fn upgrade_pair<E: Engine>(
     };
     let redactor = Redactor::from_env(&super::up::env_of(&p));
     let mut run = PairUpgrade {
+        shared: super::share_lock_file(hosts, &p, &s),
         hosts,
         opts,
         progress,
@@ -69,6 +70,9 @@ struct PairUpgrade<'a, E: Engine> {
     report: Report,
     /// Old containers (renamed) to remove at the end: (engine, id).
     kept: Vec<(Which, String, String)>,
+    /// Whether the members (and so their replacements, which keep their
+    /// mounts) share the bolt-era lock file.
+    shared: bool,
 }
 
 impl<E: Engine> PairUpgrade<'_, E> {
@@ -314,8 +318,14 @@ impl<E: Engine> PairUpgrade<'_, E> {
             match took.gap {
                 Ok(gap) => {
                     self.handoff(&w.name, &h.name, gap);
-                    if let Err(f) =
-                        steps::start_waiting(w_engine, &w_member, self.opts.wait_timeout, &Interrupt::new()).await
+                    if let Err(f) = steps::start_waiting(
+                        w_engine,
+                        &w_member,
+                        self.opts.wait_timeout,
+                        &Interrupt::new(),
+                        self.shared,
+                    )
+                    .await
                     {
                         self.report.set_outcome(Outcome::NeedsHuman);
                         self.report.state = format!(
@@ -421,7 +431,17 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 .start(&id)
                 .await
                 .map_err(|e| StepFailure::new(format!("starting the new {} failed: {e}", m.name)))?;
-            steps::confirm_waiting(engine, &id, &m.name, &addr, 0, self.opts.wait_timeout, self.interrupt).await
+            steps::confirm_waiting(
+                engine,
+                &id,
+                &m.name,
+                &addr,
+                0,
+                self.opts.wait_timeout,
+                self.interrupt,
+                self.shared,
+            )
+            .await
         };
         match waited.await {
             Ok(_) => Ok(id),
@@ -454,7 +474,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             _ => engine.rename(&w.id, &w.name).await,
         };
         let waiting = match renamed {
-            Ok(()) => steps::start_waiting(engine, w, self.opts.wait_timeout, &Interrupt::new()).await,
+            Ok(()) => steps::start_waiting(engine, w, self.opts.wait_timeout, &Interrupt::new(), self.shared).await,
             Err(e) => Err(StepFailure::new(e.to_string())),
         };
         if self.report.outcome == Outcome::Refused {

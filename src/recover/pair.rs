@@ -170,7 +170,7 @@ pub async fn recover<E: Engine>(
         Some(o) if !o.m.running && !hold => {
             progress.step(&format!("starting {}; it should wait for the lock", o.m.name));
             changed = true;
-            let waited = steps::start_waiting(hosts.of(other), &o.m, opts.wait_timeout, &Interrupt::new()).await;
+            let waited = steps::start_waiting(hosts.of(other), &o.m, opts.wait_timeout, &Interrupt::new(), false).await;
             if let Err(f) = waited {
                 let _ = hosts.of(other).stop(&o.m.id, opts.stop_timeout).await;
                 report.set_outcome(Outcome::NeedsHuman);

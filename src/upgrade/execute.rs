@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
+use crate::node::logs::Generation;
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::report::{Handoff, Outcome, Phase, Report};
@@ -139,34 +140,38 @@ impl<'a, E: Engine> Executor<'a, E> {
                 )
                 .await;
         }
-        match waits::lock_wait_line(self.engine, &standby, self.opts.wait_timeout, self.interrupt, 0).await {
-            Ok(generation) if generation.line_precedes_attempt() => {
-                // The line comes before the lock attempt: it proves nothing
-                // yet. A standby that got a lock of its own (a database it
-                // does not share) goes on to boot: watch for that.
-                if let Err(seen) = waits::settle(self.engine, &standby, &p.standby_addr, waits::SETTLE, 0).await {
-                    let _ = self.engine.kill(&standby, "SIGKILL").await;
-                    let what = format!(
-                        "the standby did not keep waiting for the lock ({seen}): it does not share {name}'s database; it was stopped at once"
+        let generation =
+            match waits::lock_wait_line(self.engine, &standby, self.opts.wait_timeout, self.interrupt, 0).await {
+                Ok(generation) => generation,
+                Err(WaitFailure::Interrupted) => return self.interrupted_early(&standby).await,
+                Err(w) => {
+                    let what = describe(
+                        "the standby never logged that it waits for the lock:",
+                        &w,
+                        self.opts.wait_timeout,
                     );
-                    return self.roll_back_early(Some(&standby), Failure::new(what, None)).await;
+                    return self.roll_back_early(Some(&standby), Failure::new(what, Some(&w))).await;
                 }
-                self.progress
-                    .note(&format!("the standby is waiting for the lock ({generation})"))
-            }
-            Ok(generation) => self
-                .progress
-                .note(&format!("the standby is waiting for the lock ({generation})")),
-            Err(WaitFailure::Interrupted) => return self.interrupted_early(&standby).await,
-            Err(w) => {
-                let what = describe(
-                    "the standby never logged that it waits for the lock:",
-                    &w,
-                    self.opts.wait_timeout,
-                );
-                return self.roll_back_early(Some(&standby), Failure::new(what, Some(&w))).await;
-            }
+            };
+        let waiting_seen = Instant::now();
+        // A line that comes before the lock attempt proves nothing yet, unless
+        // the lock is a file on a mount the standby shares with the primary on
+        // this engine (then its flock contends with the primary's). Otherwise
+        // a standby that got a lock of its own (a database it does not share)
+        // goes on to boot: watch for that.
+        let shared_file = generation == Generation::Bolt && p.lock_file_shared;
+        if generation.line_precedes_attempt()
+            && !shared_file
+            && let Err(seen) = waits::settle(self.engine, &standby, &p.standby_addr, waits::SETTLE, 0).await
+        {
+            let _ = self.engine.kill(&standby, "SIGKILL").await;
+            let what = format!(
+                "the standby did not keep waiting for the lock ({seen}): it does not share {name}'s database; it was stopped at once"
+            );
+            return self.roll_back_early(Some(&standby), Failure::new(what, None)).await;
         }
+        self.progress
+            .note(&format!("the standby is waiting for the lock ({generation})"));
         self.learn_new_version(&standby).await;
         if waits::answers(self.engine, &p.standby_addr).await {
             let what = format!(
@@ -178,6 +183,12 @@ impl<'a, E: Engine> Executor<'a, E> {
         self.end("start-standby");
         if self.interrupt.is_set() {
             return self.interrupted_early(&standby).await;
+        }
+        if let Some(at) = waits::release_at(generation, waiting_seen) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = self.interrupt.wait() => return self.interrupted_early(&standby).await,
+            }
         }
 
         // 2. The handoff to the standby.
@@ -269,8 +280,19 @@ impl<'a, E: Engine> Executor<'a, E> {
             let failure = Failure::new(format!("starting the new {name} failed: {e}"), None);
             return self.replacement_failed(Some(&replacement), failure).await;
         }
-        match waits::lock_wait_line(self.engine, &replacement, self.opts.wait_timeout, &Interrupt::new(), 0).await {
-            Ok(_) => self.progress.note(&format!("the new {name} is waiting for the lock")),
+        let release_at = match waits::lock_wait_line(
+            self.engine,
+            &replacement,
+            self.opts.wait_timeout,
+            &Interrupt::new(),
+            0,
+        )
+        .await
+        {
+            Ok(generation) => {
+                self.progress.note(&format!("the new {name} is waiting for the lock"));
+                waits::release_at(generation, Instant::now())
+            }
             Err(w) => {
                 let what = describe(
                     &format!("the new {name} never logged that it waits for the lock:"),
@@ -281,8 +303,11 @@ impl<'a, E: Engine> Executor<'a, E> {
                     .replacement_failed(Some(&replacement), Failure::new(what, Some(&w)))
                     .await;
             }
-        }
+        };
         self.end("recreate-primary");
+        if let Some(at) = release_at {
+            tokio::time::sleep_until(at).await;
+        }
 
         self.begin(&format!("handing the lock back to {name}"));
         let took = waits::takeover(

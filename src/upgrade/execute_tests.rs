@@ -95,6 +95,7 @@ fn test_plan() -> Plan {
         replacement: spec(NAME, NEW_IMAGE, 6688),
         old_name: OLD.to_string(),
         generation: Some(Generation::Lease),
+        lock_file_shared: false,
         steps: Vec::new(),
         changes: Vec::new(),
         docker_commands: Vec::new(),

@@ -48,6 +48,11 @@ pub struct Plan {
     pub old_name: String,
     /// The lock generation, when known.
     pub generation: Option<Generation>,
+    /// Whether the node's data directory (`ROOT`, where the bolt era's
+    /// `db.bolt` lives) is on a volume or bind mount the clones share on the
+    /// same engine: a bolt-era clone's `flock` then provably contends with
+    /// the primary's, so its waiting line needs no watch (see `waits::settle`).
+    pub lock_file_shared: bool,
     /// The steps, in words.
     pub steps: Vec<String>,
     /// Settings that differ from the primary's, in words (no secrets).
@@ -165,28 +170,19 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     };
 
     let env = primary.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    let data_dir = crate::spec::data_dir_on_host(primary);
     if observed.generation == Some(Generation::Bolt)
         && let Some(root) = env.iter().find_map(|e| e.strip_prefix("ROOT="))
+        && data_dir.is_none()
     {
-        let on_a_mount = primary
-            .mounts
-            .iter()
-            .flatten()
-            .filter_map(|m| m.destination.as_deref())
-            .any(|d| {
-                let d = d.trim_end_matches('/');
-                root == d || root.starts_with(&format!("{d}/")) || d.is_empty()
-            });
-        if !on_a_mount {
-            return Err(refuse(
-                format!(
-                    "{name}'s data directory ROOT={root} is not on a volume or bind mount: a clone would get a database of its own, and two nodes would run at once"
-                ),
-                &[
-                    "mount it from the host, as Chainlink's docs do (`-v ~/.chainlink:/chainlink` with ROOT=/chainlink), then run the upgrade again",
-                ],
-            ));
-        }
+        return Err(refuse(
+            format!(
+                "{name}'s data directory ROOT={root} is not on a volume or bind mount: a clone would get a database of its own, and two nodes would run at once"
+            ),
+            &[
+                "mount it from the host, as Chainlink's docs do (`-v ~/.chainlink:/chainlink` with ROOT=/chainlink), then run the upgrade again",
+            ],
+        ));
     }
     let bolt = is_bolt(observed.generation, &env);
     let set_env = if bolt {
@@ -308,6 +304,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         replacement,
         old_name: old,
         generation: observed.generation,
+        lock_file_shared: data_dir.is_some(),
         steps,
         changes,
         docker_commands,

@@ -276,7 +276,7 @@ impl<E: Engine> Executor<'_, E> {
     /// to keep the node up once the new version has held the lock.
     async fn restart_standby(&self, standby: &str) -> bool {
         let addr = &self.plan.standby_addr;
-        self.engine.start(standby).await.is_ok()
+        let serves = self.engine.start(standby).await.is_ok()
             && waits::serving(
                 self.engine,
                 standby,
@@ -287,7 +287,12 @@ impl<E: Engine> Executor<'_, E> {
             )
             .await
             .result
-            .is_ok()
+            .is_ok();
+        if !serves {
+            // Left to its restart policy it would crash again and again.
+            let _ = self.engine.stop(standby, self.opts.stop_timeout).await;
+        }
+        serves
     }
 
     /// A new holder took the lock but its real server did not come up in

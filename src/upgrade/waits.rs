@@ -88,6 +88,24 @@ pub async fn settle<E: Engine>(engine: &E, id: &str, addr: &str, within: Duratio
     }
 }
 
+/// How often a node waiting for a lease or advisory lock tries again (±10 %).
+pub const LOCK_RETRY: Duration = Duration::from_secs(1);
+
+/// When to signal the holder, given that its successor logged a failed lock
+/// try at `seen`: at 0.8 of the retry interval after that try, so that the
+/// lock is free just before the successor's next try (the jitter is ±10 %)
+/// instead of just after it, which would cost a whole interval of downtime.
+/// `None` (signal now) for the bolt era, which retries every 50 ms, for the
+/// blocking advisory lock, which takes the lock the moment it is free, and
+/// when that moment has already passed.
+pub fn release_at(generation: Generation, seen: Instant) -> Option<Instant> {
+    if generation.line_precedes_attempt() {
+        return None;
+    }
+    let at = seen + LOCK_RETRY * 4 / 5;
+    (at > Instant::now()).then_some(at)
+}
+
 /// Follows the container's log until it says it is waiting for the lock,
 /// ignoring its first `skip` lines (those of earlier runs).
 pub async fn lock_wait_line<E: Engine>(
@@ -127,11 +145,30 @@ fn push_tail(tail: &mut VecDeque<String>, line: String) {
 }
 
 /// The failure for a container that stopped: its exit code and last lines.
-pub async fn exited<E: Engine>(engine: &E, id: &str, mut tail: Vec<String>) -> WaitFailure {
-    let code = match engine.inspect_container(id).await {
-        Ok(Some(c)) => state_of(&c).exit_code,
-        _ => None,
+pub async fn exited<E: Engine>(engine: &E, id: &str, tail: Vec<String>) -> WaitFailure {
+    // The log stream can end a moment before the engine records the exit:
+    // wait (briefly) for the engine to say so before reading the code.
+    let deadline = Instant::now() + EXIT_RECORDED;
+    let code = loop {
+        match engine.inspect_container(id).await {
+            Ok(Some(c)) => {
+                let state = state_of(&c);
+                if !state.running || restarting(&c) {
+                    break state.exit_code;
+                }
+                if Instant::now() >= deadline {
+                    break None;
+                }
+            }
+            _ => break None,
+        }
+        tokio::time::sleep(POLL_EVERY).await;
     };
+    exited_with(engine, id, code, tail).await
+}
+
+/// The failure for a container that stopped with `code`.
+async fn exited_with<E: Engine>(engine: &E, id: &str, code: Option<i64>, mut tail: Vec<String>) -> WaitFailure {
     if tail.is_empty() {
         tail = last_lines(engine, id).await;
     }
@@ -141,6 +178,15 @@ pub async fn exited<E: Engine>(engine: &E, id: &str, mut tail: Vec<String>) -> W
         tail,
         downgrade_refused,
     }
+}
+
+/// How long the engine may take to record an exit after the log ends.
+const EXIT_RECORDED: Duration = Duration::from_secs(2);
+
+/// Whether the engine is restarting the container (its restart policy after
+/// an exit).
+fn restarting(c: &bollard::models::ContainerInspectResponse) -> bool {
+    c.state.as_ref().and_then(|s| s.restarting).unwrap_or(false)
 }
 
 /// How many lines the container's log holds now (to skip them once it is
@@ -185,6 +231,10 @@ pub async fn serving<E: Engine>(
     let deadline = Instant::now() + within;
     let mut next_state_check = Instant::now() + STATE_EVERY;
     let mut held_at = None;
+    // A container with a restart policy that crashes is running again a
+    // moment later: its restart count tells the crash.
+    let restarts = |c: &bollard::models::ContainerInspectResponse| c.restart_count.unwrap_or(0);
+    let before = engine.inspect_container(id).await.ok().flatten().map(|c| restarts(&c));
     let result = loop {
         if !ignore_interrupt && interrupt.is_set() {
             break Err(WaitFailure::Interrupted);
@@ -206,7 +256,13 @@ pub async fn serving<E: Engine>(
         if now >= next_state_check {
             next_state_check = now + STATE_EVERY;
             match engine.inspect_container(id).await {
-                Ok(Some(c)) if !state_of(&c).running => break Err(exited(engine, id, Vec::new()).await),
+                Ok(Some(c)) if !state_of(&c).running || restarting(&c) => {
+                    break Err(exited(engine, id, Vec::new()).await);
+                }
+                // Restarted by its policy since: its exit code is gone.
+                Ok(Some(c)) if before.is_some_and(|b| restarts(&c) > b) => {
+                    break Err(exited_with(engine, id, None, Vec::new()).await);
+                }
                 Ok(None) => break Err(WaitFailure::Engine(format!("container {id} disappeared"))),
                 _ => {}
             }

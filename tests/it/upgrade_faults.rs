@@ -381,3 +381,43 @@ async fn upgrades_from_images_loaded_on_the_engine_with_pull_never() {
             .await;
     }
 }
+
+/// A new version that crashes after taking the lock, on a node with a
+/// restart policy: the engine restarts the standby at once, so it counts as
+/// running again. Its restart count gives the crash away; the run must not
+/// wait out the takeover deadline with no node serving.
+#[tokio::test]
+async fn a_crash_looping_standby_is_seen_at_its_first_crash() {
+    let rig = Rig::new("up-crashloop").await;
+    let node = primary(&rig, Gen::Lease, &[]).await;
+    let policy = bollard::models::ContainerUpdateBody {
+        restart_policy: Some(bollard::models::RestartPolicy {
+            name: Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    };
+    rig.docker_of(&node)
+        .update_container(&node.id, policy)
+        .await
+        .expect("set the restart policy");
+    let run = upgrade(&rig, &node.name, CRASH_AFTER_LOCK, &["--takeover-timeout", "10m"]).await;
+    assert_eq!((run.code, outcome(&run)), (6, "needs-human"), "{run:?}");
+    let error = run.report["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("exited") && !error.contains("within"),
+        "the crash is reported as such, not as a deadline passing: {error}"
+    );
+    assert!(rig.journal().overlaps.is_empty(), "never two holders");
+    // Seen at the first crash and stopped: the engine restarted it once. (A
+    // run that misses the restart notices only a later crash, once the dead
+    // holder's lease has expired, about 10 s on.)
+    let standby = format!("{}-cl-maint-standby", node.name);
+    let inspect = rig
+        .docker_of(&node)
+        .inspect_container(&standby, None)
+        .await
+        .expect("the report names the standby as left");
+    assert_eq!(inspect.restart_count, Some(1), "{inspect:?}");
+    assert_eq!(inspect.state.and_then(|s| s.running), Some(false), "left stopped");
+}
