@@ -278,7 +278,9 @@ async fn standby_crashing_with_the_lock_leaves_no_node_and_says_so() {
                 "stop chainlink-cl-maint-standby",
                 "start chainlink",
                 "stop chainlink",
-                "start chainlink-cl-maint-standby"
+                "start chainlink-cl-maint-standby",
+                // It cannot serve: stopped, not left to its restart policy.
+                "stop chainlink-cl-maint-standby"
             ]
         )
     );
