@@ -1,0 +1,344 @@
+//! The soak: a long series of upgrades and planned switchovers against the
+//! node double, with the same figures as the benchmark (overlaps and handoff
+//! gaps from the double's own journal).
+//!
+//! `cargo run --release --example soak -- --cycles 50 [--gen bolt|lease|both]`
+//! (see docs/reliability.md). Per generation: one long-lived node that
+//! cl-maint upgrades back and forth, and one failover pair that cl-maint
+//! switches over and back, and upgrades as a pair every few cycles. cl-maint
+//! runs as the release binary in a child process.
+//!
+//! The benchmark's sandboxes, child-process measurement and percentiles are
+//! reused through `#[path]` modules; what those modules expect of the crate
+//! root (`Bench`, `Gen`, the labels, `remove_labelled`, `connect`) is defined
+//! here, since the benchmark's own root (a `main.rs`) cannot be included.
+
+#[allow(dead_code)]
+#[path = "../../tests/it/rig/images.rs"]
+mod images;
+#[allow(dead_code)]
+#[path = "../../tests/it/rig/journal.rs"]
+mod journal;
+#[allow(dead_code)]
+#[path = "../bench/methods.rs"]
+mod methods;
+#[allow(dead_code)]
+#[path = "../bench/proc.rs"]
+mod proc;
+#[allow(dead_code)]
+#[path = "../../tests/it/rig/registry.rs"]
+mod registry;
+mod report;
+mod run;
+#[allow(dead_code)]
+#[path = "../bench/stats.rs"]
+mod stats;
+#[allow(dead_code)]
+#[path = "../bench/timeline.rs"]
+mod timeline;
+mod variant;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+
+/// Label on every container of one soak (`<pid>-<sandbox>`), cl-maint's
+/// clones included (they keep the node's labels).
+pub const RUN_LABEL: &str = "io.cl-maint.soak";
+/// Label with the soak's PID (containers of dead runs are swept at start).
+pub const PID_LABEL: &str = "io.cl-maint.soak-pid";
+/// A file the soak puts in each of its volume directories, so that the
+/// directories of a dead run can be told from the benchmark's.
+pub const DIR_MARKER: &str = ".cl-maint-soak";
+
+/// Set by the first Ctrl-C: stop after the command in flight.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The lock generation a double runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gen {
+    /// flock on `db.bolt`, retried every 50 ms.
+    Bolt,
+    /// The lease row, retried every 1 s ± 10 %.
+    Lease,
+}
+
+impl Gen {
+    /// The value of `CL_DOUBLE_LOCK`.
+    pub fn env(self) -> &'static str {
+        match self {
+            Gen::Bolt => "bolt",
+            Gen::Lease => "lease",
+        }
+    }
+
+    /// The node's own share of a handoff: its lock retry interval (the
+    /// lease's with jitter) plus the double's boot (and migration window).
+    pub fn retry_and_boot(self) -> Duration {
+        match self {
+            Gen::Bolt => Duration::from_millis(50 + 250),
+            Gen::Lease => Duration::from_millis(1100 + 550),
+        }
+    }
+}
+
+/// The context the benchmark's `methods` module works in.
+pub struct Bench {
+    /// The engine.
+    pub docker: Docker,
+    /// The double's images in the registry.
+    pub images: images::Images,
+    /// The release binary of cl-maint.
+    pub cl_maint: PathBuf,
+    /// Unused by the soak (the benchmark's per-run timeline).
+    pub timeline: bool,
+}
+
+impl Bench {
+    /// The labels of a sandbox's containers.
+    pub fn labels(&self, run: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (RUN_LABEL.to_string(), run.to_string()),
+            (PID_LABEL.to_string(), std::process::id().to_string()),
+        ])
+    }
+}
+
+/// Connects to the engine (honouring `DOCKER_HOST`).
+async fn connect() -> Result<Docker, String> {
+    let hint = "start dockerd (or `bash .ci/run`, which installs and starts one), or point DOCKER_HOST at one";
+    let docker = Docker::connect_with_defaults().map_err(|e| format!("no Docker Engine ({e}): {hint}"))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| format!("the Docker Engine did not answer ({e}): {hint}"))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| format!("the Docker Engine did not answer ({e}): {hint}"))?;
+    Ok(docker)
+}
+
+fn pid_is_dead(pid: &str) -> bool {
+    !pid.is_empty() && !Path::new("/proc").join(pid).exists()
+}
+
+/// Force-removes every container carrying `label` (`key=value`); given the
+/// bare [`PID_LABEL`], only those of soaks that are no longer running.
+pub async fn remove_labelled(docker: &Docker, label: &str) {
+    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
+        let pid = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(PID_LABEL))
+            .cloned()
+            .unwrap_or_default();
+        if label != PID_LABEL || pid_is_dead(&pid) {
+            let _ = docker
+                .remove_container(
+                    c.id.as_deref().unwrap_or_default(),
+                    Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
+                )
+                .await;
+        }
+    }
+}
+
+/// Removes the volume directories of soaks that are no longer running
+/// (`clbench-<pid>-…` holding [`DIR_MARKER`]).
+fn remove_stale_dirs() {
+    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("clbench-").and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        if pid_is_dead(pid) && entry.path().join(DIR_MARKER).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Removes this process's containers and directories.
+async fn clean_up_this_run() {
+    if let Ok(docker) = connect().await {
+        remove_labelled(&docker, &format!("{PID_LABEL}={}", std::process::id())).await;
+    }
+    for dir in methods::dirs_of_this_process() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The command line.
+pub struct Args {
+    /// Cycles per generation.
+    pub cycles: usize,
+    /// The generations, in order.
+    pub gens: Vec<Gen>,
+    /// Upgrade the pair in cycle 1 and every N cycles after (0: never).
+    pub pair_upgrade_every: usize,
+    /// How long the node may have no holder before it counts as lost.
+    pub lost_after: Duration,
+    /// Another cl-maint binary to run instead of building this checkout's.
+    pub cl_maint: Option<PathBuf>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: cargo run --release --example soak -- [--cycles N] [--gen bolt|lease|both] \
+         [--pair-upgrade-every N] [--lost-after SECONDS] [--cl-maint PATH]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        cycles: 10,
+        gens: vec![Gen::Bolt, Gen::Lease],
+        pair_upgrade_every: 5,
+        lost_after: Duration::from_secs(60),
+        cl_maint: None,
+    };
+    let mut it = std::env::args().skip(1);
+    let number = |it: &mut std::iter::Skip<std::env::Args>| -> usize {
+        it.next().and_then(|n| n.parse().ok()).unwrap_or_else(|| usage())
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--cycles" => args.cycles = number(&mut it),
+            "--pair-upgrade-every" => args.pair_upgrade_every = number(&mut it),
+            "--lost-after" => args.lost_after = Duration::from_secs(number(&mut it) as u64),
+            "--gen" => {
+                args.gens = match it.next().as_deref() {
+                    Some("bolt") => vec![Gen::Bolt],
+                    Some("lease") => vec![Gen::Lease],
+                    Some("both") => vec![Gen::Bolt, Gen::Lease],
+                    _ => usage(),
+                }
+            }
+            "--cl-maint" => args.cl_maint = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
+            _ => usage(),
+        }
+    }
+    if args.cycles == 0 || args.lost_after.is_zero() {
+        usage();
+    }
+    args
+}
+
+/// `cargo build --release --bin cl-maint`; the binary next to this example's.
+fn build_cl_maint() -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(&cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--release", "--quiet", "--bin", "cl-maint"])
+        .status()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    if !status.success() {
+        return Err("`cargo build --release --bin cl-maint` failed; nothing was started".into());
+    }
+    // target/release/examples/soak -> target/release/cl-maint
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("cl-maint"))
+        .ok_or("cannot locate target/release")?;
+    if !bin.exists() {
+        return Err(format!("{} is missing after the build", bin.display()));
+    }
+    Ok(bin)
+}
+
+async fn setup(binary: Option<PathBuf>) -> Result<Bench, String> {
+    let cl_maint = match binary {
+        Some(path) => path,
+        None => build_cl_maint()?,
+    };
+    let docker = connect().await?;
+    remove_labelled(&docker, PID_LABEL).await;
+    remove_stale_dirs();
+    let rig_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("cl-maint-rig");
+    std::fs::create_dir_all(&rig_dir).map_err(|e| format!("cannot create {}: {e}", rig_dir.display()))?;
+    eprintln!("soak: preparing the node double's images in the registry...");
+    let images = images::prepare(&rig_dir).await?;
+    methods::pull(&docker, &images, images::OLD).await?;
+    let bench = Bench {
+        docker,
+        images,
+        cl_maint,
+        timeline: false,
+    };
+    variant::prepare(&bench).await?;
+    Ok(bench)
+}
+
+/// First Ctrl-C: finish the command in flight (cl-maint gets the signal too
+/// and rolls back or completes its handoff), report, clean up. Second:
+/// clean up now.
+fn handle_interrupts() {
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            STOP.store(true, Ordering::SeqCst);
+            eprintln!("soak: interrupted; stopping after the command in flight (Ctrl-C again to stop now)");
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("soak: interrupted again; removing this run's containers and directories");
+            clean_up_this_run().await;
+            std::process::exit(130);
+        }
+    });
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = parse_args();
+    handle_interrupts();
+    let bench = match setup(args.cl_maint.clone()).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("soak: {e}");
+            clean_up_this_run().await;
+            std::process::exit(1);
+        }
+    };
+    eprintln!(
+        "soak: {} cycle(s) per generation ({}); {}",
+        args.cycles,
+        args.gens.iter().map(|g| g.env()).collect::<Vec<_>>().join(", "),
+        variant::EXPLANATION
+    );
+    let mut results = Vec::new();
+    for &generation in &args.gens {
+        if STOP.load(Ordering::SeqCst) {
+            break;
+        }
+        let soaked = run::generation(&bench, generation, &args).await;
+        let stop = soaked.lost.is_some() || STOP.load(Ordering::SeqCst);
+        results.push(soaked);
+        if stop {
+            break;
+        }
+    }
+    clean_up_this_run().await;
+    println!();
+    for soaked in &results {
+        print!("{}", report::table(soaked, &args));
+    }
+    println!("\n{}", variant::EXPLANATION);
+    if STOP.load(Ordering::SeqCst) {
+        std::process::exit(130);
+    }
+    let bad: usize = results.iter().map(report::Soaked::bad).sum();
+    if bad > 0 {
+        eprintln!("soak: {bad} failure(s), overlap(s) or lost node(s); see the tables above");
+        std::process::exit(1);
+    }
+}
