@@ -46,8 +46,11 @@ pub async fn upgrade_all(cli: &Cli, args: &UpgradeArgs, nodes: &[crate::config::
         }
         progress.step(&format!("node {} ({})", names[i].0, names[i].1));
         let settings = crate::config::apply::log_settings(&cli);
-        let report =
-            crate::node::logs::with_settings(settings, upgrade_report(&cli, &args, &progress, &interrupt)).await;
+        let report = Box::pin(crate::node::logs::with_settings(
+            settings,
+            upgrade_report(&cli, &args, &progress, &interrupt),
+        ))
+        .await;
         if !all.record(i, report) || interrupt.is_set() {
             break;
         }

@@ -79,7 +79,9 @@ where
         }
     };
     let log_settings = config::apply::log_settings(&cli);
-    runtime.block_on(node::logs::with_settings(log_settings, async {
+    // On the heap: the commands' state machines are large (debug builds
+    // overflowed the main thread's stack).
+    runtime.block_on(Box::pin(node::logs::with_settings(log_settings, async {
         match &cli.command {
             cli::Command::Upgrade(args) if all => commands::upgrade_all(&cli, args, &prepared.nodes).await,
             cli::Command::Upgrade(args) => commands::upgrade(&cli, args).await,
@@ -89,7 +91,7 @@ where
             cli::Command::Recover(args) => commands::recover(&cli, args).await,
             cli::Command::Completions { .. } | cli::Command::Man | cli::Command::Config { .. } => exit::OK,
         }
-    }))
+    })))
 }
 
 /// Writes generated text to stdout.

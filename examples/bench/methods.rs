@@ -292,6 +292,9 @@ async fn cl_maint_upgrade(bench: &Bench, sandbox: &Sandbox, sample: &mut Sample)
         if name == "pull" {
             sample.pull = Duration::from_millis(ms);
         }
+        if name == "lock-retry" {
+            sample.lock_waits += Duration::from_millis(ms);
+        }
         sample.phases.push((name, ms));
     }
     if report["outcome"] != "upgraded" {

@@ -74,6 +74,9 @@ pub struct Sample {
     pub total: Duration,
     /// Time spent pulling.
     pub pull: Duration,
+    /// Time spent waiting on purpose for the successor's next lock try
+    /// (cl-maint's `lock-retry` phases), part of the node's lock waits.
+    pub lock_waits: Duration,
     /// CPU time (cl-maint: the process; manual: the docker CLI processes).
     pub cpu: Option<Duration>,
     /// Peak RSS of the cl-maint process.
@@ -95,6 +98,7 @@ impl Sample {
             overlaps: 0,
             total: Duration::ZERO,
             pull: Duration::ZERO,
+            lock_waits: Duration::ZERO,
             cpu: None,
             max_rss_kib: None,
             phases: Vec::new(),
@@ -102,9 +106,10 @@ impl Sample {
         }
     }
 
-    /// The node's own time: boots and lock waits, i.e. the journal's gaps.
+    /// The node's own time: boots and lock waits, i.e. the journal's gaps,
+    /// plus the time spent waiting for a successor's next lock try.
     pub fn node_ms(&self) -> f64 {
-        self.gaps_ms.iter().sum()
+        self.gaps_ms.iter().sum::<f64>() + ms(self.lock_waits)
     }
 
     /// Everything that is neither the pull nor the node.

@@ -64,6 +64,20 @@ pub enum Event {
     ShuttingDown,
 }
 
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Waiting(g) => write!(f, "it waits for the lock ({g})"),
+            Event::LockTimeout => f.write_str("it gave up waiting for the lock (DATABASE_TIMEOUT)"),
+            Event::StoppedWhileWaiting => f.write_str("it was stopped while waiting for the lock"),
+            Event::Downgrade => f.write_str("it refused a database a newer version has migrated"),
+            Event::LockLost => f.write_str("another node took the lock, so it exited"),
+            Event::Booted => f.write_str("it booted"),
+            Event::ShuttingDown => f.write_str("it is shutting down"),
+        }
+    }
+}
+
 const LEASE_WAITING: &str = "Another application is currently holding the database lease (or a previous instance exited uncleanly), waiting for lease to expire...";
 
 /// What the operator told cl-maint about a node's log (the config file's
@@ -98,12 +112,7 @@ pub fn generation_override() -> Option<Generation> {
 /// lock-wait pattern (see [`with_settings`]).
 pub fn classify(line: &str) -> Option<Event> {
     let msg = message(line);
-    classify_builtin(msg.as_ref()).or_else(|| {
-        SETTINGS
-            .try_with(|s| classify_custom(msg.as_ref(), s))
-            .ok()
-            .flatten()
-    })
+    classify_builtin(msg.as_ref()).or_else(|| SETTINGS.try_with(|s| classify_custom(msg.as_ref(), s)).ok().flatten())
 }
 
 /// The operator's lock-wait pattern against a message: a waiting line of

@@ -117,7 +117,7 @@ pub fn lock_role(running: bool, http: Option<u16>, last_event: Option<&Event>) -
             format!("no HTTP; its log says it waits for the lock ({g})"),
         ),
         Some(Event::Booted) => (LockRole::Unknown, "it booted but does not answer HTTP".into()),
-        Some(e) => (LockRole::Unknown, format!("no HTTP; its log's last lock event: {e:?}")),
+        Some(e) => (LockRole::Unknown, format!("no HTTP; its log's last lock event: {e}")),
         None => (
             LockRole::Unknown,
             "no HTTP and no lock-wait line in its log (still starting, or not a Chainlink node)".into(),

@@ -44,10 +44,10 @@ impl StepFailure {
                 let code = code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into());
                 if *downgrade_refused {
                     format!(
-                        "{who} exited (code {code}) before {goal}: its version refuses a database a newer version has migrated"
+                        "{who} exited (code {code}) before it could {goal}: its version refuses a database a newer version has migrated"
                     )
                 } else {
-                    format!("{who} exited (code {code}) before {goal}")
+                    format!("{who} exited (code {code}) before it could {goal}")
                 }
             }
             WaitFailure::Timeout { .. } => format!("{who} did not {goal} within {}s", deadline.as_secs()),

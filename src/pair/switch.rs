@@ -201,15 +201,17 @@ async fn run<E: Engine>(
     if hold {
         report.set_outcome(Outcome::SwitchedOver);
         report.state = format!("{} holds the lock; {} is stopped (--hold)", new.name, old.name);
-        report.next_steps = vec![format!(
-            "when {}'s host is ready, start it again as the standby: `cl-maint failover up`{}",
-            old.name,
-            if from == Which::Primary {
-                ", then `cl-maint failover back`"
-            } else {
-                ""
-            }
-        )];
+        report.next_steps = vec![if from == Which::Primary {
+            format!(
+                "when {}'s host is ready: `cl-maint failover back` starts it, confirms it waits for the lock and hands the lock back to it",
+                old.name
+            )
+        } else {
+            format!(
+                "when {}'s host is ready: `cl-maint failover up` starts it again as the standby",
+                old.name
+            )
+        }];
         return Ok(());
     }
     progress.step(&format!("starting {} again; it should wait for the lock", old.name));

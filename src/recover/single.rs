@@ -142,7 +142,7 @@ impl<E: Engine> Run<'_, E> {
             self.report.log_tail = w.tail().to_vec();
             self.report.state = format!("NO node holds the lock: {} did not start serving", c.m.name);
             self.report.next_steps = vec![format!("read its log: `docker logs --tail 50 {}`", c.m.name)];
-            return Err(format!("{} did not serve after a start: {w:?}", c.m.name));
+            return Err(format!("{} did not serve after a start: {w}", c.m.name));
         }
         Ok(())
     }
@@ -264,7 +264,7 @@ impl<E: Engine> Run<'_, E> {
             self.report.log_tail = w.tail().to_vec();
             return Err(self.stuck(
                 &on_standby,
-                format!("the new {name} never logged that it waits for the lock ({w:?})"),
+                format!("the new {name} never logged that it waits for the lock ({w})"),
             ));
         }
         self.progress.note(&format!("the new {name} waits for the lock"));
@@ -325,7 +325,7 @@ impl<E: Engine> Run<'_, E> {
                         standby.m.name
                     )
                 };
-                return Err(self.stuck(&state, format!("the new {name} did not take over ({w:?})")));
+                return Err(self.stuck(&state, format!("the new {name} did not take over ({w})")));
             }
         }
         // 4. Clean up.

@@ -57,6 +57,14 @@ fn recovery_timeout(opts: &UpgradeOptions) -> Duration {
     opts.takeover_timeout.max(Duration::from_secs(60))
 }
 
+/// The step that times a stop to the successor's next lock try (see
+/// `waits::release_at`); its phase is `lock-retry`.
+const RETRY_ALIGN: &str = "timing the stop to the successor's next lock try";
+
+/// The warning for an interrupt past the point of no return.
+const FINISHING: &str =
+    "interrupt received after the new version took the lock: finishing the upgrade, the only way back to the main port";
+
 fn describe(who: &str, wait: &WaitFailure, deadline: Duration) -> String {
     match wait {
         WaitFailure::Exited { code, .. } => {
@@ -67,7 +75,7 @@ fn describe(who: &str, wait: &WaitFailure, deadline: Duration) -> String {
         }
         WaitFailure::Timeout { .. } => format!("{who} did not get there within {}s", deadline.as_secs()),
         WaitFailure::Interrupted => "interrupted".to_string(),
-        WaitFailure::Engine(e) => format!("the engine failed while watching {who}: {e}"),
+        WaitFailure::Engine(e) => format!("{who} the engine failed: {e}"),
     }
 }
 
@@ -164,6 +172,9 @@ impl<'a, E: Engine> Executor<'a, E> {
             && !shared_file
             && let Err(seen) = waits::settle(self.engine, &standby, &p.standby_addr, waits::SETTLE, 0).await
         {
+            if !waits::still_runs(self.engine, &standby).await {
+                return self.standby_died(&standby).await;
+            }
             let _ = self.engine.kill(&standby, "SIGKILL").await;
             let what = format!(
                 "the standby did not keep waiting for the lock ({seen}): it does not share {name}'s database; it was stopped at once"
@@ -185,10 +196,17 @@ impl<'a, E: Engine> Executor<'a, E> {
             return self.interrupted_early(&standby).await;
         }
         if let Some(at) = waits::release_at(generation, waiting_seen) {
+            self.begin(RETRY_ALIGN);
             tokio::select! {
                 _ = tokio::time::sleep_until(at) => {}
                 _ = self.interrupt.wait() => return self.interrupted_early(&standby).await,
             }
+            self.end("lock-retry");
+        }
+        // The last look before the point of no return: the node is never
+        // stopped for a standby that is gone.
+        if !waits::still_runs(self.engine, &standby).await {
+            return self.standby_died(&standby).await;
         }
 
         // 2. The handoff to the standby.
@@ -220,10 +238,23 @@ impl<'a, E: Engine> Executor<'a, E> {
         self.end("takeover");
 
         // Past the point of no return: the new version has held the lock.
-        if self.interrupt.is_set() {
-            self.progress.warn("interrupt received after the new version took the lock: finishing the upgrade, the only way back to the main port");
+        let warned = self.interrupt.is_set();
+        if warned {
+            self.progress.warn(FINISHING);
         }
-        self.forward(&standby).await
+        self.forward(&standby, warned).await
+    }
+
+    /// The standby stopped after its waiting line, before the node was
+    /// touched.
+    async fn standby_died(self, standby: &str) -> Report {
+        let w = waits::exited(self.engine, standby, Vec::new()).await;
+        let what = describe(
+            "the standby stopped after it logged that it waits for the lock:",
+            &w,
+            self.opts.wait_timeout,
+        );
+        self.roll_back_early(Some(standby), Failure::new(what, Some(&w))).await
     }
 
     /// When the image does not declare its version (the real Chainlink image
@@ -254,7 +285,7 @@ impl<'a, E: Engine> Executor<'a, E> {
     }
 
     /// After the standby took over: recreate the primary and hand back.
-    async fn forward(mut self, standby: &str) -> Report {
+    async fn forward(mut self, standby: &str, warned: bool) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
         let standby_name = p.standby.name.clone();
         let on_standby = format!("the node runs the new version in {standby_name} on {}", p.standby_addr);
@@ -306,7 +337,9 @@ impl<'a, E: Engine> Executor<'a, E> {
         };
         self.end("recreate-primary");
         if let Some(at) = release_at {
+            self.begin(RETRY_ALIGN);
             tokio::time::sleep_until(at).await;
+            self.end("lock-retry");
         }
 
         self.begin(&format!("handing the lock back to {name}"));
@@ -347,6 +380,9 @@ impl<'a, E: Engine> Executor<'a, E> {
             next.push(format!("remove {l} when you no longer need it: `docker rm {l}`"));
         }
         self.report.left = left;
+        if self.interrupt.is_set() && !warned {
+            self.progress.warn(FINISHING);
+        }
         let state = format!("{name} runs {} and holds the lock on {}", p.target, p.primary_addr);
         self.finish(Outcome::Upgraded, state, None, next)
     }

@@ -219,7 +219,15 @@ async fn upgrades_with_two_handoffs_in_order() {
     let phases: Vec<&str> = report.phases.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         phases,
-        ["start-standby", "takeover", "recreate-primary", "hand-back", "cleanup"]
+        [
+            "start-standby",
+            "lock-retry",
+            "takeover",
+            "recreate-primary",
+            "lock-retry",
+            "hand-back",
+            "cleanup"
+        ]
     );
     assert!(report.left.is_empty() && report.next_steps.is_empty() && report.error.is_none());
     assert_eq!(

@@ -9,7 +9,7 @@ use crate::report::ImageInfo;
 use crate::spec::{self, CloneRequest, CloneSpec};
 
 use super::observe::Observed;
-use super::options::UpgradeOptions;
+use super::options::{PullPolicy, UpgradeOptions};
 use super::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
 
 /// The value of `DATABASE_TIMEOUT` that makes a bolt-era node wait for the
@@ -229,12 +229,23 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     };
     let old = old_name(name);
     let stop = if opts.kill {
-        "kill (SIGKILL, as the documented procedure does)".to_string()
+        format!("kill {name} (SIGKILL, as the documented procedure does)")
     } else {
-        format!("stop gracefully (SIGTERM, up to {}s)", opts.stop_timeout.as_secs())
+        format!(
+            "stop {name} gracefully (SIGTERM, up to {}s)",
+            opts.stop_timeout.as_secs()
+        )
     };
+    let present = observed.target_image.is_some();
+    let pull_step = match opts.pull {
+        PullPolicy::Always => format!("pull {}", observed.target),
+        PullPolicy::Missing if present => format!("use {} (on the engine already; --pull missing)", observed.target),
+        PullPolicy::Missing => format!("pull {} (not on the engine)", observed.target),
+        PullPolicy::Never => format!("use {} from the engine (--pull never)", observed.target),
+    };
+    let pulls = matches!(opts.pull, PullPolicy::Always) || (opts.pull == PullPolicy::Missing && !present);
     let steps = vec![
-        format!("pull {}", observed.target),
+        pull_step,
         format!(
             "create and start the standby {} on host port {} with the new image",
             standby.name, opts.standby_port
@@ -243,7 +254,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             "wait (up to {}s) until the standby logs that it is waiting for the lock",
             opts.wait_timeout.as_secs()
         ),
-        format!("{stop} {name}; the standby takes the lock"),
+        format!("{stop}; the standby takes the lock"),
         format!(
             "confirm the standby answers HTTP on {} (up to {}s)",
             addr(&host_ip, opts.standby_port),
@@ -271,7 +282,10 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         "the standby publishes only the node's port, on host port {}",
         opts.standby_port
     ));
-    let mut docker_commands = vec![format!("docker pull {}", observed.target)];
+    let mut docker_commands = Vec::new();
+    if pulls {
+        docker_commands.push(format!("docker pull {}", observed.target));
+    }
     docker_commands.extend(run_commands(&standby));
     docker_commands.push(format!(
         "docker logs -f {}   # until it says it is waiting for the lock",

@@ -44,6 +44,30 @@ pub enum WaitFailure {
     Engine(String),
 }
 
+impl std::fmt::Display for WaitFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitFailure::Exited {
+                code,
+                downgrade_refused,
+                ..
+            } => {
+                match code {
+                    Some(c) => write!(f, "it exited (code {c})")?,
+                    None => f.write_str("it exited")?,
+                }
+                if *downgrade_refused {
+                    f.write_str(": its version refuses a database a newer version has migrated")?;
+                }
+                Ok(())
+            }
+            WaitFailure::Timeout { .. } => f.write_str("its deadline passed"),
+            WaitFailure::Interrupted => f.write_str("interrupted"),
+            WaitFailure::Engine(e) => write!(f, "the engine failed: {e}"),
+        }
+    }
+}
+
 impl WaitFailure {
     /// The log lines that explain the failure.
     pub fn tail(&self) -> &[String] {
@@ -180,6 +204,17 @@ async fn exited_with<E: Engine>(engine: &E, id: &str, code: Option<i64>, mut tai
     }
 }
 
+/// Whether the container runs (and is not being restarted by its policy).
+/// When the engine cannot tell quickly, it is taken to run: the next wait
+/// watches it anyway.
+pub async fn still_runs<E: Engine>(engine: &E, id: &str) -> bool {
+    match tokio::time::timeout(STATE_EVERY * 4, engine.inspect_container(id)).await {
+        Ok(Ok(Some(c))) => state_of(&c).running && !restarting(&c),
+        Ok(Ok(None)) => false,
+        _ => true,
+    }
+}
+
 /// How long the engine may take to record an exit after the log ends.
 const EXIT_RECORDED: Duration = Duration::from_secs(2);
 
@@ -229,45 +264,68 @@ pub async fn serving<E: Engine>(
     ignore_interrupt: bool,
 ) -> Watch {
     let deadline = Instant::now() + within;
-    let mut next_state_check = Instant::now() + STATE_EVERY;
     let mut held_at = None;
     // A container with a restart policy that crashes is running again a
     // moment later: its restart count tells the crash.
     let restarts = |c: &bollard::models::ContainerInspectResponse| c.restart_count.unwrap_or(0);
-    let before = engine.inspect_container(id).await.ok().flatten().map(|c| restarts(&c));
-    let result = loop {
-        if !ignore_interrupt && interrupt.is_set() {
-            break Err(WaitFailure::Interrupted);
-        }
-        if let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(2)).await {
-            if status_means_holding(answer.status) {
-                held_at.get_or_insert_with(Instant::now);
-            }
-            if status_means_serving(answer.status) {
-                break Ok(Instant::now());
-            }
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            break Err(WaitFailure::Timeout {
-                tail: last_lines(engine, id).await,
-            });
-        }
-        if now >= next_state_check {
-            next_state_check = now + STATE_EVERY;
-            match engine.inspect_container(id).await {
-                Ok(Some(c)) if !state_of(&c).running || restarting(&c) => {
-                    break Err(exited(engine, id, Vec::new()).await);
+    let before = tokio::time::timeout(STATE_EVERY, engine.inspect_container(id))
+        .await
+        .ok()
+        .and_then(|r| r.ok().flatten())
+        .map(|c| restarts(&c));
+    // The HTTP polls that time the handoff and the container's state are
+    // watched side by side: an engine slow to answer (loaded, or an outage
+    // being retried) holds up neither.
+    let result = {
+        let http = async {
+            loop {
+                if let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(2)).await {
+                    if status_means_holding(answer.status) {
+                        held_at.get_or_insert_with(Instant::now);
+                    }
+                    if status_means_serving(answer.status) {
+                        return Instant::now();
+                    }
                 }
-                // Restarted by its policy since: its exit code is gone.
-                Ok(Some(c)) if before.is_some_and(|b| restarts(&c) > b) => {
-                    break Err(exited_with(engine, id, None, Vec::new()).await);
-                }
-                Ok(None) => break Err(WaitFailure::Engine(format!("container {id} disappeared"))),
-                _ => {}
+                tokio::time::sleep(POLL_EVERY).await;
             }
+        };
+        let state = async {
+            loop {
+                tokio::time::sleep(STATE_EVERY).await;
+                match engine.inspect_container(id).await {
+                    Ok(Some(c)) if !state_of(&c).running || restarting(&c) => {
+                        return exited(engine, id, Vec::new()).await;
+                    }
+                    // Restarted by its policy since: its exit code is gone.
+                    Ok(Some(c)) if before.is_some_and(|b| restarts(&c) > b) => {
+                        return exited_with(engine, id, None, Vec::new()).await;
+                    }
+                    Ok(None) => return WaitFailure::Engine(format!("container {id} disappeared")),
+                    _ => {}
+                }
+            }
+        };
+        let interrupted = async {
+            if ignore_interrupt {
+                std::future::pending::<()>().await
+            } else {
+                interrupt.wait().await
+            }
+        };
+        tokio::select! {
+            biased;
+            at = http => Some(Ok(at)),
+            failure = state => Some(Err(failure)),
+            _ = interrupted => Some(Err(WaitFailure::Interrupted)),
+            _ = tokio::time::sleep_until(deadline) => None,
         }
-        tokio::time::sleep(POLL_EVERY).await;
+    };
+    let result = match result {
+        Some(result) => result,
+        None => Err(WaitFailure::Timeout {
+            tail: last_lines(engine, id).await,
+        }),
     };
     Watch { held_at, result }
 }

@@ -220,6 +220,10 @@ async fn planned_switchover(generation: Gen, test: &str) {
     // --hold: the lock goes back to the primary and the secondary stays stopped.
     let run = pair.run(&rig, &["failover", "--hold"]).await;
     assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.report["next_steps"].to_string().contains("`cl-maint failover up`"),
+        "the held secondary comes back with `failover up`: {run:?}"
+    );
     let (_, st) = status(&rig, &pair).await;
     assert_eq!(st["holder"], pair.primary.name.as_str(), "{st}");
     assert_eq!(lock_of(&st, &pair.secondary), "stopped", "{st}");
@@ -237,8 +241,28 @@ async fn planned_switchover(generation: Gen, test: &str) {
     let (_, st) = status(&rig, &pair).await;
     assert_eq!(lock_of(&st, &pair.secondary), "waiting", "{st}");
 
+    // --hold of the primary (its host is patched): `failover back` brings it
+    // back, waiting first, and returns the lock to it.
+    let run = pair.run(&rig, &["failover", "--hold"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.report["next_steps"]
+            .to_string()
+            .contains("`cl-maint failover back`"),
+        "the held primary comes back with `failover back`: {run:?}"
+    );
+    let run = pair.run(&rig, &["failover", "back"]).await;
+    assert_eq!(
+        (run.code, run.report["outcome"].as_str()),
+        (0, Some("switched-over")),
+        "{run:?}"
+    );
+    let (_, st) = status(&rig, &pair).await;
+    assert_eq!(st["holder"], pair.primary.name.as_str(), "{st}");
+    assert_eq!(lock_of(&st, &pair.secondary), "waiting", "{st}");
+
     let figures = assert_handoffs_quick(&rig, generation);
-    assert_eq!(figures.handoffs.len(), 2, "{figures:?}");
+    assert_eq!(figures.handoffs.len(), 4, "{figures:?}");
 }
 
 #[tokio::test]
