@@ -206,6 +206,13 @@ fn traced(
 
 /// `cl-maint failover [up|back]`.
 pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
+    if args.hold && matches!(args.action, Some(FailoverAction::Up)) {
+        let label = crate::color::Paint::Red.apply("error:", cli.color.stderr());
+        eprintln!(
+            "cl-maint: {label} --hold applies to a switchover (`cl-maint failover --hold`, `cl-maint failover back --hold`), not to `failover up`; nothing was changed"
+        );
+        return crate::exit::USAGE;
+    }
     let opts = args.options();
     let progress = progress(cli);
     let interrupt = Interrupt::new();

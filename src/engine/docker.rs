@@ -83,7 +83,7 @@ impl DockerEngine {
             ),
             Transport::Ssh(destination) => Docker::connect_with_ssh(destination, CLIENT_TIMEOUT_SECS, version, None),
         }
-        .map_err(|e| unreachable(chain(&e)))?
+        .map_err(|e| unreachable(format!("{}; {}", chain(&e), hint(&endpoint))))?
         .with_request_modifier(reencode_registry_auth);
         let answered = tokio::time::timeout(CONNECT_DEADLINE, async {
             let docker = docker.negotiate_version().await?;

@@ -335,7 +335,7 @@ fn parse(host: &str, source: Source, tls_dir: Option<PathBuf>) -> Result<Endpoin
         let destination = rest.trim_end_matches('/');
         if destination.is_empty() {
             return Err(fail(
-                "the address names no host; write ssh://[USER@]HOST[:PORT]".to_string(),
+                "the address names no host; write ssh://[USER@]HOST (a port goes in ~/.ssh/config)".to_string(),
             ));
         }
         let host_part = destination.rsplit_once('@').map_or(destination, |(_, h)| h);

@@ -190,9 +190,16 @@ pub fn cannot_wait(m: &Member) -> Option<String> {
     })
 }
 
-/// How to fix [`cannot_wait`].
-pub fn wait_fix(name: &str) -> String {
-    format!(
-        "recreate {name} with DATABASE_TIMEOUT=0 in its environment (`cl-maint upgrade --container {name} --tag TAG --force` does that with no downtime)"
-    )
+/// How to fix [`cannot_wait`] for `m`.
+pub fn wait_fix(m: &Member) -> String {
+    let name = &m.name;
+    if m.role == super::ROLE_SECONDARY {
+        format!(
+            "recreate {name} with DATABASE_TIMEOUT=0 while it does not hold the lock: `docker rm -f {name}`, then `cl-maint failover up` (it sets DATABASE_TIMEOUT=0)"
+        )
+    } else {
+        format!(
+            "recreate {name} with DATABASE_TIMEOUT=0 in its environment (`cl-maint upgrade --container {name} --tag TAG --force` does that with no downtime)"
+        )
+    }
 }

@@ -128,7 +128,7 @@ async fn run<E: Engine>(
         (_, true) => vec![],
     };
     if let Some((m, why)) = must_wait.iter().find_map(|m| steps::cannot_wait(m).map(|w| (m, w))) {
-        report.next_steps = vec![steps::wait_fix(&m.name)];
+        report.next_steps = vec![steps::wait_fix(m)];
         return Err(StepFailure::new(why));
     }
 

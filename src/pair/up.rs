@@ -120,7 +120,7 @@ async fn existing<E: Engine>(
                 primary.lock.word()
             );
             if let Some(why) = steps::cannot_wait(primary) {
-                report.next_steps = vec![format!("{why}; {}", steps::wait_fix(p))];
+                report.next_steps = vec![format!("{why}; {}", steps::wait_fix(primary))];
             }
             Ok(())
         }
@@ -189,7 +189,7 @@ async fn create<E: Engine>(
         )));
     }
     if let Some(why) = steps::cannot_wait(primary) {
-        report.next_steps = vec![steps::wait_fix(p)];
+        report.next_steps = vec![steps::wait_fix(primary)];
         return Err(StepFailure::new(why));
     }
     if let Err((why, fix)) = preflight(hosts, opts, primary).await {

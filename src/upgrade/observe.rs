@@ -142,8 +142,10 @@ pub async fn leftovers<E: Engine>(engine: &E, primary: &str) -> EngineResult<Vec
             .and_then(|l| l.get(LABEL_ROLE))
             .cloned()
             .unwrap_or_else(|| "unknown".into());
-        // A secondary is meant to stay; the run lock belongs to a run.
-        if role == crate::pair::ROLE_SECONDARY || role == crate::runlock::ROLE_LOCK {
+        // A secondary is meant to stay (not one an interrupted pair upgrade
+        // renamed aside); the run lock belongs to a run.
+        let renamed_aside = name.ends_with(&old_name(""));
+        if (role == crate::pair::ROLE_SECONDARY && !renamed_aside) || role == crate::runlock::ROLE_LOCK {
             continue;
         }
         leftovers.push(Leftover {

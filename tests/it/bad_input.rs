@@ -74,6 +74,12 @@ async fn bad_input_to_every_command_is_refused_and_changes_nothing() {
             3,
             "not a Chainlink node",
         ),
+        // A flag that does not apply.
+        (
+            vec!["failover", "up", "--hold", "--container", p, "--secondary", s],
+            2,
+            "--hold applies to a switchover",
+        ),
         // Invalid names, references, tags, durations, ports.
         (
             vec!["failover", "--container", "bad name!", "--secondary", s],

@@ -281,3 +281,33 @@ async fn upgrade_all_stops_at_the_first_failure_and_leaves_the_rest_untouched() 
     assert!(image.ends_with(&format!(":{OLD}")), "{image}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-vv` shows the engine calls (reads included) as progress detail on
+/// stderr, `-v` only changes, and neither touches stdout or shows secrets.
+#[tokio::test]
+async fn verbosity_shows_engine_calls_on_stderr() {
+    let rig = Rig::new("cfg-verbose").await;
+    let node = primary(&rig, Gen::Lease, &["DATABASE_URL=postgresql://u:verbose-secret@db/x"]).await;
+    let status = |flags: &'static [&'static str]| {
+        let mut args: Vec<&str> = flags.to_vec();
+        args.extend(["status", "--container", node.name.as_str(), "--json"]);
+        run_plain(&args, &[])
+    };
+    let (code, quiet_out, quiet_err) = status(&[]);
+    assert_eq!(code, 0, "{quiet_err}");
+    assert!(!quiet_err.contains("inspect container"), "{quiet_err}");
+    let (_, _, one_err) = status(&["-v"]);
+    assert!(
+        !one_err.contains("inspect container"),
+        "-v shows changes only: {one_err}"
+    );
+    let (code, out, err) = status(&["-vv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("inspect container {}", node.name)), "{err}");
+    assert!(
+        !err.contains("verbose-secret") && !out.contains("verbose-secret"),
+        "{err}"
+    );
+    let shape = |s: &str| serde_json::from_str::<serde_json::Value>(s).map(|v| v["verdict"].clone());
+    assert_eq!(shape(&out).ok(), shape(&quiet_out).ok(), "stdout is the same document");
+}
