@@ -9,6 +9,7 @@
 //! cl-maint runs as the release binary in a child process, measured with
 //! `wait4` (CPU time, peak RSS).
 
+mod common;
 #[allow(dead_code)]
 #[path = "../../tests/it/rig/images.rs"]
 mod images;
@@ -26,89 +27,18 @@ mod timeline;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 
+use common::build_cl_maint;
+pub use common::{Bench, Gen, connect};
 use stats::{Kind, Method, Sample, Summary};
 
 /// Label on every container of one run (`<pid>-<run>`).
 pub const RUN_LABEL: &str = "io.cl-maint.bench";
 /// Label with the benchmark's PID (containers of dead runs are swept).
 pub const PID_LABEL: &str = "io.cl-maint.bench-pid";
-
-/// The lock generation a double runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gen {
-    /// flock on `db.bolt`, retried every 50 ms.
-    Bolt,
-    /// The lease row, retried every 1 s ± 10 %.
-    Lease,
-}
-
-impl Gen {
-    /// The value of `CL_DOUBLE_LOCK`.
-    pub fn env(self) -> &'static str {
-        match self {
-            Gen::Bolt => "bolt",
-            Gen::Lease => "lease",
-        }
-    }
-
-    /// The node's lock retry interval (the lease's upper bound with jitter).
-    pub fn retry(self) -> Duration {
-        match self {
-            Gen::Bolt => Duration::from_millis(50),
-            Gen::Lease => Duration::from_millis(1100),
-        }
-    }
-
-    /// The double's boot after taking the lock (250 ms; plus a 300 ms
-    /// migration window in the lease era).
-    pub fn boot(self) -> Duration {
-        match self {
-            Gen::Bolt => Duration::from_millis(250),
-            Gen::Lease => Duration::from_millis(550),
-        }
-    }
-}
-
-/// What every run shares.
-pub struct Bench {
-    /// The engine.
-    pub docker: Docker,
-    /// The double's images in the registry.
-    pub images: images::Images,
-    /// The release binary of cl-maint.
-    pub cl_maint: PathBuf,
-    /// Print each run's timeline (engine events and journal) on stderr.
-    pub timeline: bool,
-}
-
-impl Bench {
-    /// The labels of a run's containers.
-    pub fn labels(&self, run: &str) -> HashMap<String, String> {
-        HashMap::from([
-            (RUN_LABEL.to_string(), run.to_string()),
-            (PID_LABEL.to_string(), std::process::id().to_string()),
-        ])
-    }
-}
-
-/// Used by the shared image code.
-async fn connect() -> Result<Docker, String> {
-    let docker = Docker::connect_with_defaults().map_err(|e| format!("no Docker Engine: {e}"))?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| format!("the Docker Engine did not answer: {e}"))?;
-    docker
-        .ping()
-        .await
-        .map_err(|e| format!("the Docker Engine did not answer: {e}"))?;
-    Ok(docker)
-}
 
 /// Force-removes every container carrying `label` (`key` or `key=value`).
 pub async fn remove_labelled(docker: &Docker, label: &str) {
@@ -203,30 +133,6 @@ fn parse_args() -> Args {
         usage();
     }
     args
-}
-
-/// `cargo build --release --bin cl-maint`, next to this example's binary.
-fn build_cl_maint() -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(&cargo)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--quiet", "--bin", "cl-maint"])
-        .status()
-        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
-    if !status.success() {
-        return Err("`cargo build --release --bin cl-maint` failed".into());
-    }
-    // target/release/examples/bench -> target/release/cl-maint
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("cl-maint"))
-        .ok_or("cannot locate target/release")?;
-    if !bin.exists() {
-        return Err(format!("{} is missing after the build", bin.display()));
-    }
-    Ok(bin)
 }
 
 async fn setup(timeline: bool, binary: Option<PathBuf>) -> Result<Bench, String> {

@@ -10,9 +10,11 @@
 //!
 //! The benchmark's sandboxes, child-process measurement and percentiles are
 //! reused through `#[path]` modules; what those modules expect of the crate
-//! root (`Bench`, `Gen`, the labels, `remove_labelled`, `connect`) is defined
-//! here, since the benchmark's own root (a `main.rs`) cannot be included.
+//! root comes from the benchmark's `common.rs`, and the labels and
+//! `remove_labelled` (the soak's own) are defined here.
 
+#[path = "../bench/common.rs"]
+mod common;
 #[allow(dead_code)]
 #[path = "../../tests/it/rig/images.rs"]
 mod images;
@@ -55,73 +57,11 @@ pub const PID_LABEL: &str = "io.cl-maint.soak-pid";
 /// directories of a dead run can be told from the benchmark's.
 pub const DIR_MARKER: &str = ".cl-maint-soak";
 
+use common::build_cl_maint;
+pub use common::{Bench, Gen, connect};
+
 /// Set by the first Ctrl-C: stop after the command in flight.
 pub static STOP: AtomicBool = AtomicBool::new(false);
-
-/// The lock generation a double runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gen {
-    /// flock on `db.bolt`, retried every 50 ms.
-    Bolt,
-    /// The lease row, retried every 1 s ± 10 %.
-    Lease,
-}
-
-impl Gen {
-    /// The value of `CL_DOUBLE_LOCK`.
-    pub fn env(self) -> &'static str {
-        match self {
-            Gen::Bolt => "bolt",
-            Gen::Lease => "lease",
-        }
-    }
-
-    /// The node's own share of a handoff: its lock retry interval (the
-    /// lease's with jitter) plus the double's boot (and migration window).
-    pub fn retry_and_boot(self) -> Duration {
-        match self {
-            Gen::Bolt => Duration::from_millis(50 + 250),
-            Gen::Lease => Duration::from_millis(1100 + 550),
-        }
-    }
-}
-
-/// The context the benchmark's `methods` module works in.
-pub struct Bench {
-    /// The engine.
-    pub docker: Docker,
-    /// The double's images in the registry.
-    pub images: images::Images,
-    /// The release binary of cl-maint.
-    pub cl_maint: PathBuf,
-    /// Unused by the soak (the benchmark's per-run timeline).
-    pub timeline: bool,
-}
-
-impl Bench {
-    /// The labels of a sandbox's containers.
-    pub fn labels(&self, run: &str) -> HashMap<String, String> {
-        HashMap::from([
-            (RUN_LABEL.to_string(), run.to_string()),
-            (PID_LABEL.to_string(), std::process::id().to_string()),
-        ])
-    }
-}
-
-/// Connects to the engine (honouring `DOCKER_HOST`).
-async fn connect() -> Result<Docker, String> {
-    let hint = "start dockerd (or `bash .ci/run`, which installs and starts one), or point DOCKER_HOST at one";
-    let docker = Docker::connect_with_defaults().map_err(|e| format!("no Docker Engine ({e}): {hint}"))?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| format!("the Docker Engine did not answer ({e}): {hint}"))?;
-    docker
-        .ping()
-        .await
-        .map_err(|e| format!("the Docker Engine did not answer ({e}): {hint}"))?;
-    Ok(docker)
-}
 
 fn pid_is_dead(pid: &str) -> bool {
     !pid.is_empty() && !Path::new("/proc").join(pid).exists()
@@ -229,30 +169,6 @@ fn parse_args() -> Args {
         usage();
     }
     args
-}
-
-/// `cargo build --release --bin cl-maint`; the binary next to this example's.
-fn build_cl_maint() -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(&cargo)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--quiet", "--bin", "cl-maint"])
-        .status()
-        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
-    if !status.success() {
-        return Err("`cargo build --release --bin cl-maint` failed; nothing was started".into());
-    }
-    // target/release/examples/soak -> target/release/cl-maint
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("cl-maint"))
-        .ok_or("cannot locate target/release")?;
-    if !bin.exists() {
-        return Err(format!("{} is missing after the build", bin.display()));
-    }
-    Ok(bin)
 }
 
 async fn setup(binary: Option<PathBuf>) -> Result<Bench, String> {

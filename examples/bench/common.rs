@@ -1,0 +1,113 @@
+//! What the benchmark and the soak share at their crate roots: the lock
+//! generations, the context the benchmark's `methods` module works in, the
+//! engine connection and the release build of cl-maint. Each root defines
+//! `RUN_LABEL` and `PID_LABEL` and re-exports this module.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::Docker;
+
+/// The lock generation a double runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gen {
+    /// flock on `db.bolt`, retried every 50 ms.
+    Bolt,
+    /// The lease row, retried every 1 s ± 10 %.
+    Lease,
+}
+
+impl Gen {
+    /// The value of `CL_DOUBLE_LOCK`.
+    pub fn env(self) -> &'static str {
+        match self {
+            Gen::Bolt => "bolt",
+            Gen::Lease => "lease",
+        }
+    }
+
+    /// The node's lock retry interval (the lease's upper bound with jitter).
+    pub fn retry(self) -> Duration {
+        match self {
+            Gen::Bolt => Duration::from_millis(50),
+            Gen::Lease => Duration::from_millis(1100),
+        }
+    }
+
+    /// The double's boot after taking the lock (250 ms; plus a 300 ms
+    /// migration window in the lease era).
+    pub fn boot(self) -> Duration {
+        match self {
+            Gen::Bolt => Duration::from_millis(250),
+            Gen::Lease => Duration::from_millis(550),
+        }
+    }
+
+    /// The node's own share of a handoff: its retry interval plus its boot.
+    pub fn retry_and_boot(self) -> Duration {
+        self.retry() + self.boot()
+    }
+}
+
+/// What every run shares.
+pub struct Bench {
+    /// The engine.
+    pub docker: Docker,
+    /// The double's images in the registry.
+    pub images: crate::images::Images,
+    /// The release binary of cl-maint.
+    pub cl_maint: PathBuf,
+    /// Print each run's timeline (engine events and journal) on stderr.
+    pub timeline: bool,
+}
+
+impl Bench {
+    /// The labels of a run's containers.
+    pub fn labels(&self, run: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (crate::RUN_LABEL.to_string(), run.to_string()),
+            (crate::PID_LABEL.to_string(), std::process::id().to_string()),
+        ])
+    }
+}
+
+/// Connects to the engine (honouring `DOCKER_HOST`); used by the shared
+/// image code too.
+pub async fn connect() -> Result<Docker, String> {
+    let hint = "start dockerd (or `bash .ci/run`, which installs and starts one), or point DOCKER_HOST at one";
+    let docker = Docker::connect_with_defaults().map_err(|e| format!("no Docker Engine ({e}): {hint}"))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| format!("the Docker Engine did not answer ({e}): {hint}"))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| format!("the Docker Engine did not answer ({e}): {hint}"))?;
+    Ok(docker)
+}
+
+/// `cargo build --release --bin cl-maint`, next to this example's binary.
+pub fn build_cl_maint() -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(&cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--release", "--quiet", "--bin", "cl-maint"])
+        .status()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    if !status.success() {
+        return Err("`cargo build --release --bin cl-maint` failed; nothing was started".into());
+    }
+    // target/release/examples/<example> -> target/release/cl-maint
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("cl-maint"))
+        .ok_or("cannot locate target/release")?;
+    if !bin.exists() {
+        return Err(format!("{} is missing after the build", bin.display()));
+    }
+    Ok(bin)
+}
