@@ -2,6 +2,8 @@
 //! move the lock to the other member, gracefully, confirming each step, and
 //! make the pair whole again.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
@@ -47,7 +49,20 @@ pub async fn switch<E: Engine>(
         .as_ref()
         .map(|p| crate::redact::Redactor::from_env(&super::up::env_of(p)))
         .unwrap_or_else(|| crate::redact::Redactor::from_env(&[]));
-    if let Err(f) = run(hosts, opts, direction, hold, &view, progress, interrupt, &mut report).await {
+    let warned = AtomicBool::new(false);
+    let ran = run(
+        hosts,
+        opts,
+        direction,
+        hold,
+        &view,
+        progress,
+        interrupt,
+        &warned,
+        &mut report,
+    )
+    .await;
+    if let Err(f) = ran {
         report.error = Some(redactor.text(&f.what));
         report.log_tail = f.tail.iter().map(|l| redactor.text(l)).collect();
         if f.interrupted && report.outcome != Outcome::NeedsHuman {
@@ -55,8 +70,14 @@ pub async fn switch<E: Engine>(
         }
     }
     report.members = super::final_members(hosts, names).await;
+    if report.outcome == Outcome::SwitchedOver && interrupt.is_set() && !warned.load(Ordering::Relaxed) {
+        progress.warn(FINISHED);
+    }
     report
 }
+
+/// The warning for an interrupt past the handoff.
+const FINISHED: &str = "interrupt received after the old holder was stopped: finishing the switchover, the only way back to a holder and a standby";
 
 #[allow(clippy::too_many_arguments)]
 async fn run<E: Engine>(
@@ -67,6 +88,7 @@ async fn run<E: Engine>(
     view: &PairView,
     progress: &Progress,
     interrupt: &Interrupt,
+    warned: &AtomicBool,
     report: &mut Report,
 ) -> Result<(), StepFailure> {
     let names = &opts.names;
@@ -188,11 +210,9 @@ async fn run<E: Engine>(
         Err(wait) => return Err(failed_takeover(hosts, opts, from, &old, &new, took.stop_error, wait, report).await),
     }
     // Past the handoff, the way to one holder and one standby is forward.
-    let mut warned = false;
-    let mut warn_finishing = |progress: &Progress| {
-        if interrupt.is_set() && !warned {
-            warned = true;
-            progress.warn("interrupt received after the old holder was stopped: finishing the switchover, the only way back to a holder and a standby");
+    let warn_finishing = |progress: &Progress| {
+        if interrupt.is_set() && !warned.swap(true, Ordering::Relaxed) {
+            progress.warn(FINISHED);
         }
     };
     warn_finishing(progress);

@@ -57,6 +57,9 @@ pub async fn up<E: Engine>(
     report
 }
 
+/// How long a secondary reported ready is watched before the run ends.
+const PROVING: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// A secondary reported ready must still wait when the run ends: one that
 /// died right after its waiting line is no standby. It is removed if this
 /// run created it, left stopped otherwise, and the run fails.
@@ -70,12 +73,29 @@ async fn check_still_waiting<E: Engine>(
     if report.outcome != Outcome::PairReady {
         return;
     }
+    let Some(id) = report
+        .members
+        .iter()
+        .find(|m| m.name == names.secondary && m.running)
+        .map(|m| m.id.clone())
+    else {
+        return;
+    };
+    // Watched a moment longer: a standby that dies right after its waiting
+    // line may still be running when it is first read.
+    let deadline = tokio::time::Instant::now() + PROVING;
+    let mut running = true;
+    while running && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        running = crate::upgrade::waits::still_runs(hosts.secondary, &id).await;
+    }
+    if running {
+        return;
+    }
+    report.members = super::final_members(hosts, names).await;
     let Some(s) = report.members.iter().find(|m| m.name == names.secondary) else {
         return;
     };
-    if s.running {
-        return;
-    }
     let code = crate::engine::state_of(&s.inspect)
         .exit_code
         .map(|c| c.to_string())
