@@ -83,14 +83,19 @@ async fn check_still_waiting<E: Engine>(
     };
     // Watched a moment longer: a standby that dies right after its waiting
     // line may still be running when it is first read.
+    // Each look waits for the engine's answer, however slow: the last one,
+    // taken after the deadline, decides.
     let deadline = tokio::time::Instant::now() + PROVING;
-    let mut running = true;
-    while running && tokio::time::Instant::now() < deadline {
+    loop {
+        match hosts.secondary.inspect_container(&id).await {
+            Ok(Some(c)) if crate::engine::state_of(&c).running => {}
+            Ok(_) => break,
+            Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        running = crate::upgrade::waits::still_runs(hosts.secondary, &id).await;
-    }
-    if running {
-        return;
     }
     report.members = super::final_members(hosts, names).await;
     let Some(s) = report.members.iter().find(|m| m.name == names.secondary) else {
