@@ -64,6 +64,22 @@ async fn look<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Result<Look,
     Ok(l)
 }
 
+/// Looks at the pair until it is at rest (no stop or takeover in flight),
+/// up to the takeover deadline.
+async fn settled<E: Engine>(
+    hosts: Hosts<'_, E>,
+    names: &PairNames,
+    opts: &RecoverOptions,
+    interrupt: &Interrupt,
+) -> Result<(Look, bool), String> {
+    survey::settle(opts.takeover_timeout, interrupt, || async {
+        let l = look(hosts, names).await?;
+        let rest = survey::at_rest(&l.all());
+        Ok((l, rest))
+    })
+    .await
+}
+
 /// Recovers the pair; fills in the report. With `hold` (the interrupted
 /// run was `failover --hold`), the member that let go stays stopped.
 pub async fn recover<E: Engine>(
@@ -75,12 +91,7 @@ pub async fn recover<E: Engine>(
     report: &mut Report,
 ) -> Result<(), String> {
     let names = opts.names();
-    let (seen, rest) = survey::settle(opts.takeover_timeout, interrupt, || async {
-        let l = look(hosts, &names).await?;
-        let rest = survey::at_rest(&l.all());
-        Ok((l, rest))
-    })
-    .await?;
+    let (seen, rest) = settled(hosts, &names, opts, interrupt).await?;
     report.state = "nothing was changed".into();
     let holders: Vec<&Seen> = seen.all().into_iter().filter(|s| s.holds()).collect();
     let holder = match holders.as_slice() {
@@ -156,7 +167,12 @@ pub async fn recover<E: Engine>(
         }
     }
     // The other member waits again (unless it was held back on purpose).
-    let now = look(hosts, &names).await?;
+    let mut now = look(hosts, &names).await?;
+    if !now.all().iter().any(|s| s.holds()) {
+        // The holder let go meanwhile: a stop the killed run had asked for
+        // finished only now. The other member takes over; wait for that.
+        now = settled(hosts, &names, opts, interrupt).await?.0;
+    }
     let holder_which = BOTH
         .into_iter()
         .enumerate()
