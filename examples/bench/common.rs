@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 
 /// The lock generation a double runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,4 +111,32 @@ pub fn build_cl_maint() -> Result<PathBuf, String> {
         return Err(format!("{} is missing after the build", bin.display()));
     }
     Ok(bin)
+}
+
+/// Whether the process `pid` (a label's value) is gone.
+pub fn pid_is_dead(pid: &str) -> bool {
+    !pid.is_empty() && !Path::new("/proc").join(pid).exists()
+}
+
+/// Force-removes every container carrying `label` (`key=value`); given the
+/// bare `PID_LABEL`, only those of runs that are no longer running.
+pub async fn remove_labelled(docker: &Docker, label: &str) {
+    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
+        let pid = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(crate::PID_LABEL))
+            .cloned()
+            .unwrap_or_default();
+        if label != crate::PID_LABEL || pid_is_dead(&pid) {
+            let _ = docker
+                .remove_container(
+                    c.id.as_deref().unwrap_or_default(),
+                    Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
+                )
+                .await;
+        }
+    }
 }

@@ -25,43 +25,18 @@ mod stats;
 mod switchover;
 mod timeline;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 
 use common::build_cl_maint;
-pub use common::{Bench, Gen, connect};
+pub use common::{Bench, Gen, connect, remove_labelled};
 use stats::{Kind, Method, Sample, Summary};
 
 /// Label on every container of one run (`<pid>-<run>`).
 pub const RUN_LABEL: &str = "io.cl-maint.bench";
 /// Label with the benchmark's PID (containers of dead runs are swept).
 pub const PID_LABEL: &str = "io.cl-maint.bench-pid";
-
-/// Force-removes every container carrying `label` (`key` or `key=value`).
-pub async fn remove_labelled(docker: &Docker, label: &str) {
-    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
-    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-    for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
-        let pid = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(PID_LABEL))
-            .cloned()
-            .unwrap_or_default();
-        let stale = !pid.is_empty() && !Path::new("/proc").join(&pid).exists();
-        if label != PID_LABEL || stale {
-            let _ = docker
-                .remove_container(
-                    c.id.as_deref().unwrap_or_default(),
-                    Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
-                )
-                .await;
-        }
-    }
-}
 
 struct Args {
     cycles: usize,

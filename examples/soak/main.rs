@@ -10,8 +10,8 @@
 //!
 //! The benchmark's sandboxes, child-process measurement and percentiles are
 //! reused through `#[path]` modules; what those modules expect of the crate
-//! root comes from the benchmark's `common.rs`, and the labels and
-//! `remove_labelled` (the soak's own) are defined here.
+//! root comes from the benchmark's `common.rs`; the labels (the soak's own)
+//! are defined here.
 
 #[path = "../bench/common.rs"]
 mod common;
@@ -40,13 +40,9 @@ mod stats;
 mod timeline;
 mod variant;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 
 /// Label on every container of one soak (`<pid>-<sandbox>`), cl-maint's
 /// clones included (they keep the node's labels).
@@ -58,37 +54,11 @@ pub const PID_LABEL: &str = "io.cl-maint.soak-pid";
 pub const DIR_MARKER: &str = ".cl-maint-soak";
 
 use common::build_cl_maint;
-pub use common::{Bench, Gen, connect};
+use common::pid_is_dead;
+pub use common::{Bench, Gen, connect, remove_labelled};
 
 /// Set by the first Ctrl-C: stop after the command in flight.
 pub static STOP: AtomicBool = AtomicBool::new(false);
-
-fn pid_is_dead(pid: &str) -> bool {
-    !pid.is_empty() && !Path::new("/proc").join(pid).exists()
-}
-
-/// Force-removes every container carrying `label` (`key=value`); given the
-/// bare [`PID_LABEL`], only those of soaks that are no longer running.
-pub async fn remove_labelled(docker: &Docker, label: &str) {
-    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
-    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-    for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
-        let pid = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(PID_LABEL))
-            .cloned()
-            .unwrap_or_default();
-        if label != PID_LABEL || pid_is_dead(&pid) {
-            let _ = docker
-                .remove_container(
-                    c.id.as_deref().unwrap_or_default(),
-                    Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
-                )
-                .await;
-        }
-    }
-}
 
 /// Removes the volume directories of soaks that are no longer running
 /// (`clbench-<pid>-…` holding [`DIR_MARKER`]).
