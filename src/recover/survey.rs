@@ -106,7 +106,7 @@ impl Single {
 
     /// Whether the new version has held the lock: the standby holds or
     /// booted, or the original was renamed (the upgrade renames it only
-    /// after the standby took over).
+    /// once the standby holds the lock: see `upgrade/overlap.rs`).
     pub fn new_version_held(&self) -> bool {
         self.old.is_some() || self.standby.as_ref().is_some_and(|s| s.holds() || s.booted)
     }

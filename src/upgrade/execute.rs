@@ -21,7 +21,8 @@ use crate::report::{Handoff, Outcome, Phase, Report};
 
 use super::options::UpgradeOptions;
 use super::plan::Plan;
-use super::waits::{self, Release, WaitFailure};
+use super::waits::{self, Release, Signals, WaitFailure};
+use overlap::{Early, RecreateError};
 
 /// Runs the plan (after the pull) and fills in the report.
 pub struct Executor<'a, E: Engine> {
@@ -216,24 +217,37 @@ impl<'a, E: Engine> Executor<'a, E> {
             Release::Stop(self.opts.stop_timeout)
         };
         self.begin(&format!("stopping {name}; the standby takes over"));
-        let took = waits::takeover(
-            self.engine,
-            &p.primary_id,
-            release,
-            &standby,
-            &p.standby_addr,
-            self.opts.takeover_timeout,
-            self.interrupt,
-        )
-        .await;
+        // The node is recreated on the new image beside the takeover, as soon
+        // as the new version provably holds the lock (see `overlap`).
+        let signals = Signals::default();
+        let (took, early) = tokio::join!(
+            waits::takeover_signalled(
+                self.engine,
+                &p.primary_id,
+                release,
+                self.engine,
+                &standby,
+                &p.standby_addr,
+                self.opts.takeover_timeout,
+                self.interrupt,
+                Some(&signals),
+            ),
+            self.recreate_when_held(&signals, &standby, generation),
+        );
         match took.gap {
             Ok(gap) => self.handoff(&name, &standby_name, gap),
-            Err(w) if took.held && !matches!(w, WaitFailure::Exited { .. }) => {
-                return self
-                    .held_but_not_serving(&standby_name, &p.standby_addr, w, Some(&name))
-                    .await;
+            Err(w) => {
+                let this = match self.undo_early(early, &standby).await {
+                    Ok(this) => this,
+                    Err(finished) => return finished,
+                };
+                if took.held && !matches!(w, WaitFailure::Exited { .. }) {
+                    return this
+                        .held_but_not_serving(&standby_name, &p.standby_addr, w, Some(&name))
+                        .await;
+                }
+                return this.roll_back_after_stop(&standby, w, took.stop_error, took.held).await;
             }
-            Err(w) => return self.roll_back_after_stop(&standby, w, took.stop_error, took.held).await,
         }
         self.end("takeover");
 
@@ -242,7 +256,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         if warned {
             self.progress.warn(FINISHING);
         }
-        self.forward(&standby, warned).await
+        self.forward(&standby, warned, early).await
     }
 
     /// The standby stopped after its waiting line, before the node was
@@ -284,59 +298,42 @@ impl<'a, E: Engine> Executor<'a, E> {
         });
     }
 
-    /// After the standby took over: recreate the primary and hand back.
-    async fn forward(mut self, standby: &str, warned: bool) -> Report {
+    /// After the standby took over: recreate the primary (unless `early`
+    /// did already, beside the takeover) and hand back.
+    async fn forward(mut self, standby: &str, warned: bool, early: Option<Early>) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
         let standby_name = p.standby.name.clone();
-        let on_standby = format!("the node runs the new version in {standby_name} on {}", p.standby_addr);
-
-        self.begin(&format!("recreating {name} on the new image"));
-        if let Err(e) = self.engine.rename(&p.primary_id, &p.old_name).await {
-            let failure = Failure::new(format!("renaming the old {name} to {} failed: {e}", p.old_name), None);
-            let next = vec![format!(
-                "the old {name} is stopped; rename it (`docker rename {name} {}`) and run `cl-maint upgrade` again, or keep the node on {standby_name}",
-                p.old_name
-            )];
-            return self.needs_human(on_standby, failure, next, vec![standby_name]);
-        }
-        let replacement = match self.engine.create(&p.replacement).await {
-            Ok(id) => id,
-            Err(e) => {
-                return self
-                    .replacement_failed(None, Failure::new(format!("creating the new {name} failed: {e}"), None))
-                    .await;
+        let recreated = match early {
+            Some(early) => {
+                self.report.phases.push(Phase {
+                    name: "recreate-primary".into(),
+                    duration_ms: early.took.as_millis() as u64,
+                });
+                early.result
+            }
+            None => {
+                self.begin(&format!("recreating {name} on the new image"));
+                let recreated = self.recreate().await;
+                if recreated.is_ok() {
+                    self.end("recreate-primary");
+                }
+                recreated
             }
         };
-        if let Err(e) = self.engine.start(&replacement).await {
-            let failure = Failure::new(format!("starting the new {name} failed: {e}"), None);
-            return self.replacement_failed(Some(&replacement), failure).await;
-        }
-        let release_at = match waits::lock_wait_line(
-            self.engine,
-            &replacement,
-            self.opts.wait_timeout,
-            &Interrupt::new(),
-            0,
-        )
-        .await
-        {
-            Ok(generation) => {
-                self.progress.note(&format!("the new {name} is waiting for the lock"));
-                waits::release_at(generation, Instant::now())
+        let ready = match recreated {
+            Ok(ready) => ready,
+            Err(RecreateError::Rename(failure)) => {
+                let on_standby = format!("the node runs the new version in {standby_name} on {}", p.standby_addr);
+                let next = vec![format!(
+                    "the old {name} is stopped; rename it (`docker rename {name} {}`) and run `cl-maint upgrade` again, or keep the node on {standby_name}",
+                    p.old_name
+                )];
+                return self.needs_human(on_standby, failure, next, vec![standby_name]);
             }
-            Err(w) => {
-                let what = describe(
-                    &format!("the new {name} never logged that it waits for the lock:"),
-                    &w,
-                    self.opts.wait_timeout,
-                );
-                return self
-                    .replacement_failed(Some(&replacement), Failure::new(what, Some(&w)))
-                    .await;
-            }
+            Err(RecreateError::Replacement(id, failure)) => return self.replacement_failed(id.as_deref(), failure).await,
         };
-        self.end("recreate-primary");
-        if let Some(at) = release_at {
+        let replacement = ready.id;
+        if let Some(at) = waits::release_at(ready.generation, ready.seen) {
             self.begin(RETRY_ALIGN);
             tokio::time::sleep_until(at).await;
             self.end("lock-retry");
@@ -388,6 +385,8 @@ impl<'a, E: Engine> Executor<'a, E> {
     }
 }
 
+#[path = "overlap.rs"]
+mod overlap;
 #[path = "recovery.rs"]
 mod recovery;
 

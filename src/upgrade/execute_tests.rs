@@ -56,6 +56,17 @@ const SUCCESS: [&str; 9] = [
     "remove chainlink-cl-maint-old",
 ];
 
+/// The new primary, started beside the takeover once the standby answered
+/// as the holder, taken back when the takeover fails.
+const EARLY_UNDONE: [&str; 6] = [
+    "rename chainlink chainlink-cl-maint-old",
+    "create chainlink",
+    "start chainlink",
+    "stop chainlink",
+    "remove chainlink",
+    "rename chainlink-cl-maint-old chainlink",
+];
+
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
@@ -234,6 +245,95 @@ async fn upgrades_with_two_handoffs_in_order() {
         report.state,
         format!("chainlink runs {NEW_IMAGE} and holds the lock on {PRIMARY_ADDR}")
     );
+}
+
+/// Runs an upgrade to `new` with `plan`; the phases and the virtual time it
+/// took.
+async fn timed(new: Behaviour, plan: &Plan) -> (Vec<String>, Duration) {
+    let fake = engine_with(new);
+    let started = tokio::time::Instant::now();
+    let report = run_with(&fake, plan, &options(), &Interrupt::new()).await;
+    assert_ended(&report, &fake, Outcome::Upgraded, exit::OK);
+    assert_eq!(fake.calls(), calls(9, &[]));
+    assert_eq!(report.handoffs.len(), 2);
+    let phases = report.phases.iter().map(|p| p.name.clone()).collect();
+    (phases, started.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_node_is_recreated_while_the_standby_migrates() {
+    // v2.15+: the standby's 204 says it holds the lock 3 s before it serves;
+    // the new primary is started then and has waited long enough by the time
+    // the standby serves: the hand-back needs no wait for its next try.
+    let migrating = Behaviour {
+        migration: secs(3),
+        answers_204_while_migrating: true,
+        ..new_node()
+    };
+    let (phases, took) = timed(migrating.clone(), &test_plan()).await;
+    assert_eq!(
+        phases,
+        ["start-standby", "lock-retry", "takeover", "recreate-primary", "hand-back", "cleanup"]
+    );
+    // 0.8 s timing the first stop, 3 s migrating and 2 s booting, then 2 s
+    // booting after the hand-back; recreating after the standby served would
+    // add another 0.8 s.
+    assert!(took < Duration::from_millis(7900), "{took:?}");
+    // Without the 204, nothing proves the lock held before it serves.
+    let silent = Behaviour {
+        answers_204_while_migrating: false,
+        ..migrating
+    };
+    let (phases, took) = timed(silent, &test_plan()).await;
+    assert_eq!(phases.iter().filter(|p| *p == "lock-retry").count(), 2, "{phases:?}");
+    assert!(took > Duration::from_millis(8500), "{took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bolt_node_on_a_shared_lock_file_is_recreated_while_the_standby_boots() {
+    let plan = Plan {
+        generation: Some(Generation::Bolt),
+        lock_file_shared: true,
+        ..test_plan()
+    };
+    let bolt = Behaviour {
+        boot: BOOT,
+        ..Behaviour::bolt("2.10.0")
+    };
+    let (phases, took) = timed(bolt.clone(), &plan).await;
+    assert_eq!(
+        phases,
+        ["start-standby", "lock-retry", "takeover", "recreate-primary", "hand-back", "cleanup"]
+    );
+    assert!(took < Duration::from_millis(4200), "{took:?}");
+    // The lock file not shared (another host): recreated after the standby
+    // serves, the stop then timed to the new primary's next try. (The first
+    // stop comes after the 2 s watch of the standby's line: its tries' phase
+    // is not known any more.)
+    let apart = Plan {
+        lock_file_shared: false,
+        ..plan
+    };
+    let (phases, _) = timed(bolt, &apart).await;
+    assert_eq!(
+        phases,
+        ["start-standby", "takeover", "recreate-primary", "lock-retry", "hand-back", "cleanup"]
+    );
+}
+
+#[test]
+fn a_stop_is_timed_to_the_successors_next_try() {
+    let now = tokio::time::Instant::now();
+    // Lease: 0.8 s after the failed try it logged, or now when that is past.
+    assert_eq!(waits::release_at(Generation::Lease, now), Some(now + Duration::from_millis(800)));
+    assert_eq!(waits::release_at(Generation::Lease, now - secs(1)), None);
+    // Bolt: 30 ms after the line (the try right after it), else a later
+    // interval's, up to ten intervals on.
+    assert_eq!(waits::release_at(Generation::Bolt, now), Some(now + Duration::from_millis(30)));
+    let later = waits::release_at(Generation::Bolt, now - Duration::from_millis(100)).unwrap();
+    assert!(later > now && later <= now + Duration::from_millis(30), "{:?}", later - now);
+    assert_eq!(waits::release_at(Generation::Bolt, now - secs(1)), None);
+    assert_eq!(waits::release_at(Generation::AdvisoryBlocking, now), None);
 }
 
 #[tokio::test(start_paused = true)]

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::engine::{Engine, state_of};
@@ -114,20 +115,40 @@ pub async fn settle<E: Engine>(engine: &E, id: &str, addr: &str, within: Duratio
 
 /// How often a node waiting for a lease or advisory lock tries again (±10 %).
 pub const LOCK_RETRY: Duration = Duration::from_secs(1);
+/// How often a bolt-era node tries its `flock` again.
+pub const BOLT_RETRY: Duration = Duration::from_millis(50);
+/// How many bolt-era retry intervals [`release_at`] looks ahead: the node
+/// sleeps a little longer than 50 ms each time, so the phase of a try much
+/// later than its waiting line is not known well enough to aim at.
+const BOLT_TRIES_AHEAD: u32 = 10;
 
-/// When to signal the holder, given that its successor logged a failed lock
-/// try at `seen`: at 0.8 of the retry interval after that try, so that the
-/// lock is free just before the successor's next try (the jitter is ±10 %)
-/// instead of just after it, which would cost a whole interval of downtime.
-/// `None` (signal now) for the bolt era, which retries every 50 ms, for the
-/// blocking advisory lock, which takes the lock the moment it is free, and
-/// when that moment has already passed.
+/// When to signal the holder, given that its successor, just started, logged
+/// its waiting line at `seen`, so that the lock is free just before one of
+/// the successor's next tries instead of just after one, which would cost a
+/// whole retry interval of downtime:
+///
+/// - lease and retried advisory locks (the line follows a failed try; a try
+///   every 1 s ± 10 %): 0.8 s after the line;
+/// - bolt era (the line comes right before the first try; a try every
+///   50 ms): 30 ms after the line, or a whole number of intervals later
+///   when that moment has passed, which leaves about 20 ms for the stop to
+///   reach the node and the node to let go.
+///
+/// `None` (signal now) for the blocking advisory lock, which takes the lock
+/// the moment it is free, and when the moment has passed (for bolt: more
+/// than ten intervals after the line).
 pub fn release_at(generation: Generation, seen: Instant) -> Option<Instant> {
-    if generation.line_precedes_attempt() {
-        return None;
+    let now = Instant::now();
+    match generation {
+        Generation::AdvisoryBlocking => None,
+        Generation::Bolt => (0..BOLT_TRIES_AHEAD)
+            .map(|k| seen + BOLT_RETRY * 3 / 5 + BOLT_RETRY * k)
+            .find(|at| *at > now),
+        _ => {
+            let at = seen + LOCK_RETRY * 4 / 5;
+            (at > now).then_some(at)
+        }
     }
-    let at = seen + LOCK_RETRY * 4 / 5;
-    (at > Instant::now()).then_some(at)
 }
 
 /// Follows the container's log until it says it is waiting for the lock,
@@ -263,6 +284,20 @@ pub async fn serving<E: Engine>(
     interrupt: &Interrupt,
     ignore_interrupt: bool,
 ) -> Watch {
+    serving_signalled(engine, id, addr, within, interrupt, ignore_interrupt, None).await
+}
+
+/// [`serving`], notifying `held` the first time the node answers as the
+/// lock holder.
+async fn serving_signalled<E: Engine>(
+    engine: &E,
+    id: &str,
+    addr: &str,
+    within: Duration,
+    interrupt: &Interrupt,
+    ignore_interrupt: bool,
+    held: Option<&Notify>,
+) -> Watch {
     let deadline = Instant::now() + within;
     let mut held_at = None;
     // A container with a restart policy that crashes is running again a
@@ -280,8 +315,11 @@ pub async fn serving<E: Engine>(
         let http = async {
             loop {
                 if let Ok(answer) = engine.http_get(addr, "/health", Duration::from_secs(2)).await {
-                    if status_means_holding(answer.status) {
-                        held_at.get_or_insert_with(Instant::now);
+                    if status_means_holding(answer.status) && held_at.is_none() {
+                        held_at = Some(Instant::now());
+                        if let Some(held) = held {
+                            held.notify_one();
+                        }
                     }
                     if status_means_serving(answer.status) {
                         return Instant::now();
@@ -357,6 +395,17 @@ pub struct Takeover {
     pub stop_error: Option<String>,
 }
 
+/// What a takeover tells a step that runs beside it (each is notified once).
+#[derive(Debug, Default)]
+pub struct Signals {
+    /// The old holder's stop (or kill) returned: it has let go of the lock.
+    pub released: Notify,
+    /// The successor first answered as the lock holder.
+    pub held: Notify,
+    /// The takeover is over, however it ended.
+    pub ended: Notify,
+}
+
 /// A takeover: signal the holder `from` and poll `to` at `to_addr` until it
 /// serves.
 pub async fn takeover<E: Engine>(
@@ -384,6 +433,22 @@ pub async fn takeover_across<E: Engine>(
     within: Duration,
     interrupt: &Interrupt,
 ) -> Takeover {
+    takeover_signalled(from_engine, from, release, to_engine, to, to_addr, within, interrupt, None).await
+}
+
+/// [`takeover_across`], telling `signals` how it goes.
+#[allow(clippy::too_many_arguments)]
+pub async fn takeover_signalled<E: Engine>(
+    from_engine: &E,
+    from: &str,
+    release: Release,
+    to_engine: &E,
+    to: &str,
+    to_addr: &str,
+    within: Duration,
+    interrupt: &Interrupt,
+    signals: Option<&Signals>,
+) -> Takeover {
     let signalled = Instant::now();
     let stop = async {
         match release {
@@ -392,7 +457,7 @@ pub async fn takeover_across<E: Engine>(
         }
         .map_err(|e| e.to_string())
     };
-    let poll = serving(to_engine, to, to_addr, within, interrupt, true);
+    let poll = serving_signalled(to_engine, to, to_addr, within, interrupt, true, signals.map(|s| &s.held));
     tokio::pin!(stop, poll);
     let mut stopped: Option<Result<(), String>> = None;
     let watch = loop {
@@ -404,6 +469,9 @@ pub async fn takeover_across<E: Engine>(
                     stopped = Some(result);
                     break watch;
                 }
+                if let Some(signals) = signals {
+                    signals.released.notify_one();
+                }
                 stopped = Some(result);
             }
             watch = &mut poll => break watch,
@@ -413,6 +481,9 @@ pub async fn takeover_across<E: Engine>(
         Some(result) => result,
         None => stop.await,
     };
+    if let Some(signals) = signals {
+        signals.ended.notify_one();
+    }
     Takeover {
         held: watch.held_at.is_some(),
         gap: watch.result.map(|at| at - signalled),

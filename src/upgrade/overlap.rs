@@ -1,0 +1,184 @@
+//! Recreating the node on the new image: after the standby has taken over,
+//! or, to save the standby's boot from the job's time, while it boots.
+//!
+//! The original is renamed aside (and the main port reused) only once the
+//! new version holds the lock, which is also what `cl-maint recover` reads
+//! from the rename. Evidence of that, before the standby serves:
+//!
+//! - the standby answers as the holder (the `/health` 204 that v2.15+
+//!   answers while migrating), in any generation;
+//! - bolt era with the lock file provably shared (one engine, `ROOT` on the
+//!   same mount): the original has exited, so its `flock` is free, and two
+//!   of the standby's 50 ms retry intervals later the standby, the only
+//!   node trying for it, still runs. A new node started after that tries
+//!   for the lock only after its own start (about 200 ms), and waits.
+//!
+//! Without such evidence (two hosts, a generation that answers nothing
+//! before it serves), the node is recreated after the standby serves.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::engine::Engine;
+use crate::interrupt::Interrupt;
+use crate::node::logs::Generation;
+use crate::report::{Outcome, Report};
+
+use super::waits::{self, Signals};
+use super::{Executor, Failure, describe};
+
+/// The new primary, started on the main port and waiting for the lock.
+pub(super) struct Ready {
+    /// Its container id.
+    pub id: String,
+    /// When its waiting line was seen.
+    pub seen: Instant,
+    /// The lock generation its line belongs to.
+    pub generation: Generation,
+}
+
+/// Why the new primary is not waiting for the lock.
+pub(super) enum RecreateError {
+    /// The original could not be renamed aside (nothing else was done).
+    Rename(Failure),
+    /// The new primary could not be created (`None`), or started, or never
+    /// waited for the lock.
+    Replacement(Option<String>, Failure),
+}
+
+/// A recreation that ran beside the takeover, and how long it took.
+pub(super) struct Early {
+    pub result: Result<Ready, RecreateError>,
+    pub took: Duration,
+}
+
+impl<E: Engine> Executor<'_, E> {
+    /// Renames the original aside and starts the new primary on the main
+    /// port, until it logs that it waits for the lock.
+    pub(super) async fn recreate(&self) -> Result<Ready, RecreateError> {
+        let (p, name) = (self.plan, &self.plan.container);
+        if let Err(e) = self.engine.rename(&p.primary_id, &p.old_name).await {
+            let what = format!("renaming the old {name} to {} failed: {e}", p.old_name);
+            return Err(RecreateError::Rename(Failure::new(what, None)));
+        }
+        let id = match self.engine.create(&p.replacement).await {
+            Ok(id) => id,
+            Err(e) => {
+                let what = format!("creating the new {name} failed: {e}");
+                return Err(RecreateError::Replacement(None, Failure::new(what, None)));
+            }
+        };
+        if let Err(e) = self.engine.start(&id).await {
+            let what = format!("starting the new {name} failed: {e}");
+            return Err(RecreateError::Replacement(Some(id), Failure::new(what, None)));
+        }
+        // Finished even when interrupted: the hand-back is the way home.
+        match waits::lock_wait_line(self.engine, &id, self.opts.wait_timeout, &Interrupt::new(), 0).await {
+            Ok(generation) => {
+                self.progress.note(&format!("the new {name} is waiting for the lock"));
+                Ok(Ready {
+                    id,
+                    seen: Instant::now(),
+                    generation,
+                })
+            }
+            Err(w) => {
+                let what = describe(
+                    &format!("the new {name} never logged that it waits for the lock:"),
+                    &w,
+                    self.opts.wait_timeout,
+                );
+                Err(RecreateError::Replacement(Some(id), Failure::new(what, Some(&w))))
+            }
+        }
+    }
+
+    /// Runs beside the takeover: recreates the node once the new version
+    /// provably holds the lock (see the module's notes). `None` when the
+    /// takeover ended first.
+    pub(super) async fn recreate_when_held(&self, signals: &Signals, standby: &str, generation: Generation) -> Option<Early> {
+        let shared_bolt = generation == Generation::Bolt && self.plan.lock_file_shared;
+        let proven = async {
+            if shared_bolt {
+                signals.released.notified().await;
+                tokio::time::sleep(waits::BOLT_RETRY * 2).await;
+                waits::still_runs(self.engine, standby).await
+            } else {
+                signals.held.notified().await;
+                true
+            }
+        };
+        let go = tokio::select! {
+            biased;
+            proven = proven => proven,
+            _ = signals.ended.notified() => false,
+        };
+        if !go {
+            return None;
+        }
+        let name = &self.plan.container;
+        self.progress.step(&format!(
+            "recreating {name} on the new image while {} boots",
+            self.plan.standby.name
+        ));
+        let started = Instant::now();
+        let result = self.recreate().await;
+        Some(Early {
+            result,
+            took: started.elapsed(),
+        })
+    }
+
+    /// The takeover failed after the new primary was started beside it:
+    /// remove it and put the original back under its name, so the ways back
+    /// find things as they were. When the new primary turned out to take the
+    /// lock itself, the upgrade is finished on it instead (the report).
+    pub(super) async fn undo_early(self, early: Option<Early>, standby: &str) -> Result<Self, Report> {
+        let Some(early) = early else { return Ok(self) };
+        let (p, name) = (self.plan, self.plan.container.clone());
+        let (replacement, renamed) = match early.result {
+            Ok(ready) => (Some(ready.id), true),
+            Err(RecreateError::Replacement(id, _)) => (id, true),
+            Err(RecreateError::Rename(_)) => (None, false),
+        };
+        if let Some(id) = &replacement {
+            if waits::answers(self.engine, &p.primary_addr).await {
+                return Err(self.replacement_took_over(standby).await);
+            }
+            let _ = self.engine.stop(id, self.opts.stop_timeout).await;
+            self.remove_quietly(id).await;
+        }
+        if renamed && let Err(e) = self.engine.rename(&p.primary_id, &name).await {
+            self.progress
+                .warn(&format!("could not rename {} back to {name}: {e}", p.old_name));
+        }
+        Ok(self)
+    }
+
+    /// The new primary took the lock before the standby did (a standby that
+    /// did not take a free lock for a few hundred ms): the node already runs
+    /// the new version on its main port; the standby is removed.
+    async fn replacement_took_over(mut self, standby: &str) -> Report {
+        let (p, name) = (self.plan, self.plan.container.clone());
+        self.progress.warn(&format!(
+            "the new {name} took the lock before {} did; finishing on it",
+            p.standby.name
+        ));
+        let _ = self.engine.stop(standby, self.opts.stop_timeout).await;
+        let mut left = Vec::new();
+        if self.engine.remove(standby).await.is_err() {
+            left.push(p.standby.name.clone());
+        }
+        if self.opts.keep_old || self.engine.remove(&p.primary_id).await.is_err() {
+            left.push(p.old_name.clone());
+        }
+        let next = left
+            .iter()
+            .map(|l| format!("remove {l} when you no longer need it: `docker rm {l}`"))
+            .collect();
+        self.report.left = left;
+        let state = format!("{name} runs {} and holds the lock on {}", p.target, p.primary_addr);
+        self.finish(Outcome::Upgraded, state, None, next)
+    }
+}
