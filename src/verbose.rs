@@ -134,6 +134,11 @@ impl<E: Engine> Engine for Traced<'_, E> {
         result
     }
 
+    async fn exited(&self, id: &str) -> EngineResult<()> {
+        self.timed(READS, format!("exit of {}", short(id)), self.inner.exited(id))
+            .await
+    }
+
     async fn start(&self, id: &str) -> EngineResult<()> {
         self.timed(CHANGES, format!("start {}", short(id)), self.inner.start(id))
             .await

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use bollard::Docker;
 use bollard::models::{ContainerInspectResponse, ContainerSummary, ImageInspect};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, KillContainerOptionsBuilder,
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
     StopContainerOptionsBuilder,
 };
@@ -327,6 +327,40 @@ impl Engine for DockerEngine {
         }
     }
 
+    async fn exited(&self, id: &str) -> EngineResult<()> {
+        let Some(c) = self.inspect_container(id).await? else {
+            return Ok(());
+        };
+        let state = c.state.unwrap_or_default();
+        if state.running != Some(true) {
+            return Ok(());
+        }
+        let Some(since) = state.started_at.as_deref().and_then(unix_timestamp) else {
+            return Err(EngineError::Api {
+                action: format!("read when container {id} started"),
+                status: None,
+                message: format!("unreadable start time {:?}", state.started_at),
+            });
+        };
+        // Events since it started (on the engine's clock): a `die` that came
+        // before the subscription is replayed.
+        let filters = HashMap::from([
+            ("type", vec!["container"]),
+            ("container", vec![id]),
+            ("event", vec!["die"]),
+        ]);
+        let options = EventsOptionsBuilder::new().since(&since).filters(&filters).build();
+        match self.docker.events(Some(options)).next().await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(api_error(format!("follow the events of container {id}"))(e)),
+            None => Err(EngineError::Api {
+                action: format!("follow the events of container {id}"),
+                status: None,
+                message: "the engine ended the event stream".into(),
+            }),
+        }
+    }
+
     async fn kill(&self, id: &str, signal: &str) -> EngineResult<()> {
         let options = KillContainerOptionsBuilder::new().signal(signal).build();
         match retry::retrying(|| self.docker.kill_container(id, Some(options.clone()))).await {
@@ -377,6 +411,17 @@ impl Engine for DockerEngine {
     }
 }
 
+/// The engine's RFC 3339 time (`2026-11-22T02:17:04.867100768Z`) as the
+/// `seconds.nanoseconds` since the epoch that its API's `since` takes.
+fn unix_timestamp(rfc3339: &str) -> Option<String> {
+    let seconds = crate::pair::member::unix_seconds(rfc3339)?;
+    let fraction = rfc3339.split_once('.').map_or("", |(_, f)| f.trim_end_matches('Z'));
+    if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{seconds}.{fraction:0<9}"))
+}
+
 /// Splits a stream of byte chunks into lines (a final partial line included).
 fn lines(
     chunks: impl futures::Stream<Item = EngineResult<bytes::Bytes>> + Send + 'static,
@@ -418,6 +463,23 @@ fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_times_become_unix_timestamps() {
+        assert_eq!(
+            unix_timestamp("2026-11-22T02:17:04.867100768Z").as_deref(),
+            Some("1795313824.867100768")
+        );
+        assert_eq!(
+            unix_timestamp("2026-11-22T02:17:04.5Z").as_deref(),
+            Some("1795313824.500000000")
+        );
+        assert_eq!(
+            unix_timestamp("2026-11-22T02:17:04Z").as_deref(),
+            Some("1795313824.000000000")
+        );
+        assert_eq!(unix_timestamp("yesterday"), None);
+    }
 
     #[test]
     fn registry_auth_header_becomes_base64url() {

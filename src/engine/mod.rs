@@ -106,6 +106,12 @@ pub trait Engine: Send + Sync {
     /// SIGKILL after the grace period. Returns once the container has stopped.
     fn stop(&self, id: &str, grace: Duration) -> impl Future<Output = EngineResult<()>> + Send;
 
+    /// Resolves once the container's process has exited since it last
+    /// started (its `die` event), at once if it is not running. The engine
+    /// reports that before a stop returns: a stop first tears down the
+    /// container's mounts and ports, about 100 ms with a bind mount.
+    fn exited(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
+
     /// `docker kill --signal SIGNAL`.
     fn kill(&self, id: &str, signal: &str) -> impl Future<Output = EngineResult<()>> + Send;
 

@@ -330,7 +330,9 @@ impl<'a, E: Engine> Executor<'a, E> {
                 )];
                 return self.needs_human(on_standby, failure, next, vec![standby_name]);
             }
-            Err(RecreateError::Replacement(id, failure)) => return self.replacement_failed(id.as_deref(), failure).await,
+            Err(RecreateError::Replacement(id, failure)) => {
+                return self.replacement_failed(id.as_deref(), failure).await;
+            }
         };
         let replacement = ready.id;
         if let Some(at) = waits::release_at(ready.generation, ready.seen) {

@@ -8,10 +8,10 @@
 //! - the standby answers as the holder (the `/health` 204 that v2.15+
 //!   answers while migrating), in any generation;
 //! - bolt era with the lock file provably shared (one engine, `ROOT` on the
-//!   same mount): the original has exited, so its `flock` is free, and two
+//!   same mount): the original has exited, so its `flock` is free, and one
 //!   of the standby's 50 ms retry intervals later the standby, the only
 //!   node trying for it, still runs. A new node started after that tries
-//!   for the lock only after its own start (about 200 ms), and waits.
+//!   for the lock only after its own start (about 200 ms more), and waits.
 //!
 //! Without such evidence (two hosts, a generation that answers nothing
 //! before it serves), the node is recreated after the standby serves.
@@ -97,12 +97,17 @@ impl<E: Engine> Executor<'_, E> {
     /// Runs beside the takeover: recreates the node once the new version
     /// provably holds the lock (see the module's notes). `None` when the
     /// takeover ended first.
-    pub(super) async fn recreate_when_held(&self, signals: &Signals, standby: &str, generation: Generation) -> Option<Early> {
+    pub(super) async fn recreate_when_held(
+        &self,
+        signals: &Signals,
+        standby: &str,
+        generation: Generation,
+    ) -> Option<Early> {
         let shared_bolt = generation == Generation::Bolt && self.plan.lock_file_shared;
         let proven = async {
             if shared_bolt {
                 signals.released.notified().await;
-                tokio::time::sleep(waits::BOLT_RETRY * 2).await;
+                tokio::time::sleep(waits::BOLT_RETRY).await;
                 waits::still_runs(self.engine, standby).await
             } else {
                 signals.held.notified().await;

@@ -130,9 +130,10 @@ const BOLT_TRIES_AHEAD: u32 = 10;
 /// - lease and retried advisory locks (the line follows a failed try; a try
 ///   every 1 s ± 10 %): 0.8 s after the line;
 /// - bolt era (the line comes right before the first try; a try every
-///   50 ms): 30 ms after the line, or a whole number of intervals later
-///   when that moment has passed, which leaves about 20 ms for the stop to
-///   reach the node and the node to let go.
+///   50 ms): 20 ms after the line is seen, or a whole number of intervals
+///   later when that moment has passed. That leaves about 30 ms for the
+///   line to reach cl-maint (10–15 ms through the engine's log stream) and
+///   for the stop to reach the node and the node to let go (5–10 ms).
 ///
 /// `None` (signal now) for the blocking advisory lock, which takes the lock
 /// the moment it is free, and when the moment has passed (for bolt: more
@@ -142,7 +143,7 @@ pub fn release_at(generation: Generation, seen: Instant) -> Option<Instant> {
     match generation {
         Generation::AdvisoryBlocking => None,
         Generation::Bolt => (0..BOLT_TRIES_AHEAD)
-            .map(|k| seen + BOLT_RETRY * 3 / 5 + BOLT_RETRY * k)
+            .map(|k| seen + BOLT_RETRY * 2 / 5 + BOLT_RETRY * k)
             .find(|at| *at > now),
         _ => {
             let at = seen + LOCK_RETRY * 4 / 5;
@@ -398,7 +399,8 @@ pub struct Takeover {
 /// What a takeover tells a step that runs beside it (each is notified once).
 #[derive(Debug, Default)]
 pub struct Signals {
-    /// The old holder's stop (or kill) returned: it has let go of the lock.
+    /// The old holder's process exited (or its stop returned): it has let
+    /// go of the lock.
     pub released: Notify,
     /// The successor first answered as the lock holder.
     pub held: Notify,
@@ -433,7 +435,18 @@ pub async fn takeover_across<E: Engine>(
     within: Duration,
     interrupt: &Interrupt,
 ) -> Takeover {
-    takeover_signalled(from_engine, from, release, to_engine, to, to_addr, within, interrupt, None).await
+    takeover_signalled(
+        from_engine,
+        from,
+        release,
+        to_engine,
+        to,
+        to_addr,
+        within,
+        interrupt,
+        None,
+    )
+    .await
 }
 
 /// [`takeover_across`], telling `signals` how it goes.
@@ -457,11 +470,39 @@ pub async fn takeover_signalled<E: Engine>(
         }
         .map_err(|e| e.to_string())
     };
-    let poll = serving_signalled(to_engine, to, to_addr, within, interrupt, true, signals.map(|s| &s.held));
-    tokio::pin!(stop, poll);
+    let poll = serving_signalled(
+        to_engine,
+        to,
+        to_addr,
+        within,
+        interrupt,
+        true,
+        signals.map(|s| &s.held),
+    );
+    // The old holder's exit, which the engine reports before the stop returns.
+    let exit = async {
+        match signals {
+            Some(_) => from_engine.exited(from).await.is_ok(),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop, poll, exit);
     let mut stopped: Option<Result<(), String>> = None;
+    let (mut exit_seen, mut released) = (false, false);
+    let mut release = || {
+        if let (false, Some(signals)) = (released, signals) {
+            released = true;
+            signals.released.notify_one();
+        }
+    };
     let watch = loop {
         tokio::select! {
+            ok = &mut exit, if !exit_seen => {
+                exit_seen = true;
+                if ok {
+                    release();
+                }
+            }
             result = &mut stop, if stopped.is_none() => {
                 // A failed stop leaves the old holder holding: stop watching.
                 if let Err(e) = &result {
@@ -469,9 +510,7 @@ pub async fn takeover_signalled<E: Engine>(
                     stopped = Some(result);
                     break watch;
                 }
-                if let Some(signals) = signals {
-                    signals.released.notify_one();
-                }
+                release();
                 stopped = Some(result);
             }
             watch = &mut poll => break watch,

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod double;
 mod endpoints;
+mod engine_calls;
 mod examples;
 mod failover;
 mod failover_hosts;

@@ -137,6 +137,53 @@ async fn upgrades_a_lease_era_node() {
     upgrade_a_to_b(Gen::Lease, "up-lease").await;
 }
 
+/// Nanoseconds since the epoch of the engine's RFC 3339 timestamps.
+fn unix_ns(rfc3339: &str) -> u128 {
+    let secs = cl_maint::pair::member::unix_seconds(rfc3339).expect("an RFC 3339 time") as u128;
+    let frac = rfc3339
+        .split_once('.')
+        .map(|(_, f)| f.trim_end_matches('Z'))
+        .unwrap_or("");
+    secs * 1_000_000_000 + format!("{frac:0<9}")[..9].parse::<u128>().unwrap()
+}
+
+/// The node is recreated while the standby boots (a 1 s boot here, so that
+/// the order is beyond doubt): the engine created the new primary before the
+/// standby first served.
+async fn recreated_while_the_standby_boots(generation: Gen, test: &str) {
+    let rig = Rig::new(test).await;
+    let node = primary(&rig, generation, &["CL_DOUBLE_BOOT=1s"]).await;
+    let run = upgrade(&rig, &node.name, NEW, &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let bound = generation.handoff_bound(MARGIN) + Duration::from_millis(750);
+    let figures = rig.journal().assert_safe(bound);
+    assert_eq!(figures.tenures.len(), 3, "old, standby, new: {figures:?}");
+    let served = figures.tenures[1].serve_ns.expect("the standby served");
+    let created = rig
+        .docker
+        .inspect_container(&node.name, None)
+        .await
+        .unwrap()
+        .created
+        .unwrap();
+    let created = unix_ns(&created);
+    assert!(
+        created < served,
+        "the new primary was created {} ms after the standby served",
+        (created - served) / 1_000_000
+    );
+}
+
+#[tokio::test]
+async fn recreates_a_bolt_era_node_while_the_standby_boots() {
+    recreated_while_the_standby_boots(Gen::Bolt, "up-overlap-bolt").await;
+}
+
+#[tokio::test]
+async fn recreates_a_lease_era_node_while_the_standby_migrates() {
+    recreated_while_the_standby_boots(Gen::Lease, "up-overlap-lease").await;
+}
+
 #[tokio::test]
 async fn keeps_every_operator_setting_and_drops_old_image_defaults() {
     let rig = Rig::new("up-settings").await;

@@ -208,6 +208,19 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
+    async fn exited(&self, id: &str) -> EngineResult<()> {
+        loop {
+            {
+                let w = self.world();
+                match w.find(id) {
+                    Some(i) if w.containers[i].running() => {}
+                    _ => return Ok(()),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     async fn kill(&self, id: &str, signal: &str) -> EngineResult<()> {
         let mut w = self.world();
         let Some(i) = w.target("kill", id, |n| format!("kill {n} {signal}"))? else {

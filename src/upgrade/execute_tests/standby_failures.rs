@@ -251,7 +251,14 @@ async fn standby_that_held_then_crashed_is_reported_even_when_the_old_version_ru
     assert_ended(&report, &fake, Outcome::NeedsHuman, exit::NEEDS_HUMAN);
     assert_eq!(
         fake.calls(),
-        calls(3, &[&EARLY_UNDONE[..], &["stop chainlink-cl-maint-standby", "start chainlink", SUCCESS[7]]].concat())
+        calls(
+            3,
+            &[
+                &EARLY_UNDONE[..],
+                &["stop chainlink-cl-maint-standby", "start chainlink", SUCCESS[7]]
+            ]
+            .concat()
+        )
     );
     // The crash released nothing: the primary got the lock back after the lease.
     assert_eq!(names(&fake), vec![NAME.to_string()]);
