@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
+use crate::node::logs::Generation;
 use crate::progress::Progress;
 use crate::report::{Handoff, Outcome, Report};
-use crate::upgrade::waits::{self, Release};
+use crate::upgrade::waits::{self, Release, Signals};
+use tokio::time::Instant;
 
 use super::member::{LockRole, Member};
 use super::steps::{self, StepFailure};
@@ -133,6 +135,7 @@ async fn run<E: Engine>(
     }
     let to = from.other();
     let (old, new) = (view.of(from).unwrap().clone(), view.of(to).unwrap().clone());
+    let old_ref = &old;
     let (from_engine, to_engine) = (hosts.of(from), hosts.of(to));
     let shared = super::share_lock_file(hosts, &old, &new);
     let Some(to_addr) = new.addr.clone() else {
@@ -154,17 +157,39 @@ async fn run<E: Engine>(
         return Err(StepFailure::new(why));
     }
 
-    // 1. The member taking over must wait for the lock.
+    // 1. The member taking over must wait for the lock, and have just
+    // started, so that its next lock try is known: a lease-era standby
+    // that has waited a while is restarted (it tries at a random phase of
+    // its 1 s interval; a bolt-era one tries every 50 ms and is left be).
+    let restart = new.lock == LockRole::Waiting && new.generation.is_some_and(|g| !g.line_precedes_attempt());
+    let mut first_try = None;
     match new.lock {
-        LockRole::Waiting => {}
-        LockRole::Stopped => {
-            progress.step(&format!("starting {}; it should wait for the lock", new.name));
-            if let Err(f) = steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
-                let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
-                report.set_outcome(Outcome::RolledBack);
-                report.state = format!("{} still holds the lock; {} is stopped, as it was", old.name, new.name);
-                report.next_steps = vec![format!("look at its log: `docker logs --tail 50 {}`", new.name)];
-                return Err(f);
+        LockRole::Waiting | LockRole::Stopped => {
+            if restart {
+                progress.step(&format!("restarting {} so that its next lock try is known", new.name));
+                to_engine
+                    .stop(&new.id, opts.stop_timeout)
+                    .await
+                    .map_err(|e| StepFailure::new(format!("stopping {} failed: {e}", new.name)))?;
+            } else if new.lock == LockRole::Stopped {
+                progress.step(&format!("starting {}; it should wait for the lock", new.name));
+            }
+            if restart || new.lock == LockRole::Stopped {
+                match steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
+                    Ok(generation) => first_try = Some((generation, Instant::now())),
+                    Err(f) => {
+                        let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
+                        report.set_outcome(Outcome::RolledBack);
+                        report.state = format!(
+                            "{} still holds the lock; {} is stopped{}",
+                            old.name,
+                            new.name,
+                            if restart { "" } else { ", as it was" }
+                        );
+                        report.next_steps = vec![format!("look at its log: `docker logs --tail 50 {}`", new.name)];
+                        return Err(f);
+                    }
+                }
             }
         }
         _ => {
@@ -175,25 +200,86 @@ async fn run<E: Engine>(
             return Err(StepFailure::new(format!("{}: {}", new.name, new.lock_evidence)));
         }
     }
-    if interrupt.is_set() {
+    let interrupted = |report: &mut Report| {
         report.set_outcome(Outcome::Interrupted);
         report.state = format!("{} still holds the lock; {} waits for it", old.name, new.name);
+    };
+    if interrupt.is_set() {
+        interrupted(report);
         return Ok(());
     }
+    // The stop is timed to the successor's next try (see `waits::release_at`).
+    if let Some(at) = first_try.and_then(|(generation, seen)| waits::release_at(generation, seen)) {
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = interrupt.wait() => {
+                interrupted(report);
+                return Ok(());
+            }
+        }
+    }
+    // The last look before the holder is stopped.
+    if !waits::still_runs(to_engine, &new.id).await {
+        report.set_outcome(Outcome::RolledBack);
+        report.state = format!("{} still holds the lock; {} is not running", old.name, new.name);
+        report.next_steps = look_then_up(&new.name);
+        return Err(StepFailure::new(format!(
+            "{} stopped after it logged that it waits for the lock",
+            new.name
+        )));
+    }
 
-    // 2. The handoff.
+    // 2. The handoff; the old holder is started again (to wait) while the
+    // new one boots, once the new one provably holds the lock.
     progress.step(&format!("stopping {} gracefully; {} takes over", old.name, new.name));
-    let took = waits::takeover_across(
-        from_engine,
-        &old.id,
-        Release::Stop(opts.stop_timeout),
-        to_engine,
-        &new.id,
-        &to_addr,
-        opts.takeover_timeout,
-        interrupt,
-    )
-    .await;
+    let signals = Signals::default();
+    let bolt_shared = shared && new.generation == Some(Generation::Bolt);
+    let early = async {
+        if hold {
+            return None;
+        }
+        let proven = async {
+            if bolt_shared {
+                signals.released.notified().await;
+                tokio::time::sleep(waits::BOLT_RETRY).await;
+                waits::still_runs(to_engine, &new.id).await
+            } else {
+                signals.held.notified().await;
+                true
+            }
+        };
+        let go = tokio::select! {
+            biased;
+            proven = proven => proven,
+            _ = signals.ended.notified() => false,
+        };
+        if !go {
+            return None;
+        }
+        progress.step(&format!(
+            "starting {} again while {} boots; it should wait for the lock",
+            old.name, new.name
+        ));
+        Some(steps::start_waiting(from_engine, old_ref, opts.wait_timeout, &Interrupt::new(), shared).await)
+    };
+    let (took, early) = tokio::join!(
+        waits::takeover_signalled(
+            from_engine,
+            &old.id,
+            Release::Stop(opts.stop_timeout),
+            to_engine,
+            &new.id,
+            &to_addr,
+            opts.takeover_timeout,
+            interrupt,
+            Some(&signals),
+        ),
+        early,
+    );
+    if took.gap.is_err() && early.is_some() {
+        // Back to where the ways back expect it: the old holder stopped.
+        let _ = from_engine.stop(&old.id, opts.stop_timeout).await;
+    }
     match took.gap {
         Ok(gap) => {
             progress.note(&format!(
@@ -234,8 +320,13 @@ async fn run<E: Engine>(
         }];
         return Ok(());
     }
-    progress.step(&format!("starting {} again; it should wait for the lock", old.name));
-    let restarted = steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await;
+    let restarted = match early {
+        Some(restarted) => restarted,
+        None => {
+            progress.step(&format!("starting {} again; it should wait for the lock", old.name));
+            steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await
+        }
+    };
     warn_finishing(progress);
     match restarted {
         Ok(_) => {

@@ -7,12 +7,14 @@
 
 use crate::engine::{Engine, EngineError};
 use crate::interrupt::Interrupt;
+use crate::node::health::status_means_serving;
 use crate::pair::{Hosts, PairNames, Which, steps};
 use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
 use crate::upgrade::old_name;
 use crate::upgrade::plan::{WAIT_FOREVER, is_bolt};
+use crate::upgrade::waits;
 
 use super::RecoverOptions;
 use super::survey::{self, Seen};
@@ -209,6 +211,28 @@ pub async fn recover<E: Engine>(
         None => report
             .next_steps
             .push("recreate the other member: `cl-maint failover up`".into()),
+    }
+    // A holder may still be migrating (its 204) or booting: done when it serves.
+    if let Some(h) = now.members[1 - idx]
+        .as_ref()
+        .filter(|h| !h.m.http_status.is_some_and(status_means_serving))
+    {
+        let addr = h.m.addr.clone().unwrap_or_default();
+        let watch = waits::serving(
+            hosts.of(holder_which),
+            &h.m.id,
+            &addr,
+            opts.takeover_timeout,
+            interrupt,
+            true,
+        )
+        .await;
+        if let Err(w) = watch.result {
+            report.set_outcome(Outcome::NeedsHuman);
+            report.state = format!("{holder_name} holds the lock but does not serve");
+            report.next_steps = vec![format!("read its log: `docker logs --tail 50 {holder_name}`")];
+            return Err(format!("{holder_name} held the lock but did not start serving: {w}"));
+        }
     }
     if changed {
         report.set_outcome(Outcome::Recovered);

@@ -275,6 +275,57 @@ async fn planned_switchover_and_hold_lease() {
     planned_switchover(Gen::Lease, "fo-planned-lease").await;
 }
 
+/// A switchover starts the old holder again while the new one boots (a 1 s
+/// boot here, so that it surely starts before the boot ends). In the lease era it first
+/// restarts the waiting member, so that its next lock try is known; a
+/// bolt-era one is left running.
+async fn switchover_overlaps(generation: Gen, test: &str) {
+    let rig = Rig::new(test).await;
+    let env = [SHORT_LEASE, "DATABASE_TIMEOUT=0", "CL_DOUBLE_BOOT=1s"];
+    let pair = Pair {
+        secondary: format!("{}-secondary", rig.id),
+        primary: primary(&rig, generation, &env).await,
+        port: free_port(),
+    };
+    let up = pair.run(&rig, &["failover", "up"]).await;
+    assert_eq!(up.code, 0, "{up:?}");
+    let started_at = |name: String| {
+        let docker = rig.docker.clone();
+        async move {
+            let c = docker.inspect_container(&name, None).await.unwrap();
+            c.state.unwrap().started_at.unwrap()
+        }
+    };
+    let secondary_before = started_at(pair.secondary.clone()).await;
+    let run = pair.run(&rig, &["failover"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let secondary_after = started_at(pair.secondary.clone()).await;
+    assert_eq!(
+        secondary_before != secondary_after,
+        generation == Gen::Lease,
+        "the waiting secondary is restarted first in the lease era only"
+    );
+    // The step is announced only when it starts before the takeover ends,
+    // i.e. before the new holder serves.
+    let overlapped = format!("starting {} again while {} boots", pair.primary.name, pair.secondary);
+    assert!(run.stderr.contains(&overlapped), "{}", run.stderr);
+    rig.journal()
+        .assert_safe(generation.handoff_bound(MARGIN) + Duration::from_millis(750));
+    let (_, st) = status(&rig, &pair).await;
+    assert_eq!(st["holder"], pair.secondary.as_str(), "{st}");
+    assert_eq!(lock_of(&st, &pair.primary.name), "waiting", "{st}");
+}
+
+#[tokio::test]
+async fn a_bolt_era_switchover_restarts_the_old_holder_while_the_new_one_boots() {
+    switchover_overlaps(Gen::Bolt, "fo-overlap-bolt").await;
+}
+
+#[tokio::test]
+async fn a_lease_era_switchover_restarts_the_standby_first_and_the_old_holder_while_the_new_one_boots() {
+    switchover_overlaps(Gen::Lease, "fo-overlap-lease").await;
+}
+
 #[tokio::test]
 async fn status_and_health_exit_codes() {
     let rig = Rig::new("fo-status-codes").await;
