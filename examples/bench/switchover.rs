@@ -100,6 +100,12 @@ async fn cl_maint_switchover(bench: &Bench, sandbox: &Sandbox, sample: &mut Samp
         if report["outcome"] != "switched-over" {
             return Err(format!("`cl-maint {step}` reported {}", report["outcome"]));
         }
+        // The wait timed to the successor's next lock try is the node's.
+        for phase in report["phases"].as_array().into_iter().flatten() {
+            if phase["name"] == "lock-retry" {
+                sample.lock_waits += Duration::from_millis(phase["duration_ms"].as_u64().unwrap_or_default());
+            }
+        }
         sample
             .phases
             .push((step.to_string(), (sample.total - before).as_millis() as u64));

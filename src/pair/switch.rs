@@ -8,7 +8,7 @@ use crate::engine::Engine;
 use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
 use crate::progress::Progress;
-use crate::report::{Handoff, Outcome, Report};
+use crate::report::{Handoff, Outcome, Phase, Report};
 use crate::upgrade::waits::{self, Release, Signals};
 use tokio::time::Instant;
 
@@ -162,6 +162,7 @@ async fn run<E: Engine>(
     // that has waited a while is restarted (it tries at a random phase of
     // its 1 s interval; a bolt-era one tries every 50 ms and is left be).
     let restart = new.lock == LockRole::Waiting && new.generation.is_some_and(|g| !g.line_precedes_attempt());
+    let began = Instant::now();
     let mut first_try = None;
     match new.lock {
         LockRole::Waiting | LockRole::Stopped => {
@@ -176,7 +177,10 @@ async fn run<E: Engine>(
             }
             if restart || new.lock == LockRole::Stopped {
                 match steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
-                    Ok(generation) => first_try = Some((generation, Instant::now())),
+                    Ok(generation) => {
+                        first_try = Some((generation, Instant::now()));
+                        phase(report, "start-standby", began);
+                    }
                     Err(f) => {
                         let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
                         report.set_outcome(Outcome::RolledBack);
@@ -210,6 +214,7 @@ async fn run<E: Engine>(
     }
     // The stop is timed to the successor's next try (see `waits::release_at`).
     if let Some(at) = first_try.and_then(|(generation, seen)| waits::release_at(generation, seen)) {
+        let began = Instant::now();
         tokio::select! {
             _ = tokio::time::sleep_until(at) => {}
             _ = interrupt.wait() => {
@@ -217,6 +222,7 @@ async fn run<E: Engine>(
                 return Ok(());
             }
         }
+        phase(report, "lock-retry", began);
     }
     // The last look before the holder is stopped.
     if !waits::still_runs(to_engine, &new.id).await {
@@ -233,6 +239,7 @@ async fn run<E: Engine>(
     // new one boots, once the new one provably holds the lock.
     progress.step(&format!("stopping {} gracefully; {} takes over", old.name, new.name));
     let signals = Signals::default();
+    let began = Instant::now();
     let bolt_shared = shared && new.generation == Some(Generation::Bolt);
     let early = async {
         if hold {
@@ -276,6 +283,7 @@ async fn run<E: Engine>(
         ),
         early,
     );
+    phase(report, "takeover", began);
     if took.gap.is_err() && early.is_some() {
         // Back to where the ways back expect it: the old holder stopped.
         let _ = from_engine.stop(&old.id, opts.stop_timeout).await;
@@ -345,6 +353,14 @@ async fn run<E: Engine>(
             Err(f)
         }
     }
+}
+
+/// Adds the phase `name`, begun at `began`, to the report.
+fn phase(report: &mut Report, name: &str, began: Instant) {
+    report.phases.push(Phase {
+        name: name.to_string(),
+        duration_ms: began.elapsed().as_millis() as u64,
+    });
 }
 
 /// The successor did not serve: put the old holder back if the successor

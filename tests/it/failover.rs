@@ -305,6 +305,18 @@ async fn switchover_overlaps(generation: Gen, test: &str) {
         generation == Gen::Lease,
         "the waiting secondary is restarted first in the lease era only"
     );
+    let phases: Vec<&str> = run.report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let expected: &[&str] = match generation {
+        // Restarted, then the stop timed to its next try.
+        Gen::Lease => &["start-standby", "lock-retry", "takeover"],
+        Gen::Bolt => &["takeover"],
+    };
+    assert_eq!(phases, expected, "{run:?}");
     // The step is announced only when it starts before the takeover ends,
     // i.e. before the new holder serves.
     let overlapped = format!("starting {} again while {} boots", pair.primary.name, pair.secondary);
