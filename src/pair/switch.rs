@@ -245,21 +245,7 @@ async fn run<E: Engine>(
         if hold {
             return None;
         }
-        let proven = async {
-            if bolt_shared {
-                signals.released.notified().await;
-                tokio::time::sleep(waits::BOLT_RETRY).await;
-                waits::still_runs(to_engine, &new.id).await
-            } else {
-                signals.held.notified().await;
-                true
-            }
-        };
-        let go = tokio::select! {
-            biased;
-            proven = proven => proven,
-            _ = signals.ended.notified() => false,
-        };
+        let go = waits::successor_holds(to_engine, &new.id, &signals, bolt_shared).await;
         if !go {
             return None;
         }

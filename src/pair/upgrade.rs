@@ -213,7 +213,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             h.name, w.name
         ));
         let w_addr = w.addr.clone().unwrap_or_default();
-        let took = waits::takeover_across(
+        let took = waits::takeover_signalled(
             self.hosts.of(hw),
             &h.id,
             Release::Stop(self.opts.stop_timeout),
@@ -222,6 +222,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             &w_addr,
             self.opts.takeover_timeout,
             self.interrupt,
+            None,
         )
         .await;
         match took.gap {
@@ -304,7 +305,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 id: w_new.clone(),
                 ..w.clone()
             };
-            let took = waits::takeover_across(
+            let took = waits::takeover_signalled(
                 w_engine,
                 &w_new,
                 Release::Stop(self.opts.stop_timeout),
@@ -313,6 +314,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 &h.addr.clone().unwrap_or_default(),
                 self.opts.takeover_timeout,
                 &Interrupt::new(),
+                None,
             )
             .await;
             match took.gap {

@@ -104,21 +104,7 @@ impl<E: Engine> Executor<'_, E> {
         generation: Generation,
     ) -> Option<Early> {
         let shared_bolt = generation == Generation::Bolt && self.plan.lock_file_shared;
-        let proven = async {
-            if shared_bolt {
-                signals.released.notified().await;
-                tokio::time::sleep(waits::BOLT_RETRY).await;
-                waits::still_runs(self.engine, standby).await
-            } else {
-                signals.held.notified().await;
-                true
-            }
-        };
-        let go = tokio::select! {
-            biased;
-            proven = proven => proven,
-            _ = signals.ended.notified() => false,
-        };
+        let go = waits::successor_holds(self.engine, standby, signals, shared_bolt).await;
         if !go {
             return None;
         }

@@ -408,6 +408,30 @@ pub struct Signals {
     pub ended: Notify,
 }
 
+/// Waits, beside a takeover that tells `signals`, until the successor
+/// (`successor` on `engine`) provably holds the lock: it answered as the
+/// holder, or, with `bolt_shared` (a bolt-era successor on the holder's lock
+/// file), the old holder exited and the successor, the only node trying for
+/// the free `flock`, still runs one retry interval later. False when the
+/// takeover ended first, or the successor stopped.
+pub async fn successor_holds<E: Engine>(engine: &E, successor: &str, signals: &Signals, bolt_shared: bool) -> bool {
+    let proven = async {
+        if bolt_shared {
+            signals.released.notified().await;
+            tokio::time::sleep(BOLT_RETRY).await;
+            still_runs(engine, successor).await
+        } else {
+            signals.held.notified().await;
+            true
+        }
+    };
+    tokio::select! {
+        biased;
+        proven = proven => proven,
+        _ = signals.ended.notified() => false,
+    }
+}
+
 /// A takeover: signal the holder `from` and poll `to` at `to_addr` until it
 /// serves.
 pub async fn takeover<E: Engine>(
@@ -419,37 +443,12 @@ pub async fn takeover<E: Engine>(
     within: Duration,
     interrupt: &Interrupt,
 ) -> Takeover {
-    takeover_across(engine, from, release, engine, to, to_addr, within, interrupt).await
+    takeover_signalled(engine, from, release, engine, to, to_addr, within, interrupt, None).await
 }
 
 /// A takeover between containers on two engines: signal `from` on
-/// `from_engine` and poll `to` on `to_engine`.
-#[allow(clippy::too_many_arguments)]
-pub async fn takeover_across<E: Engine>(
-    from_engine: &E,
-    from: &str,
-    release: Release,
-    to_engine: &E,
-    to: &str,
-    to_addr: &str,
-    within: Duration,
-    interrupt: &Interrupt,
-) -> Takeover {
-    takeover_signalled(
-        from_engine,
-        from,
-        release,
-        to_engine,
-        to,
-        to_addr,
-        within,
-        interrupt,
-        None,
-    )
-    .await
-}
-
-/// [`takeover_across`], telling `signals` how it goes.
+/// `from_engine` and poll `to` on `to_engine`, telling `signals` (when
+/// given) how it goes.
 #[allow(clippy::too_many_arguments)]
 pub async fn takeover_signalled<E: Engine>(
     from_engine: &E,
