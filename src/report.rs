@@ -172,6 +172,14 @@ impl Report {
         self.exit_code = outcome.exit_code();
     }
 
+    /// Adds the phase `name`, which took `took`.
+    pub fn add_phase(&mut self, name: &str, took: std::time::Duration) {
+        self.phases.push(Phase {
+            name: name.to_string(),
+            duration_ms: took.as_millis() as u64,
+        });
+    }
+
     /// The JSON document.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self)

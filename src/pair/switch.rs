@@ -8,7 +8,7 @@ use crate::engine::Engine;
 use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
 use crate::progress::Progress;
-use crate::report::{Handoff, Outcome, Phase, Report};
+use crate::report::{Handoff, Outcome, Report};
 use crate::upgrade::waits::{self, Release, Signals};
 use tokio::time::Instant;
 
@@ -179,7 +179,7 @@ async fn run<E: Engine>(
                 match steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
                     Ok(generation) => {
                         first_try = Some((generation, Instant::now()));
-                        phase(report, "start-standby", began);
+                        report.add_phase("start-standby", began.elapsed());
                     }
                     Err(f) => {
                         let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
@@ -222,7 +222,7 @@ async fn run<E: Engine>(
                 return Ok(());
             }
         }
-        phase(report, "lock-retry", began);
+        report.add_phase("lock-retry", began.elapsed());
     }
     // The last look before the holder is stopped.
     if !waits::still_runs(to_engine, &new.id).await {
@@ -269,7 +269,7 @@ async fn run<E: Engine>(
         ),
         early,
     );
-    phase(report, "takeover", began);
+    report.add_phase("takeover", began.elapsed());
     if took.gap.is_err() && early.is_some() {
         // Back to where the ways back expect it: the old holder stopped.
         let _ = from_engine.stop(&old.id, opts.stop_timeout).await;
@@ -339,14 +339,6 @@ async fn run<E: Engine>(
             Err(f)
         }
     }
-}
-
-/// Adds the phase `name`, begun at `began`, to the report.
-fn phase(report: &mut Report, name: &str, began: Instant) {
-    report.phases.push(Phase {
-        name: name.to_string(),
-        duration_ms: began.elapsed().as_millis() as u64,
-    });
 }
 
 /// The successor did not serve: put the old holder back if the successor

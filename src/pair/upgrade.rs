@@ -177,10 +177,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         for engine in engines {
             self.pull(engine, &target).await?;
         }
-        self.report.phases.push(crate::report::Phase {
-            name: "pull".into(),
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
+        self.report.add_phase("pull", started.elapsed());
         let image = self.hosts.primary.inspect_image(&target).await.ok().flatten();
         let new_id = image.as_ref().and_then(|i| i.id.clone()).unwrap_or_default();
         self.report.to = Some(ImageInfo {

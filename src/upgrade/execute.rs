@@ -17,7 +17,7 @@ use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
 use crate::progress::Progress;
 use crate::redact::Redactor;
-use crate::report::{Handoff, Outcome, Phase, Report};
+use crate::report::{Handoff, Outcome, Report};
 
 use super::options::UpgradeOptions;
 use super::plan::Plan;
@@ -109,10 +109,7 @@ impl<'a, E: Engine> Executor<'a, E> {
     }
 
     fn end(&mut self, name: &str) {
-        self.report.phases.push(Phase {
-            name: name.to_string(),
-            duration_ms: self.phase_started.elapsed().as_millis() as u64,
-        });
+        self.report.add_phase(name, self.phase_started.elapsed());
     }
 
     fn finish(mut self, outcome: Outcome, state: String, failure: Option<Failure>, next: Vec<String>) -> Report {
@@ -305,10 +302,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         let standby_name = p.standby.name.clone();
         let recreated = match early {
             Some(early) => {
-                self.report.phases.push(Phase {
-                    name: "recreate-primary".into(),
-                    duration_ms: early.took.as_millis() as u64,
-                });
+                self.report.add_phase("recreate-primary", early.took);
                 early.result
             }
             None => {

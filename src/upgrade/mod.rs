@@ -92,10 +92,7 @@ pub async fn upgrade<E: Engine>(
         report.next_steps = f.next_steps;
         return report;
     }
-    report.phases.push(crate::report::Phase {
-        name: "pull".into(),
-        duration_ms: started.elapsed().as_millis() as u64,
-    });
+    report.add_phase("pull", started.elapsed());
     let new_image = engine.inspect_image(&plan.target).await.ok().flatten();
     let to = ImageInfo {
         reference: plan.target.clone(),
