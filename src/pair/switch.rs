@@ -135,7 +135,6 @@ async fn run<E: Engine>(
     }
     let to = from.other();
     let (old, new) = (view.of(from).unwrap().clone(), view.of(to).unwrap().clone());
-    let old_ref = &old;
     let (from_engine, to_engine) = (hosts.of(from), hosts.of(to));
     let shared = super::share_lock_file(hosts, &old, &new);
     let Some(to_addr) = new.addr.clone() else {
@@ -161,47 +160,43 @@ async fn run<E: Engine>(
     // started, so that its next lock try is known: a lease-era standby
     // that has waited a while is restarted (it tries at a random phase of
     // its 1 s interval; a bolt-era one tries every 50 ms and is left be).
+    if !matches!(new.lock, LockRole::Waiting | LockRole::Stopped) {
+        report.next_steps = vec![format!(
+            "look at its log: `docker logs --tail 50 {}`; if it is still starting, run this again in a minute",
+            new.name
+        )];
+        return Err(StepFailure::new(format!("{}: {}", new.name, new.lock_evidence)));
+    }
     let restart = new.lock == LockRole::Waiting && new.generation.is_some_and(|g| !g.line_precedes_attempt());
     let began = Instant::now();
     let mut first_try = None;
-    match new.lock {
-        LockRole::Waiting | LockRole::Stopped => {
-            if restart {
-                progress.step(&format!("restarting {} so that its next lock try is known", new.name));
-                to_engine
-                    .stop(&new.id, opts.stop_timeout)
-                    .await
-                    .map_err(|e| StepFailure::new(format!("stopping {} failed: {e}", new.name)))?;
-            } else if new.lock == LockRole::Stopped {
-                progress.step(&format!("starting {}; it should wait for the lock", new.name));
-            }
-            if restart || new.lock == LockRole::Stopped {
-                match steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
-                    Ok(generation) => {
-                        first_try = Some((generation, Instant::now()));
-                        report.add_phase("start-standby", began.elapsed());
-                    }
-                    Err(f) => {
-                        let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
-                        report.set_outcome(Outcome::RolledBack);
-                        report.state = format!(
-                            "{} still holds the lock; {} is stopped{}",
-                            old.name,
-                            new.name,
-                            if restart { "" } else { ", as it was" }
-                        );
-                        report.next_steps = vec![format!("look at its log: `docker logs --tail 50 {}`", new.name)];
-                        return Err(f);
-                    }
-                }
-            }
+    if restart || new.lock == LockRole::Stopped {
+        if restart {
+            progress.step(&format!("restarting {} so that its next lock try is known", new.name));
+            to_engine
+                .stop(&new.id, opts.stop_timeout)
+                .await
+                .map_err(|e| StepFailure::new(format!("stopping {} failed: {e}", new.name)))?;
+        } else {
+            progress.step(&format!("starting {}; it should wait for the lock", new.name));
         }
-        _ => {
-            report.next_steps = vec![format!(
-                "look at its log: `docker logs --tail 50 {}`; if it is still starting, run this again in a minute",
-                new.name
-            )];
-            return Err(StepFailure::new(format!("{}: {}", new.name, new.lock_evidence)));
+        match steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
+            Ok(generation) => {
+                first_try = Some((generation, Instant::now()));
+                report.add_phase("start-standby", began.elapsed());
+            }
+            Err(f) => {
+                let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
+                report.set_outcome(Outcome::RolledBack);
+                report.state = format!(
+                    "{} still holds the lock; {} is stopped{}",
+                    old.name,
+                    new.name,
+                    if restart { "" } else { ", as it was" }
+                );
+                report.next_steps = vec![format!("look at its log: `docker logs --tail 50 {}`", new.name)];
+                return Err(f);
+            }
         }
     }
     let interrupted = |report: &mut Report| {
@@ -253,7 +248,7 @@ async fn run<E: Engine>(
             "starting {} again while {} boots; it should wait for the lock",
             old.name, new.name
         ));
-        Some(steps::start_waiting(from_engine, old_ref, opts.wait_timeout, &Interrupt::new(), shared).await)
+        Some(steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await)
     };
     let (took, early) = tokio::join!(
         waits::takeover_signalled(

@@ -486,14 +486,10 @@ pub async fn takeover_signalled<E: Engine>(
         }
     };
     tokio::pin!(stop, poll, exit);
+    // Telling `released` twice is harmless: it is waited for once.
+    let release = || signals.inspect(|s| s.released.notify_one());
     let mut stopped: Option<Result<(), String>> = None;
-    let (mut exit_seen, mut released) = (false, false);
-    let mut release = || {
-        if let (false, Some(signals)) = (released, signals) {
-            released = true;
-            signals.released.notify_one();
-        }
-    };
+    let mut exit_seen = false;
     let watch = loop {
         tokio::select! {
             ok = &mut exit, if !exit_seen => {
@@ -519,9 +515,7 @@ pub async fn takeover_signalled<E: Engine>(
         Some(result) => result,
         None => stop.await,
     };
-    if let Some(signals) = signals {
-        signals.ended.notify_one();
-    }
+    signals.inspect(|s| s.ended.notify_one());
     Takeover {
         held: watch.held_at.is_some(),
         gap: watch.result.map(|at| at - signalled),
