@@ -240,7 +240,7 @@ async fn run<E: Engine>(
         if hold {
             return None;
         }
-        let go = waits::successor_holds(to_engine, &new.id, &signals, bolt_shared).await;
+        let go = waits::old_stopped_and_successor_holds(to_engine, &new.id, &signals, bolt_shared).await;
         if !go {
             return None;
         }

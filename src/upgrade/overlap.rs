@@ -13,8 +13,11 @@
 //!   node trying for it, still runs. A new node started after that tries
 //!   for the lock only after its own start (about 200 ms more), and waits.
 //!
-//! Without such evidence (two hosts, a generation that answers nothing
-//! before it serves), the node is recreated after the standby serves.
+//! It also waits until the original's stop has returned: only then has the
+//! engine released its name and the main port, which under load can come
+//! after the standby's 204. Without such evidence (two hosts, a generation
+//! that answers nothing before it serves), the node is recreated after the
+//! standby serves.
 
 use std::time::Duration;
 
@@ -104,7 +107,7 @@ impl<E: Engine> Executor<'_, E> {
         generation: Generation,
     ) -> Option<Early> {
         let shared_bolt = generation == Generation::Bolt && self.plan.lock_file_shared;
-        let go = waits::successor_holds(self.engine, standby, signals, shared_bolt).await;
+        let go = waits::old_stopped_and_successor_holds(self.engine, standby, signals, shared_bolt).await;
         if !go {
             return None;
         }

@@ -402,20 +402,31 @@ pub struct Signals {
     /// The old holder's process exited (or its stop returned): it has let
     /// go of the lock.
     pub released: Notify,
+    /// The old holder's stop returned: the engine is done with its
+    /// container, whose name and host ports are free again (that comes
+    /// about 100 ms after the exit, and under load even after the successor
+    /// answers).
+    pub stopped: Notify,
     /// The successor first answered as the lock holder.
     pub held: Notify,
     /// The takeover is over, however it ended.
     pub ended: Notify,
 }
 
-/// Waits, beside a takeover that tells `signals`, until the successor
-/// (`successor` on `engine`) provably holds the lock: it answered as the
-/// holder, or, with `bolt_shared` (a bolt-era successor on the holder's lock
-/// file), the old holder exited and the successor, the only node trying for
-/// the free `flock`, still runs one retry interval later. False when the
-/// takeover ended first, or the successor stopped.
-pub async fn successor_holds<E: Engine>(engine: &E, successor: &str, signals: &Signals, bolt_shared: bool) -> bool {
-    let proven = async {
+/// Waits, beside a takeover that tells `signals`, until the old holder's
+/// container is stopped (its name and ports are free to reuse) and the
+/// successor (`successor` on `engine`) provably holds the lock: it answered
+/// as the holder, or, with `bolt_shared` (a bolt-era successor on the
+/// holder's lock file), the old holder exited and the successor, the only
+/// node trying for the free `flock`, still runs one retry interval later.
+/// False when the takeover ended first, or the successor stopped.
+pub async fn old_stopped_and_successor_holds<E: Engine>(
+    engine: &E,
+    successor: &str,
+    signals: &Signals,
+    bolt_shared: bool,
+) -> bool {
+    let holds = async {
         if bolt_shared {
             signals.released.notified().await;
             tokio::time::sleep(BOLT_RETRY).await;
@@ -425,6 +436,7 @@ pub async fn successor_holds<E: Engine>(engine: &E, successor: &str, signals: &S
             true
         }
     };
+    let proven = async { tokio::join!(holds, signals.stopped.notified()).0 };
     tokio::select! {
         biased;
         proven = proven => proven,
@@ -506,6 +518,7 @@ pub async fn takeover_signalled<E: Engine>(
                     break watch;
                 }
                 release();
+                signals.inspect(|s| s.stopped.notify_one());
                 stopped = Some(result);
             }
             watch = &mut poll => break watch,
@@ -513,7 +526,13 @@ pub async fn takeover_signalled<E: Engine>(
     };
     let stopped = match stopped {
         Some(result) => result,
-        None => stop.await,
+        None => {
+            let result = stop.await;
+            if result.is_ok() {
+                signals.inspect(|s| s.stopped.notify_one());
+            }
+            result
+        }
     };
     signals.inspect(|s| s.ended.notify_one());
     Takeover {
