@@ -11,7 +11,7 @@ use std::time::Duration;
 use bollard::models::{ContainerInspectResponse, ContainerSummary, ImageInspect};
 use futures::stream::BoxStream;
 
-use crate::engine::{Engine, EngineResult, PullProgress};
+use crate::engine::{Engine, EngineResult, LogLine, PullProgress};
 use crate::probe::{Answer, NoAnswer};
 use crate::progress::Progress;
 use crate::spec::CloneSpec;
@@ -37,6 +37,15 @@ impl<'p, E: Engine> Traced<'p, E> {
         if self.progress.verbosity() >= level {
             self.progress
                 .detail(level, &format!("engine {}: {}", self.inner.endpoint(), text()));
+        }
+    }
+
+    /// Says that a container's log is read (or followed, a change-level step).
+    fn say_log(&self, id: &str, follow: bool, how: &str) {
+        if follow {
+            self.say(CHANGES, || format!("follow the log of {}{how}", short(id)));
+        } else {
+            self.say(READS, || format!("read the log of {}{how}", short(id)));
         }
     }
 
@@ -174,12 +183,13 @@ impl<E: Engine> Engine for Traced<'_, E> {
     }
 
     fn log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>> {
-        if follow {
-            self.say(CHANGES, || format!("follow the log of {}", short(id)));
-        } else {
-            self.say(READS, || format!("read the log of {}", short(id)));
-        }
+        self.say_log(id, follow, "");
         self.inner.log_lines(id, follow)
+    }
+
+    fn timed_log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogLine>> {
+        self.say_log(id, follow, " (with times)");
+        self.inner.timed_log_lines(id, follow)
     }
 
     async fn http_get(&self, addr: &str, path: &str, timeout: Duration) -> Result<Answer, NoAnswer> {

@@ -6,7 +6,7 @@ mod retry;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bollard::Docker;
@@ -20,7 +20,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::endpoint::{self, Endpoint, Environment, Source, Transport};
-use super::{Engine, EngineError, EngineResult, PullProgress};
+use super::{Engine, EngineError, EngineResult, LogLine, PullProgress};
 use crate::probe::{self, Answer, NoAnswer};
 use crate::spec::CloneSpec;
 
@@ -403,7 +403,13 @@ impl Engine for DockerEngine {
     }
 
     fn log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>> {
-        retry::log_lines(&self.docker, id, follow)
+        retry::log_lines(&self.docker, id, follow, false)
+    }
+
+    fn timed_log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogLine>> {
+        retry::log_lines(&self.docker, id, follow, true)
+            .map(|line| line.map(|line| timed_line(&line)))
+            .boxed()
     }
 
     async fn http_get(&self, addr: &str, path: &str, timeout: Duration) -> Result<Answer, NoAnswer> {
@@ -414,12 +420,67 @@ impl Engine for DockerEngine {
 /// The engine's RFC 3339 time (`2026-11-22T02:17:04.867100768Z`) as the
 /// `seconds.nanoseconds` since the epoch that its API's `since` takes.
 fn unix_timestamp(rfc3339: &str) -> Option<String> {
-    let seconds = crate::pair::member::unix_seconds(rfc3339)?;
+    let since = engine_time(rfc3339)?.duration_since(UNIX_EPOCH).ok()?;
+    Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos()))
+}
+
+/// A `--timestamps` log line split into the engine's time and the text (a
+/// line without a time the engine wrote is kept whole).
+fn timed_line(line: &str) -> LogLine {
+    let at = line
+        .split_once(' ')
+        .and_then(|(time, text)| Some((engine_time(time)?, text)));
+    match at {
+        Some((at, text)) => LogLine {
+            text: text.to_string(),
+            at: Some(at),
+        },
+        None => LogLine {
+            text: line.to_string(),
+            at: None,
+        },
+    }
+}
+
+/// The engine's RFC 3339 time (a log line's, a container's `StartedAt`) as
+/// a `SystemTime`.
+pub fn engine_time(rfc3339: &str) -> Option<SystemTime> {
+    let seconds = u64::try_from(crate::pair::member::unix_seconds(rfc3339)?).ok()?;
     let fraction = rfc3339.split_once('.').map_or("", |(_, f)| f.trim_end_matches('Z'));
     if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(format!("{seconds}.{fraction:0<9}"))
+    let nanos = format!("{fraction:0<9}").parse().ok()?;
+    Some(UNIX_EPOCH + Duration::new(seconds, nanos))
+}
+
+/// A time as the engine writes it: RFC 3339 in UTC, with nanoseconds when
+/// `nanos` (`2026-11-22T04:49:16.583123456Z`), else whole seconds.
+pub fn rfc3339(t: SystemTime, nanos: bool) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let fraction = if nanos {
+        format!(".{:09}", since.subsec_nanos())
+    } else {
+        String::new()
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Splits a stream of byte chunks into lines (a final partial line included).
@@ -463,6 +524,23 @@ fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamped_log_lines_split_into_time_and_text() {
+        let line = timed_line("2026-11-22T04:49:16.583123456Z Waiting indefinitely for lock on db file /x");
+        assert_eq!(line.text, "Waiting indefinitely for lock on db file /x");
+        assert_eq!(line.at, Some(UNIX_EPOCH + Duration::new(1_795_322_956, 583_123_456)));
+        // Not a time the engine wrote: the line is kept whole, without one.
+        let line = timed_line("2026-11-22 04:49:16 [INFO] starting");
+        assert_eq!(line.text, "2026-11-22 04:49:16 [INFO] starting");
+        assert_eq!(line.at, None);
+        assert_eq!(timed_line("").at, None);
+        // And back: the engine's form of a time.
+        let t = UNIX_EPOCH + Duration::new(1_795_322_956, 583_123_456);
+        assert_eq!(rfc3339(t, true), "2026-11-22T04:49:16.583123456Z");
+        assert_eq!(engine_time(&rfc3339(t, true)), Some(t));
+        assert_eq!(rfc3339(t, false), "2026-11-22T04:49:16Z");
+    }
 
     #[test]
     fn start_times_become_unix_timestamps() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
-use crate::upgrade::waits::{self, WaitFailure};
+use crate::upgrade::waits::{self, WaitFailure, WaitLine};
 
 use super::member::Member;
 
@@ -87,10 +87,11 @@ pub async fn confirm_waiting<E: Engine>(
     within: Duration,
     interrupt: &Interrupt,
     shared_file: bool,
-) -> Result<Generation, StepFailure> {
-    let generation = waits::lock_wait_line(engine, id, within, interrupt, skip)
+) -> Result<WaitLine, StepFailure> {
+    let line = waits::lock_wait_line(engine, id, within, interrupt, skip)
         .await
         .map_err(|w| StepFailure::from_wait(who, "log that it waits for the lock", w, within))?;
+    let generation = line.generation;
     let own_lock = if generation == Generation::Bolt && shared_file {
         None
     } else if generation.line_precedes_attempt() {
@@ -127,7 +128,7 @@ pub async fn confirm_waiting<E: Engine>(
             "{who} did not keep waiting for the lock ({seen}): it does not share the database of the node holding it, so two nodes were active; it was killed at once"
         )));
     }
-    Ok(generation)
+    Ok(line)
 }
 
 /// Starts a stopped member and confirms it waits for the lock
@@ -138,7 +139,7 @@ pub async fn start_waiting<E: Engine>(
     within: Duration,
     interrupt: &Interrupt,
     shared_file: bool,
-) -> Result<Generation, StepFailure> {
+) -> Result<WaitLine, StepFailure> {
     let skip = waits::log_length(engine, &m.id).await;
     engine
         .start(&m.id)

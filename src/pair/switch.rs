@@ -9,6 +9,7 @@ use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
 use crate::progress::Progress;
 use crate::report::{Handoff, Outcome, Report};
+use crate::upgrade::timing;
 use crate::upgrade::waits::{self, Release, Signals};
 use tokio::time::Instant;
 
@@ -156,10 +157,12 @@ async fn run<E: Engine>(
         return Err(StepFailure::new(why));
     }
 
-    // 1. The member taking over must wait for the lock, and have just
-    // started, so that its next lock try is known: a lease-era standby
-    // that has waited a while is restarted (it tries at a random phase of
-    // its 1 s interval; a bolt-era one tries every 50 ms and is left be).
+    // 1. The member taking over must wait for the lock, and its next lock
+    // try should be known. A member that started a moment ago (as after the
+    // `failover` that a `failover back` follows at once) is timed by its
+    // last waiting line's engine time. Otherwise a lease-era standby is
+    // restarted (it tries at a random phase of its 1 s interval); a bolt-era
+    // one tries every 50 ms and is left be.
     if !matches!(new.lock, LockRole::Waiting | LockRole::Stopped) {
         report.next_steps = vec![format!(
             "look at its log: `docker logs --tail 50 {}`; if it is still starting, run this again in a minute",
@@ -167,9 +170,17 @@ async fn run<E: Engine>(
         )];
         return Err(StepFailure::new(format!("{}: {}", new.name, new.lock_evidence)));
     }
-    let restart = new.lock == LockRole::Waiting && new.generation.is_some_and(|g| !g.line_precedes_attempt());
+    let fresh = if new.lock == LockRole::Waiting && started_recently(&new) {
+        waits::last_wait_line(to_engine, &new.id)
+            .await
+            .filter(|line| waits::release_at(line.generation, line.written).is_some())
+    } else {
+        None
+    };
+    let restart =
+        fresh.is_none() && new.lock == LockRole::Waiting && new.generation.is_some_and(|g| !g.line_precedes_attempt());
     let began = Instant::now();
-    let mut first_try = None;
+    let mut first_try = fresh;
     if restart || new.lock == LockRole::Stopped {
         if restart {
             progress.step(&format!("restarting {} so that its next lock try is known", new.name));
@@ -181,8 +192,8 @@ async fn run<E: Engine>(
             progress.step(&format!("starting {}; it should wait for the lock", new.name));
         }
         match steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
-            Ok(generation) => {
-                first_try = Some((generation, Instant::now()));
+            Ok(line) => {
+                first_try = Some(line);
                 report.add_phase("start-standby", began.elapsed());
             }
             Err(f) => {
@@ -208,7 +219,7 @@ async fn run<E: Engine>(
         return Ok(());
     }
     // The stop is timed to the successor's next try (see `waits::release_at`).
-    if let Some(at) = first_try.and_then(|(generation, seen)| waits::release_at(generation, seen)) {
+    if let Some(at) = first_try.and_then(|line| waits::release_at(line.generation, line.written)) {
         let began = Instant::now();
         tokio::select! {
             _ = tokio::time::sleep_until(at) => {}
@@ -403,4 +414,13 @@ fn look_then_up(name: &str) -> Vec<String> {
         format!("look at {name}'s log: `docker logs --tail 50 {name}`"),
         "then make the pair whole: `cl-maint failover up`".into(),
     ]
+}
+
+/// Whether the member started so recently that its last waiting line may
+/// still tell when it tries next (see [`timing::started_recently`]).
+fn started_recently(m: &Member) -> bool {
+    m.started_at
+        .as_deref()
+        .and_then(crate::engine::docker::engine_time)
+        .is_some_and(|at| timing::started_recently(at, std::time::SystemTime::now()))
 }

@@ -166,9 +166,12 @@ async fn existing<E: Engine>(
             progress.step(&format!("starting {s}; it should wait for the lock"));
             let shared = super::share_lock_file(hosts, primary, &secondary);
             match steps::start_waiting(hosts.secondary, &secondary, opts.wait_timeout, interrupt, shared).await {
-                Ok(generation) => {
+                Ok(line) => {
                     report.set_outcome(Outcome::PairReady);
-                    report.state = format!("{p} holds the lock; {s} was started and waits for it ({generation})");
+                    report.state = format!(
+                        "{p} holds the lock; {s} was started and waits for it ({})",
+                        line.generation
+                    );
                     Ok(())
                 }
                 Err(f) => {
@@ -289,7 +292,8 @@ async fn create<E: Engine>(
         steps::confirm_waiting(engine, &id, s, &addr, 0, opts.wait_timeout, interrupt, shared).await
     };
     match started.await {
-        Ok(generation) => {
+        Ok(line) => {
+            let generation = line.generation;
             report.set_outcome(Outcome::PairReady);
             report.state = format!(
                 "{p} holds the lock; {s} waits for it ({generation}) on host port {}{}",

@@ -146,20 +146,19 @@ impl<'a, E: Engine> Executor<'a, E> {
                 )
                 .await;
         }
-        let generation =
-            match waits::lock_wait_line(self.engine, &standby, self.opts.wait_timeout, self.interrupt, 0).await {
-                Ok(generation) => generation,
-                Err(WaitFailure::Interrupted) => return self.interrupted_early(&standby).await,
-                Err(w) => {
-                    let what = describe(
-                        "the standby never logged that it waits for the lock:",
-                        &w,
-                        self.opts.wait_timeout,
-                    );
-                    return self.roll_back_early(Some(&standby), Failure::new(what, Some(&w))).await;
-                }
-            };
-        let waiting_seen = Instant::now();
+        let line = match waits::lock_wait_line(self.engine, &standby, self.opts.wait_timeout, self.interrupt, 0).await {
+            Ok(line) => line,
+            Err(WaitFailure::Interrupted) => return self.interrupted_early(&standby).await,
+            Err(w) => {
+                let what = describe(
+                    "the standby never logged that it waits for the lock:",
+                    &w,
+                    self.opts.wait_timeout,
+                );
+                return self.roll_back_early(Some(&standby), Failure::new(what, Some(&w))).await;
+            }
+        };
+        let generation = line.generation;
         // A line that comes before the lock attempt proves nothing yet, unless
         // the lock is a file on a mount the standby shares with the primary on
         // this engine (then its flock contends with the primary's). Otherwise
@@ -193,7 +192,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         if self.interrupt.is_set() {
             return self.interrupted_early(&standby).await;
         }
-        if let Some(at) = waits::release_at(generation, waiting_seen) {
+        if let Some(at) = waits::release_at(generation, line.written) {
             self.begin(RETRY_ALIGN);
             tokio::select! {
                 _ = tokio::time::sleep_until(at) => {}
@@ -329,7 +328,7 @@ impl<'a, E: Engine> Executor<'a, E> {
             }
         };
         let replacement = ready.id;
-        if let Some(at) = waits::release_at(ready.generation, ready.seen) {
+        if let Some(at) = waits::release_at(ready.line.generation, ready.line.written) {
             self.begin(RETRY_ALIGN);
             tokio::time::sleep_until(at).await;
             self.end("lock-retry");

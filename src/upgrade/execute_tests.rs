@@ -342,29 +342,6 @@ async fn a_bolt_node_on_a_shared_lock_file_is_recreated_while_the_standby_boots(
     );
 }
 
-#[test]
-fn a_stop_is_timed_to_the_successors_next_try() {
-    let now = tokio::time::Instant::now();
-    // Lease: 0.8 s after the failed try it logged, or now when that is past.
-    assert_eq!(
-        waits::release_at(Generation::Lease, now),
-        Some(now + Duration::from_millis(800))
-    );
-    assert_eq!(waits::release_at(Generation::Lease, now - secs(1)), None);
-    // Bolt: 20 ms after the line (the try right after it), else a later
-    // interval's, up to ten intervals on.
-    assert_eq!(
-        waits::release_at(Generation::Bolt, now),
-        Some(now + Duration::from_millis(20))
-    );
-    let later = waits::release_at(Generation::Bolt, now - Duration::from_millis(100)).unwrap();
-    assert_eq!(later, now + Duration::from_millis(20));
-    let later = waits::release_at(Generation::Bolt, now - Duration::from_millis(130)).unwrap();
-    assert_eq!(later, now + Duration::from_millis(40));
-    assert_eq!(waits::release_at(Generation::Bolt, now - secs(1)), None);
-    assert_eq!(waits::release_at(Generation::AdvisoryBlocking, now), None);
-}
-
 #[tokio::test(start_paused = true)]
 async fn upgrades_a_plan_built_from_captured_inspect_documents() {
     let mut primary: ContainerInspectResponse =

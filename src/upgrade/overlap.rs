@@ -28,17 +28,15 @@ use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
 use crate::report::{Outcome, Report};
 
-use super::waits::{self, Signals};
+use super::waits::{self, Signals, WaitLine};
 use super::{Executor, Failure, describe};
 
 /// The new primary, started on the main port and waiting for the lock.
 pub(super) struct Ready {
     /// Its container id.
     pub id: String,
-    /// When its waiting line was seen.
-    pub seen: Instant,
-    /// The lock generation its line belongs to.
-    pub generation: Generation,
+    /// Its line saying that it waits for the lock.
+    pub line: WaitLine,
 }
 
 /// Why the new primary is not waiting for the lock.
@@ -78,13 +76,9 @@ impl<E: Engine> Executor<'_, E> {
         }
         // Finished even when interrupted: the hand-back is the way home.
         match waits::lock_wait_line(self.engine, &id, self.opts.wait_timeout, &Interrupt::new(), 0).await {
-            Ok(generation) => {
+            Ok(line) => {
                 self.progress.note(&format!("the new {name} is waiting for the lock"));
-                Ok(Ready {
-                    id,
-                    seen: Instant::now(),
-                    generation,
-                })
+                Ok(Ready { id, line })
             }
             Err(w) => {
                 let what = describe(

@@ -4,7 +4,7 @@
 //! polled, measuring the gap).
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use tokio::sync::Notify;
@@ -13,7 +13,9 @@ use tokio::time::Instant;
 use crate::engine::{Engine, state_of};
 use crate::interrupt::Interrupt;
 use crate::node::health::{status_means_holding, status_means_serving};
-use crate::node::logs::{self, Event, Generation};
+use crate::node::logs::{self, Event};
+use crate::upgrade::timing;
+pub use crate::upgrade::timing::{BOLT_RETRY, LOCK_RETRY, WaitLine, release_at};
 
 /// How many log lines a failure report carries.
 pub const TAIL_LINES: usize = 20;
@@ -113,55 +115,17 @@ pub async fn settle<E: Engine>(engine: &E, id: &str, addr: &str, within: Duratio
     }
 }
 
-/// How often a node waiting for a lease or advisory lock tries again (±10 %).
-pub const LOCK_RETRY: Duration = Duration::from_secs(1);
-/// How often a bolt-era node tries its `flock` again.
-pub const BOLT_RETRY: Duration = Duration::from_millis(50);
-/// How many bolt-era retry intervals [`release_at`] looks ahead: the node
-/// sleeps a little longer than 50 ms each time, so the phase of a try much
-/// later than its waiting line is not known well enough to aim at.
-const BOLT_TRIES_AHEAD: u32 = 10;
-
-/// When to signal the holder, given that its successor, just started, logged
-/// its waiting line at `seen`, so that the lock is free just before one of
-/// the successor's next tries instead of just after one, which would cost a
-/// whole retry interval of downtime:
-///
-/// - lease and retried advisory locks (the line follows a failed try; a try
-///   every 1 s ± 10 %): 0.8 s after the line;
-/// - bolt era (the line comes right before the first try; a try every
-///   50 ms): 20 ms after the line is seen, or a whole number of intervals
-///   later when that moment has passed. That leaves about 30 ms for the
-///   line to reach cl-maint (10–15 ms through the engine's log stream) and
-///   for the stop to reach the node and the node to let go (5–10 ms).
-///
-/// `None` (signal now) for the blocking advisory lock, which takes the lock
-/// the moment it is free, and when the moment has passed (for bolt: more
-/// than ten intervals after the line).
-pub fn release_at(generation: Generation, seen: Instant) -> Option<Instant> {
-    let now = Instant::now();
-    match generation {
-        Generation::AdvisoryBlocking => None,
-        Generation::Bolt => (0..BOLT_TRIES_AHEAD)
-            .map(|k| seen + BOLT_RETRY * 2 / 5 + BOLT_RETRY * k)
-            .find(|at| *at > now),
-        _ => {
-            let at = seen + LOCK_RETRY * 4 / 5;
-            (at > now).then_some(at)
-        }
-    }
-}
-
 /// Follows the container's log until it says it is waiting for the lock,
-/// ignoring its first `skip` lines (those of earlier runs).
+/// ignoring its first `skip` lines (those of earlier runs); the line's
+/// generation and when the node wrote it.
 pub async fn lock_wait_line<E: Engine>(
     engine: &E,
     id: &str,
     within: Duration,
     interrupt: &Interrupt,
     skip: usize,
-) -> Result<Generation, WaitFailure> {
-    let mut lines = engine.log_lines(id, true).skip(skip);
+) -> Result<WaitLine, WaitFailure> {
+    let mut lines = engine.timed_log_lines(id, true).skip(skip);
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let deadline = Instant::now() + within;
     loop {
@@ -171,10 +135,11 @@ pub async fn lock_wait_line<E: Engine>(
             _ = tokio::time::sleep_until(deadline) => return Err(WaitFailure::Timeout { tail: tail.into() }),
             line = lines.next() => match line {
                 Some(Ok(line)) => {
-                    if let Some(Event::Waiting(generation)) = logs::classify(&line) {
-                        return Ok(generation);
+                    if let Some(Event::Waiting(generation)) = logs::classify(&line.text) {
+                        let written = timing::written_at(line.at, SystemTime::now(), Instant::now());
+                        return Ok(WaitLine { generation, written });
                     }
-                    push_tail(&mut tail, line);
+                    push_tail(&mut tail, line.text);
                 }
                 Some(Err(e)) => return Err(WaitFailure::Engine(e.to_string())),
                 None => return Err(exited(engine, id, tail.into()).await),
@@ -250,6 +215,21 @@ fn restarting(c: &bollard::models::ContainerInspectResponse) -> bool {
 /// started again).
 pub async fn log_length<E: Engine>(engine: &E, id: &str) -> usize {
     engine.log_lines(id, false).count().await
+}
+
+/// The container's last line saying that it waits for the lock, when the
+/// engine dates it believably (see [`timing::dated`]).
+pub async fn last_wait_line<E: Engine>(engine: &E, id: &str) -> Option<WaitLine> {
+    let mut lines = engine.timed_log_lines(id, false);
+    let mut last = None;
+    while let Some(Ok(line)) = lines.next().await {
+        if let Some(Event::Waiting(generation)) = logs::classify(&line.text) {
+            last = Some((generation, line.at));
+        }
+    }
+    let (generation, at) = last?;
+    let written = timing::dated(at?, SystemTime::now(), Instant::now())?;
+    Some(WaitLine { generation, written })
 }
 
 /// The container's last log lines.

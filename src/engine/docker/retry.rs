@@ -55,12 +55,13 @@ where
     }
 }
 
-/// The container's log as lines, once (no follow).
-fn open(docker: &Docker, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>> {
+/// The container's log as lines (each after its RFC 3339 time with `timestamps`).
+fn open(docker: &Docker, id: &str, follow: bool, timestamps: bool) -> BoxStream<'static, EngineResult<String>> {
     let options = LogsOptionsBuilder::new()
         .stdout(true)
         .stderr(true)
         .follow(follow)
+        .timestamps(timestamps)
         .build();
     let chunks = docker.logs(id, Some(options));
     let action = format!("read the log of {id}");
@@ -75,23 +76,31 @@ fn no_answer(e: &EngineError) -> bool {
 /// The container's log as lines; when following, a stream that breaks
 /// while the container still runs (or while the engine does not answer) is
 /// opened again, skipping the lines already delivered, for up to
-/// [`RETRY_FOR`] of silence.
-pub fn log_lines(docker: &Docker, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>> {
+/// [`RETRY_FOR`] of silence. With `timestamps`, each line starts with the
+/// engine's RFC 3339 time of it and a space.
+pub fn log_lines(
+    docker: &Docker,
+    id: &str,
+    follow: bool,
+    timestamps: bool,
+) -> BoxStream<'static, EngineResult<String>> {
     if !follow {
-        return open(docker, id, false);
+        return open(docker, id, false, timestamps);
     }
     struct State {
         stream: Option<BoxStream<'static, EngineResult<String>>>,
         delivered: usize,
         docker: Docker,
         id: String,
+        timestamps: bool,
         broken_since: Option<Instant>,
     }
     let state = State {
-        stream: Some(open(docker, id, true)),
+        stream: Some(open(docker, id, true, timestamps)),
         delivered: 0,
         docker: docker.clone(),
         id: id.to_string(),
+        timestamps,
         broken_since: None,
     };
     futures::stream::unfold(state, |mut s| async move {
@@ -126,7 +135,7 @@ pub fn log_lines(docker: &Docker, id: &str, follow: bool) -> BoxStream<'static, 
             }
             tracing::debug!(container = %s.id, "the log stream broke off; opening it again");
             tokio::time::sleep(RETRY_EVERY).await;
-            s.stream = Some(open(&s.docker, &s.id, true).skip(s.delivered).boxed());
+            s.stream = Some(open(&s.docker, &s.id, true, s.timestamps).skip(s.delivered).boxed());
         }
     })
     .boxed()

@@ -211,6 +211,8 @@ impl FakeEngine {
             phase,
             exit_code: None,
             log,
+            log_at: Vec::new(),
+            started: Some(now),
         });
         w.check(now);
     }

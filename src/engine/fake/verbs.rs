@@ -12,7 +12,8 @@ use tokio::time::Instant;
 
 use super::world::{Container, Phase, api};
 use super::{FATAL_CONFIG, FakeEngine, lock};
-use crate::engine::{Engine, EngineResult, PullProgress};
+use crate::engine::docker::rfc3339;
+use crate::engine::{Engine, EngineResult, LogLine, PullProgress};
 use crate::node::HTTP_PORT;
 use crate::probe::{Answer, NoAnswer};
 use crate::spec::CloneSpec;
@@ -82,7 +83,8 @@ impl Engine for FakeEngine {
             "Id": c.id, "Name": format!("/{}", c.name), "Image": image_id(&c.image),
             "Config": {"Image": c.image, "Labels": c.labels},
             "HostConfig": c.host_config,
-            "State": {"Status": c.status(), "Running": c.running(), "ExitCode": c.exit_code.unwrap_or(0)},
+            "State": {"Status": c.status(), "Running": c.running(), "ExitCode": c.exit_code.unwrap_or(0),
+                "StartedAt": c.started.map(|at| rfc3339(wall_time(at), true))},
         }))
     }
 
@@ -149,6 +151,8 @@ impl Engine for FakeEngine {
             phase: Phase::Created,
             exit_code: None,
             log: Vec::new(),
+            log_at: Vec::new(),
+            started: None,
         });
         Ok(id)
     }
@@ -175,6 +179,7 @@ impl Engine for FakeEngine {
         c.log
             .push(format!("[INFO]  Starting Chainlink Node {} at commit fake", b.version));
         c.exit_code = None;
+        c.started = Some(now);
         c.phase = Phase::Starting {
             attempt_at: now + b.startup,
         };
@@ -264,6 +269,14 @@ impl Engine for FakeEngine {
     }
 
     fn log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>> {
+        self.timed_log_lines(id, follow)
+            .map(|line| line.map(|line| line.text))
+            .boxed()
+    }
+
+    /// Each line dated when the fake logged it (by its virtual clock, read
+    /// against the wall clock as a real engine's time would be).
+    fn timed_log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogLine>> {
         let found = {
             let w = self.world();
             w.find(id).map(|i| w.containers[i].id.clone())
@@ -280,7 +293,10 @@ impl Engine for FakeEngine {
                     w.settle(Instant::now());
                     let c = w.containers.iter().find(|c| c.id == target)?;
                     match c.log.get(next) {
-                        Some(line) => Some(line.clone()),
+                        Some(line) => Some(LogLine {
+                            text: line.clone(),
+                            at: c.log_at.get(next).map(|at| wall_time(*at)),
+                        }),
                         None if !follow || !c.running() => return None,
                         None => None,
                     }
@@ -329,4 +345,9 @@ impl Engine for FakeEngine {
             }),
         }
     }
+}
+
+/// The wall-clock time of a moment of the fake's (virtual) clock.
+fn wall_time(at: Instant) -> std::time::SystemTime {
+    std::time::SystemTime::now() - Instant::now().saturating_duration_since(at)
 }

@@ -53,6 +53,10 @@ pub(super) struct Container {
     pub(super) phase: Phase,
     pub(super) exit_code: Option<i64>,
     pub(super) log: Vec<String>,
+    /// When each line of `log` was written (see [`World::date_logs`]).
+    pub(super) log_at: Vec<Instant>,
+    /// When it last started.
+    pub(super) started: Option<Instant>,
 }
 
 impl Container {
@@ -233,6 +237,16 @@ impl World {
             }
             self.check(at);
         }
+        self.date_logs(now);
+    }
+
+    /// Dates the lines logged since the last call at `at`: lines are logged
+    /// by the events settled up to `at` and by the verbs called at `at`.
+    fn date_logs(&mut self, at: Instant) {
+        for c in &mut self.containers {
+            let undated = c.log.len().saturating_sub(c.log_at.len());
+            c.log_at.extend(std::iter::repeat_n(at, undated));
+        }
     }
 
     /// The earliest timed event pending, if any.
@@ -336,6 +350,7 @@ impl World {
 
     /// Records any moment at which two nodes were active at once.
     pub(super) fn check(&mut self, at: Instant) {
+        self.date_logs(at);
         let names = |f: fn(&Container) -> bool| -> Vec<String> {
             self.containers
                 .iter()
