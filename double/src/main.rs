@@ -40,6 +40,7 @@ enum Fault {
     SilentWait,
     IgnoreLock,
     ExitAfterWait,
+    ExitWhileWaiting,
     IgnoreTerm,
 }
 
@@ -51,6 +52,7 @@ impl Fault {
             "silent-wait" => Fault::SilentWait,
             "ignore-lock" => Fault::IgnoreLock,
             "exit-after-wait" => Fault::ExitAfterWait,
+            "exit-while-waiting" => Fault::ExitWhileWaiting,
             "ignore-term" => Fault::IgnoreTerm,
             _ => return None,
         })
@@ -329,12 +331,26 @@ fn main() {
     run_holding(&cfg, &log, held, &journal, &client_id, started);
 }
 
-/// `exit-after-wait`: the node dies right after saying it waits for the lock.
+/// How long after its first waiting line `exit-while-waiting` dies: well
+/// before a lease-era node's next try (1 s), well after a check made on the
+/// line at once.
+const DIE_WHILE_WAITING: Duration = Duration::from_millis(300);
+
+/// `exit-after-wait`: the node dies right after saying it waits for the lock;
+/// `exit-while-waiting`: [`DIE_WHILE_WAITING`] later (a stop meanwhile is
+/// left to the caller's own check).
 fn exit_if_after_wait(cfg: &Config) {
-    if cfg.has(Fault::ExitAfterWait) {
-        plain("cl-node-double: simulated crash while waiting for the lock (CL_DOUBLE_FAULT=exit-after-wait)");
-        std::process::exit(2);
-    }
+    let fault = if cfg.has(Fault::ExitAfterWait) {
+        "exit-after-wait"
+    } else if cfg.has(Fault::ExitWhileWaiting) && !stop_within(DIE_WHILE_WAITING) {
+        "exit-while-waiting"
+    } else {
+        return;
+    };
+    plain(&format!(
+        "cl-node-double: simulated crash while waiting for the lock (CL_DOUBLE_FAULT={fault})"
+    ));
+    std::process::exit(2);
 }
 
 fn take_bolt(cfg: &Config, log: &Logger) -> Held {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
-use crate::node::logs::Generation;
+use futures::StreamExt;
+
+use crate::node::logs::{self, Event, Generation};
 use crate::upgrade::waits::{self, WaitFailure, WaitLine};
 
 use super::member::Member;
@@ -103,19 +105,8 @@ pub async fn confirm_waiting<E: Engine>(
     };
     // A member that died right after its line is not waiting (and was not
     // two nodes at once): say so, with its last lines.
-    if let Ok(Some(c)) = engine.inspect_container(id).await
-        && !crate::engine::state_of(&c).running
-    {
-        let code = crate::engine::state_of(&c)
-            .exit_code
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "unknown".into());
-        return Err(StepFailure {
-            what: format!("{who} exited (code {code}) right after logging that it waits for the lock"),
-            tail: waits::last_lines(engine, id).await,
-            interrupted: false,
-            migrated: false,
-        });
+    if let Some(f) = died_after_line(engine, id, who).await {
+        return Err(f);
     }
     if let Some(seen) = own_lock {
         if crate::node::logs::classify(&seen) == Some(crate::node::logs::Event::LockTimeout) {
@@ -129,6 +120,72 @@ pub async fn confirm_waiting<E: Engine>(
         )));
     }
     Ok(line)
+}
+
+/// How long a member left as the standby is watched after its waiting line
+/// at most: past a lease-era node's next try (every 1 s ±10 %), with room
+/// for the engine to deliver that try's line.
+pub const STANDBY_WATCH: Duration = Duration::from_millis(1500);
+
+/// Proves that a member [`confirm_waiting`] saw waiting, and that is now left
+/// as the standby, stays waiting: it must outlive its next lock attempt. A
+/// member that crashed right after its waiting line may still show as
+/// running for a moment, and nothing else would notice it before the next
+/// handoff. Watched until it logs another waiting line (the next try of a
+/// lease- or advisory-era node) or [`STANDBY_WATCH`] passes (a bolt-era
+/// node logs once); fails if it exits meanwhile.
+pub async fn stays_waiting<E: Engine>(
+    engine: &E,
+    id: &str,
+    who: &str,
+    interrupt: &Interrupt,
+) -> Result<(), StepFailure> {
+    let skip = waits::log_length(engine, id).await;
+    let mut lines = engine.log_lines(id, true).skip(skip);
+    let next_try = async {
+        while let Some(Ok(line)) = lines.next().await {
+            if matches!(logs::classify(&line), Some(Event::Waiting(_))) {
+                return;
+            }
+        }
+        // The log ended: the container stopped; `exited` says so too.
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = next_try => {}
+        _ = tokio::time::sleep(STANDBY_WATCH) => {}
+        _ = interrupt.wait() => {
+            return Err(StepFailure {
+                interrupted: true,
+                ..StepFailure::new(format!("interrupted while watching {who} wait for the lock"))
+            });
+        }
+        // An engine that cannot say leaves the watch to its deadline.
+        _ = async { if engine.exited(id).await.is_err() { std::future::pending::<()>().await } } => {}
+    }
+    match died_after_line(engine, id, who).await {
+        Some(f) => Err(f),
+        None => Ok(()),
+    }
+}
+
+/// The failure of a member that is no longer running after its waiting line.
+async fn died_after_line<E: Engine>(engine: &E, id: &str, who: &str) -> Option<StepFailure> {
+    let c = engine.inspect_container(id).await.ok()??;
+    let state = crate::engine::state_of(&c);
+    if state.running {
+        return None;
+    }
+    let code = state
+        .exit_code
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    Some(StepFailure {
+        what: format!("{who} exited (code {code}) right after logging that it waits for the lock"),
+        tail: waits::last_lines(engine, id).await,
+        interrupted: false,
+        migrated: false,
+    })
 }
 
 /// Starts a stopped member and confirms it waits for the lock

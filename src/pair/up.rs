@@ -52,77 +52,7 @@ pub async fn up<E: Engine>(
     }
     report.state = redactor.text(&report.state);
     report.members = super::final_members(hosts, names).await;
-    let created = view.secondary.is_none();
-    check_still_waiting(hosts, names, created, &redactor, &mut report).await;
     report
-}
-
-/// How long a secondary reported ready is watched before the run ends.
-const PROVING: std::time::Duration = std::time::Duration::from_millis(1500);
-
-/// A secondary reported ready must still wait when the run ends: one that
-/// died right after its waiting line is no standby. It is removed if this
-/// run created it, left stopped otherwise, and the run fails.
-async fn check_still_waiting<E: Engine>(
-    hosts: Hosts<'_, E>,
-    names: &super::PairNames,
-    created: bool,
-    redactor: &crate::redact::Redactor,
-    report: &mut Report,
-) {
-    if report.outcome != Outcome::PairReady {
-        return;
-    }
-    let Some(id) = report
-        .members
-        .iter()
-        .find(|m| m.name == names.secondary && m.running)
-        .map(|m| m.id.clone())
-    else {
-        return;
-    };
-    // Watched a moment longer: a standby that dies right after its waiting
-    // line may still be running when it is first read.
-    // Each look waits for the engine's answer, however slow: the last one,
-    // taken after the deadline, decides.
-    let deadline = tokio::time::Instant::now() + PROVING;
-    loop {
-        match hosts.secondary.inspect_container(&id).await {
-            Ok(Some(c)) if crate::engine::state_of(&c).running => {}
-            Ok(_) => break,
-            Err(_) => {}
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    report.members = super::final_members(hosts, names).await;
-    let Some(s) = report.members.iter().find(|m| m.name == names.secondary) else {
-        return;
-    };
-    let code = crate::engine::state_of(&s.inspect)
-        .exit_code
-        .map(|c| c.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let tail = crate::upgrade::waits::last_lines(hosts.secondary, &s.id).await;
-    report.log_tail = tail.iter().map(|l| redactor.text(l)).collect();
-    if created {
-        let _ = hosts.secondary.remove(&s.id).await;
-    }
-    report.set_outcome(Outcome::RolledBack);
-    report.error = Some(format!(
-        "{} exited (code {code}) right after logging that it waits for the lock",
-        names.secondary
-    ));
-    report.state = format!(
-        "{} holds the lock; {} {}",
-        names.primary,
-        names.secondary,
-        if created { "was removed again" } else { "is stopped" }
-    );
-    report.next_steps = vec!["look at its last log lines, fix the cause, then run `cl-maint failover up` again".into()];
-    report.members = super::final_members(hosts, names).await;
 }
 
 /// The pair exists: start the secondary if it is stopped; otherwise say how
@@ -165,7 +95,14 @@ async fn existing<E: Engine>(
             }
             progress.step(&format!("starting {s}; it should wait for the lock"));
             let shared = super::share_lock_file(hosts, primary, &secondary);
-            match steps::start_waiting(hosts.secondary, &secondary, opts.wait_timeout, interrupt, shared).await {
+            let started = async {
+                let line =
+                    steps::start_waiting(hosts.secondary, &secondary, opts.wait_timeout, interrupt, shared).await?;
+                steps::stays_waiting(hosts.secondary, &secondary.id, s, interrupt)
+                    .await
+                    .map(|()| line)
+            };
+            match started.await {
                 Ok(line) => {
                     report.set_outcome(Outcome::PairReady);
                     report.state = format!(
@@ -289,7 +226,8 @@ async fn create<E: Engine>(
             .start(&id)
             .await
             .map_err(|e| StepFailure::new(format!("starting {s} failed: {e}")))?;
-        steps::confirm_waiting(engine, &id, s, &addr, 0, opts.wait_timeout, interrupt, shared).await
+        let line = steps::confirm_waiting(engine, &id, s, &addr, 0, opts.wait_timeout, interrupt, shared).await?;
+        steps::stays_waiting(engine, &id, s, interrupt).await.map(|()| line)
     };
     match started.await {
         Ok(line) => {
@@ -315,9 +253,12 @@ async fn create<E: Engine>(
             if f.interrupted {
                 report.state = format!("{p} holds the lock; {s} was removed again; nothing else changed");
             }
-            report.next_steps = vec![format!(
-                "read the lines above: {s} must share {p}'s database (the same volume or bind mount, the same DATABASE_URL)"
-            )];
+            report.next_steps = vec![
+                "read its last log lines above, fix the cause, then run `cl-maint failover up` again".into(),
+                format!(
+                    "{s} is a clone of {p}: it must share {p}'s database (the same volume or bind mount, the same DATABASE_URL)"
+                ),
+            ];
             Err(f)
         }
     }

@@ -188,7 +188,11 @@ pub async fn recover<E: Engine>(
         Some(o) if !o.m.running && !hold => {
             progress.step(&format!("starting {}; it should wait for the lock", o.m.name));
             changed = true;
-            let waited = steps::start_waiting(hosts.of(other), &o.m, opts.wait_timeout, &Interrupt::new(), false).await;
+            let (engine, none) = (hosts.of(other), Interrupt::new());
+            let waited = match steps::start_waiting(engine, &o.m, opts.wait_timeout, &none, false).await {
+                Ok(_) => steps::stays_waiting(engine, &o.m.id, &o.m.name, &none).await,
+                Err(f) => Err(f),
+            };
             if let Err(f) = waited {
                 let _ = hosts.of(other).stop(&o.m.id, opts.stop_timeout).await;
                 report.set_outcome(Outcome::NeedsHuman);

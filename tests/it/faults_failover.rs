@@ -106,10 +106,21 @@ async fn a_holder_that_ignores_sigterm_is_killed_after_its_grace_without_overlap
 
 #[tokio::test]
 async fn failover_up_with_a_secondary_that_dies_after_its_wait_line_removes_it() {
+    secondary_dies_waiting("exit-after-wait", "ff-up-diewait").await;
+}
+
+#[tokio::test]
+async fn failover_up_with_a_secondary_that_dies_before_its_next_try_removes_it() {
+    // It still runs when its waiting line is read: only a watch past its
+    // next try (1 s later) sees it die.
+    secondary_dies_waiting("exit-while-waiting", "ff-up-diewhile").await;
+}
+
+async fn secondary_dies_waiting(fault: &str, name: &str) {
     // Lease era: the primary took a free lease at its first try (no waiting
     // line, so the fault never fires in it); its clone waits, says so, dies.
-    let rig = Rig::new("ff-up-diewait").await;
-    let node = primary(&rig, Gen::Lease, &["CL_DOUBLE_FAULT=exit-after-wait"]).await;
+    let rig = Rig::new(name).await;
+    let node = primary(&rig, Gen::Lease, &[&format!("CL_DOUBLE_FAULT={fault}")]).await;
     plant_sentinel(&rig);
     let before = world(&rig).await;
     let pair = Pair {
@@ -124,10 +135,7 @@ async fn failover_up_with_a_secondary_that_dies_after_its_wait_line_removes_it()
         error.contains(&pair.secondary) && error.contains("exited (code 2)"),
         "{error}"
     );
-    assert!(
-        run.report["log_tail"].to_string().contains("exit-after-wait"),
-        "{run:?}"
-    );
+    assert!(run.report["log_tail"].to_string().contains(fault), "{run:?}");
     assert!(
         run.report["state"].as_str().unwrap().contains("removed again"),
         "{run:?}"
