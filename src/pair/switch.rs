@@ -424,3 +424,7 @@ fn started_recently(m: &Member) -> bool {
         .and_then(crate::engine::docker::engine_time)
         .is_some_and(|at| timing::started_recently(at, std::time::SystemTime::now()))
 }
+
+#[cfg(test)]
+#[path = "switch_tests.rs"]
+mod tests;

@@ -205,6 +205,7 @@ impl FakeEngine {
             name: name.to_string(),
             image: image.to_string(),
             labels: HashMap::new(),
+            env: Vec::new(),
             host_config: None,
             addr: Some(addr.to_string()),
             behaviour,

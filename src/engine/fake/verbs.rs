@@ -65,6 +65,23 @@ fn published_addr(host: Option<&HostConfig>) -> Option<String> {
     Some(format!("{}:{}", ip.unwrap_or("127.0.0.1"), b.host_port.as_deref()?))
 }
 
+/// The `Mounts` of a container with these binds (`SOURCE:DEST[:OPTIONS]`):
+/// a source that is a path is a bind mount, any other a named volume.
+fn mounts(host: Option<&HostConfig>) -> serde_json::Value {
+    let binds = host.and_then(|h| h.binds.as_ref()).into_iter().flatten();
+    binds
+        .filter_map(|b| {
+            let mut parts = b.split(':');
+            let (source, dest) = (parts.next()?, parts.next()?);
+            Some(if source.starts_with('/') {
+                json!({"Type": "bind", "Source": source, "Destination": dest})
+            } else {
+                json!({"Type": "volume", "Name": source, "Destination": dest})
+            })
+        })
+        .collect()
+}
+
 impl Engine for FakeEngine {
     fn endpoint(&self) -> String {
         "fake://engine".to_string()
@@ -81,8 +98,9 @@ impl Engine for FakeEngine {
         };
         doc(json!({
             "Id": c.id, "Name": format!("/{}", c.name), "Image": image_id(&c.image),
-            "Config": {"Image": c.image, "Labels": c.labels},
+            "Config": {"Image": c.image, "Labels": c.labels, "Env": c.env},
             "HostConfig": c.host_config,
+            "Mounts": mounts(c.host_config.as_ref()),
             "State": {"Status": c.status(), "Running": c.running(), "ExitCode": c.exit_code.unwrap_or(0),
                 "StartedAt": c.started.map(|at| rfc3339(wall_time(at), true))},
         }))
@@ -145,6 +163,7 @@ impl Engine for FakeEngine {
             name,
             image,
             labels: spec.body.labels.clone().unwrap_or_default(),
+            env: spec.body.env.clone().unwrap_or_default(),
             addr: published_addr(host_config.as_ref()),
             host_config,
             behaviour,

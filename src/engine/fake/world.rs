@@ -47,6 +47,8 @@ pub(super) struct Container {
     pub(super) name: String,
     pub(super) image: String,
     pub(super) labels: HashMap<String, String>,
+    /// Its environment (`KEY=value`), as created.
+    pub(super) env: Vec<String>,
     pub(super) host_config: Option<HostConfig>,
     pub(super) addr: Option<String>,
     pub(super) behaviour: Behaviour,
