@@ -15,6 +15,7 @@ pub mod steps;
 pub mod switch;
 pub mod up;
 pub mod upgrade;
+pub mod upgrade_plan;
 
 use crate::engine::Engine;
 

@@ -14,15 +14,14 @@ use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::report::{Handoff, ImageInfo, Outcome, Report};
-use crate::spec::{self, CloneRequest};
 use crate::upgrade::options::UpgradeOptions;
-use crate::upgrade::plan::{WAIT_FOREVER, digest_for, is_bolt, version_of_image};
+use crate::upgrade::plan::{digest_for, version_of_image};
 use crate::upgrade::waits::{self, Release};
 use crate::upgrade::{LABEL_PRIMARY, LABEL_ROLE, old_name};
 
 use super::member::{LockRole, Member};
 use super::steps::{self, StepFailure};
-use super::{Hosts, PairNames, PairView, Which};
+use super::{Hosts, PairNames, PairView, Which, upgrade_plan};
 
 /// Runs the pair upgrade on the pair as [`find_pair`] saw it, and fills in
 /// the report.
@@ -147,23 +146,14 @@ impl<E: Engine> PairUpgrade<'_, E> {
             version: h.version.clone(),
         });
         if self.opts.dry_run {
+            let roles = upgrade_plan::Roles {
+                holder: (&h, hw),
+                waiting: (&w, ww),
+            };
+            let plan = upgrade_plan::plan(self.hosts, &roles, &target, self.opts, hand_back).await?;
             self.report.set_outcome(Outcome::DryRun);
-            let text = format!(
-                "Plan for the pair {} / {} ({} -> {target}):\n  1. pull {target}\n  2. stop {} (it waits), recreate it on the new image, confirm it waits\n  3. stop {} gracefully; {} takes the lock (the point of no return)\n  4. recreate {} on the new image, confirm it waits\n  5. {}\n",
-                self.report.container,
-                w.name,
-                h.image,
-                w.name,
-                h.name,
-                w.name,
-                h.name,
-                if hand_back {
-                    format!("hand the lock back to {}; {} waits again", h.name, w.name)
-                } else {
-                    format!("leave {} holding the lock (--no-hand-back)", w.name)
-                }
-            );
-            self.report.plan_text = Some(text);
+            self.report.plan = Some(plan.json);
+            self.report.plan_text = Some(plan.text);
             self.report.state = "nothing was changed or pulled".into();
             return Ok(());
         }
@@ -393,27 +383,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
     /// under its name, starts it and confirms it waits. Returns the new id.
     async fn recreate(&mut self, which: Which, m: &Member, image: &str) -> Result<String, StepFailure> {
         let engine = self.hosts.of(which);
-        let config = engine
-            .inspect_image(&m.image_id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|i| i.config)
-            .ok_or_else(|| StepFailure::new(format!("the image {} runs is not on its engine any more", m.name)))?;
-        let env = super::up::env_of(m);
-        let request = CloneRequest {
-            name: m.name.clone(),
-            image: image.to_string(),
-            http_host_port: None,
-            set_env: if is_bolt(m.generation, &env) {
-                vec![("DATABASE_TIMEOUT".into(), WAIT_FOREVER.into())]
-            } else {
-                Vec::new()
-            },
-            labels: Vec::new(),
-        };
-        let spec = spec::clone_spec(&m.inspect, &config, &request)
-            .map_err(|e| StepFailure::new(format!("cannot clone {}: {e}", m.name)))?;
+        let spec = upgrade_plan::clone_of(engine, m, image).await?;
         let old = old_name(&m.name);
         engine
             .rename(&m.id, &old)

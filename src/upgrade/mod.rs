@@ -6,6 +6,7 @@ pub mod observe;
 pub mod options;
 pub mod plan;
 pub mod pull;
+pub mod shown;
 pub mod timing;
 pub mod waits;
 

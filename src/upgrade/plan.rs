@@ -1,15 +1,13 @@
 //! Plan: `Observed` + options → the steps, or a refusal. Pure.
 
-use serde::Serialize;
-
 use crate::engine::{name_of, state_of};
 use crate::node::logs::Generation;
-use crate::redact;
 use crate::report::ImageInfo;
 use crate::spec::{self, CloneRequest, CloneSpec};
 
 use super::observe::Observed;
 use super::options::{PullPolicy, UpgradeOptions};
+use super::shown::{Shown, run_commands};
 use super::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
 
 /// The value of `DATABASE_TIMEOUT` that makes a bolt-era node wait for the
@@ -236,14 +234,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             opts.stop_timeout.as_secs()
         )
     };
-    let present = observed.target_image.is_some();
-    let pull_step = match opts.pull {
-        PullPolicy::Always => format!("pull {}", observed.target),
-        PullPolicy::Missing if present => format!("use {} (on the engine already; --pull missing)", observed.target),
-        PullPolicy::Missing => format!("pull {} (not on the engine)", observed.target),
-        PullPolicy::Never => format!("use {} from the engine (--pull never)", observed.target),
-    };
-    let pulls = matches!(opts.pull, PullPolicy::Always) || (opts.pull == PullPolicy::Missing && !present);
+    let (pull_step, pulls) = pull_step(opts.pull, &observed.target, observed.target_image.is_some());
     let steps = vec![
         pull_step,
         format!(
@@ -326,6 +317,19 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     })
 }
 
+/// The first step of an upgrade to `target` under the pull policy, in words,
+/// and whether it pulls (`present`: the engine has the image already).
+pub fn pull_step(policy: PullPolicy, target: &str, present: bool) -> (String, bool) {
+    let step = match policy {
+        PullPolicy::Always => format!("pull {target}"),
+        PullPolicy::Missing if present => format!("use {target} (on the engine already; --pull missing)"),
+        PullPolicy::Missing => format!("pull {target} (not on the engine)"),
+        PullPolicy::Never => format!("use {target} from the engine (--pull never)"),
+    };
+    let pulls = policy == PullPolicy::Always || (policy == PullPolicy::Missing && !present);
+    (step, pulls)
+}
+
 /// Whether a node uses the bolt-era file lock: its log says so, or (when
 /// its log shows no waiting line) it sets `DATABASE_TIMEOUT`, the bolt-era
 /// knob.
@@ -370,173 +374,30 @@ pub fn version_of_image(image: Option<&bollard::models::ImageInspect>) -> Option
     })
 }
 
-/// `docker run` (and `docker network connect`) equivalent to a spec, redacted.
-fn run_commands(spec: &CloneSpec) -> Vec<String> {
-    let body = &spec.body;
-    // API 1.41 attaches one network at create: the others are connected
-    // between create and start.
-    let verb = if spec.extra_networks.is_empty() {
-        ["run", "-d"]
-    } else {
-        ["create", ""]
-    };
-    let mut args: Vec<String> = ["docker", verb[0], verb[1]]
-        .iter()
-        .filter(|a| !a.is_empty())
-        .map(|a| a.to_string())
-        .collect();
-    args.extend(["--name".to_string(), spec.name.clone()]);
-    if body.tty == Some(true) {
-        args.push("-t".into());
-    }
-    if body.open_stdin == Some(true) {
-        args.push("-i".into());
-    }
-    let mut flag = |f: &str, v: String| {
-        args.push(f.to_string());
-        args.push(shell_quote(&v));
-    };
-    for e in body.env.iter().flatten() {
-        flag("-e", redact::env_entry(e));
-    }
-    if let Some(h) = &body.host_config {
-        for b in h.binds.iter().flatten() {
-            flag("-v", b.clone());
-        }
-        for (port, bindings) in h.port_bindings.iter().flatten() {
-            for b in bindings.iter().flatten() {
-                let ip = b
-                    .host_ip
-                    .clone()
-                    .filter(|i| !i.is_empty())
-                    .map(|i| format!("{i}:"))
-                    .unwrap_or_default();
-                flag(
-                    "-p",
-                    format!(
-                        "{ip}{}:{}",
-                        b.host_port.clone().unwrap_or_default(),
-                        port.trim_end_matches("/tcp")
-                    ),
-                );
-            }
-        }
-        if let Some(mode) = h.network_mode.as_deref().filter(|m| !m.is_empty() && *m != "default") {
-            flag("--network", mode.to_string());
-        }
-        if let Some(name) = h
-            .restart_policy
-            .as_ref()
-            .and_then(|r| r.name)
-            .map(|n| n.to_string())
-            .filter(|n| !n.is_empty() && n != "no")
-        {
-            flag("--restart", name);
-        }
-        if let Some(log) = &h.log_config {
-            if let Some(t) = &log.typ {
-                flag("--log-driver", t.clone());
-            }
-            for (k, v) in log.config.iter().flatten() {
-                flag("--log-opt", format!("{k}={v}"));
-            }
-        }
-    }
-    for (k, v) in body.labels.iter().flatten() {
-        flag("--label", format!("{k}={v}"));
-    }
-    if let Some(user) = &body.user {
-        flag("--user", user.clone());
-    }
-    if let Some(entrypoint) = &body.entrypoint {
-        flag("--entrypoint", entrypoint.join(" "));
-    }
-    args.push(shell_quote(body.image.as_deref().unwrap_or_default()));
-    args.extend(body.cmd.iter().flatten().map(|c| shell_quote(c)));
-    let mut out = vec![args.join(" ")];
-    for (network, endpoint) in &spec.extra_networks {
-        let aliases: String = endpoint
-            .aliases
-            .iter()
-            .flatten()
-            .map(|a| format!(" --alias {}", shell_quote(a)))
-            .collect();
-        out.push(format!("docker network connect{aliases} {network} {}", spec.name));
-    }
-    if !spec.extra_networks.is_empty() {
-        out.push(format!("docker start {}", spec.name));
-    }
-    out
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+<>".contains(c))
-        && !s.contains("<redacted>")
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-/// The plan as JSON (for `--dry-run --json`), without secret values.
-#[derive(Serialize)]
-struct PlanDoc<'a> {
-    steps: &'a [String],
-    containers: Vec<serde_json::Value>,
-    changes: &'a [String],
-    docker_commands: &'a [String],
-    lock_generation: Option<Generation>,
-}
-
 impl Plan {
-    /// The plan as a JSON value.
-    pub fn to_json(&self) -> serde_json::Value {
-        let container = |s: &CloneSpec, role: &str| {
-            let env: Vec<String> = s.body.env.iter().flatten().map(|e| redact::env_entry(e)).collect();
-            serde_json::json!({"name": s.name, "role": role, "image": s.body.image, "env": env, "changes": s.changes})
-        };
-        serde_json::to_value(PlanDoc {
+    /// What the plan shows: its steps, the containers it would create, the
+    /// settings that change and the equivalent commands.
+    pub fn shown(&self) -> Shown<'_> {
+        Shown {
+            title: format!(
+                "Plan for {} ({} -> {})",
+                self.container, self.from.reference, self.target
+            ),
             steps: &self.steps,
-            containers: vec![
-                container(&self.standby, "standby"),
-                container(&self.replacement, "new primary"),
-            ],
+            containers: vec![(&self.standby, "standby"), (&self.replacement, "new primary")],
             changes: &self.changes,
             docker_commands: &self.docker_commands,
-            lock_generation: self.generation,
-        })
-        .unwrap_or_default()
+            generation: self.generation,
+        }
+    }
+
+    /// The plan as a JSON value (for `--dry-run --json`), without secret values.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.shown().to_json()
     }
 
     /// The plan for people.
     pub fn to_human(&self) -> String {
-        let mut out = format!(
-            "Plan for {} ({} -> {}):\n",
-            self.container, self.from.reference, self.target
-        );
-        for (i, s) in self.steps.iter().enumerate() {
-            out.push_str(&format!("  {}. {s}\n", i + 1));
-        }
-        out.push_str("Containers it would create:\n");
-        out.push_str(&format!(
-            "  - {} (standby, temporary), image {}\n",
-            self.standby.name, self.target
-        ));
-        out.push_str(&format!(
-            "  - {} (new primary), image {}\n",
-            self.replacement.name, self.target
-        ));
-        out.push_str("Settings that change:\n");
-        for c in &self.changes {
-            out.push_str(&format!("  - {c}\n"));
-        }
-        out.push_str("Equivalent docker commands:\n");
-        for c in &self.docker_commands {
-            out.push_str(&format!("  {c}\n"));
-        }
-        out
+        self.shown().to_human()
     }
 }

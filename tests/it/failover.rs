@@ -422,6 +422,7 @@ async fn two_answering_holders_are_reported() {
 async fn upgrade_the_pair(generation: Gen, test: &str) {
     let rig = Rig::new(test).await;
     let pair = pair_up(&rig, generation).await;
+    dry_run_plans_both_members(&rig, &pair).await;
     let run = pair
         .run(
             &rig,
@@ -447,6 +448,45 @@ async fn upgrade_the_pair(generation: Gen, test: &str) {
     let world = crate::upgrade::world(&rig).await;
     assert_eq!(world.len(), 2, "no temporary or old container is left: {world:?}");
     assert_handoffs_quick(&rig, generation);
+}
+
+/// `upgrade --dry-run --json` on a pair: a plan naming both members'
+/// replacements and the commands, and nothing changed or pulled.
+async fn dry_run_plans_both_members(rig: &Rig, pair: &Pair) {
+    let before = crate::upgrade::world(rig).await;
+    let run = pair.run(rig, &["upgrade", "--tag", crate::rig::NEW, "--dry-run"]).await;
+    assert_eq!(
+        (run.code, run.report["outcome"].as_str()),
+        (0, Some("dry-run")),
+        "{run:?}"
+    );
+    let plan = &run.report["plan"];
+    let containers: Vec<(&str, &str)> = plan["containers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no plan: {run:?}"))
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["role"].as_str().unwrap()))
+        .collect();
+    let (p, s) = (pair.primary.name.as_str(), pair.secondary.as_str());
+    assert_eq!(
+        containers,
+        [(s, "secondary"), (p, "primary")],
+        "the waiting member first: {plan}"
+    );
+    for c in plan["containers"].as_array().unwrap() {
+        let image = c["image"].as_str().unwrap();
+        assert!(image.ends_with(&format!(":{}", crate::rig::NEW)), "{plan}");
+    }
+    let commands = plan["docker_commands"].to_string();
+    for expected in [
+        "docker pull ",
+        &format!("docker rename {p} {p}-cl-maint-old"),
+        "docker run -d",
+    ] {
+        assert!(commands.contains(expected), "{expected:?} missing: {plan}");
+    }
+    assert_eq!(plan["steps"].as_array().unwrap().len(), 6, "{plan}");
+    assert_eq!(crate::upgrade::world(rig).await, before, "a dry run changes nothing");
 }
 
 #[tokio::test]

@@ -140,6 +140,7 @@ async fn no_secret_appears_in_any_output_of_any_command() {
     let names = ["--container", n, "--secondary", &pair.secondary];
     for (args, code) in [
         (vec!["failover", "up", "--secondary-port", &secondary_port], 0),
+        (vec!["upgrade", "--tag", NEW, "--dry-run"], 0),
         (vec!["status"], 0),
         (vec!["health", "--metrics", "--metrics-token", "tokS3cr3t"], 0),
         (vec!["failover", "--secondary-port", &secondary_port], 0),
