@@ -4,13 +4,10 @@
 //! the primary does when `failover back` follows `failover` at once) is
 //! timed by its last waiting line and left running.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-
 use super::*;
-use crate::engine::fake::{Behaviour, FakeEngine};
+use crate::engine::fake::{Behaviour, FakeEngine, node_spec};
 use crate::progress::Mode;
 use crate::spec::CloneSpec;
 
@@ -19,27 +16,14 @@ const SECONDARY: &str = "chainlink-secondary";
 const IMAGE: &str = "smartcontract/chainlink:2.9.0";
 
 fn spec(name: &str, port: u16) -> CloneSpec {
-    let binding = PortBinding {
-        host_ip: Some(String::new()),
-        host_port: Some(port.to_string()),
-    };
-    CloneSpec {
-        name: name.to_string(),
-        body: ContainerCreateBody {
-            image: Some(IMAGE.to_string()),
-            // A bolt-era node must wait for ever to be a standby; the
-            // members share the lock file's directory.
-            env: Some(vec!["DATABASE_TIMEOUT=0".to_string(), "ROOT=/chainlink".to_string()]),
-            host_config: Some(HostConfig {
-                binds: Some(vec!["chainlink-data:/chainlink".to_string()]),
-                port_bindings: Some(HashMap::from([("6688/tcp".to_string(), Some(vec![binding]))])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        extra_networks: Vec::new(),
-        changes: Vec::new(),
+    let mut spec = node_spec(name, IMAGE, port);
+    // A bolt-era node must wait for ever to be a standby; the members share
+    // the lock file's directory.
+    spec.body.env = Some(vec!["DATABASE_TIMEOUT=0".to_string(), "ROOT=/chainlink".to_string()]);
+    if let Some(host) = spec.body.host_config.as_mut() {
+        host.binds = Some(vec!["chainlink-data:/chainlink".to_string()]);
     }
+    spec
 }
 
 /// A lease-era pair: the primary holds the lock, the secondary waits.

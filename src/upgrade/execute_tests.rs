@@ -9,12 +9,9 @@
 //! `standby_failures.rs` (up to and during the first handoff) and
 //! `replacement_failures.rs` (after it).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerState, HostConfig, ImageInspect, PortBinding,
-};
+use bollard::models::{ContainerInspectResponse, ContainerState, ImageInspect};
 use futures::StreamExt;
 
 use super::*;
@@ -72,23 +69,7 @@ fn secs(n: u64) -> Duration {
 }
 
 fn spec(name: &str, image: &str, port: u16) -> CloneSpec {
-    let binding = PortBinding {
-        host_ip: Some(String::new()),
-        host_port: Some(port.to_string()),
-    };
-    CloneSpec {
-        name: name.to_string(),
-        body: ContainerCreateBody {
-            image: Some(image.to_string()),
-            host_config: Some(HostConfig {
-                port_bindings: Some(HashMap::from([("6688/tcp".to_string(), Some(vec![binding]))])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        extra_networks: Vec::new(),
-        changes: Vec::new(),
-    }
+    crate::engine::fake::node_spec(name, image, port)
 }
 
 fn test_plan() -> Plan {

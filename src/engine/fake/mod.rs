@@ -150,6 +150,29 @@ fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
     world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A create request for a node `name` on `image` that publishes the node's
+/// port 6688 on host `port` (the fake answers HTTP there).
+pub fn node_spec(name: &str, image: &str, port: u16) -> crate::spec::CloneSpec {
+    use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+    let binding = PortBinding {
+        host_ip: Some(String::new()),
+        host_port: Some(port.to_string()),
+    };
+    crate::spec::CloneSpec {
+        name: name.to_string(),
+        body: ContainerCreateBody {
+            image: Some(image.to_string()),
+            host_config: Some(HostConfig {
+                port_bindings: Some(HashMap::from([("6688/tcp".to_string(), Some(vec![binding]))])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        extra_networks: Vec::new(),
+        changes: Vec::new(),
+    }
+}
+
 impl FakeEngine {
     /// An engine with no images and no containers; a gracefully released
     /// lock passes at once.
