@@ -1,14 +1,21 @@
 //! What the benchmark and the soak share at their crate roots: the lock
 //! generations, the context the benchmark's `methods` module works in, the
-//! engine connection and the release build of cl-maint. Each root defines
-//! `RUN_LABEL` and `PID_LABEL` and re-exports this module.
+//! engine connection, the release build of cl-maint and the variants of the
+//! new version's image. Each root defines `RUN_LABEL` and `PID_LABEL` and
+//! re-exports this module.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, ListContainersOptionsBuilder, PushImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder,
+};
+use futures::StreamExt;
+
+use crate::images::{self, Images};
 
 /// The lock generation a double runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +66,12 @@ pub struct Bench {
     pub images: crate::images::Images,
     /// The release binary of cl-maint.
     pub cl_maint: PathBuf,
+    /// The tag of the new version (1.1.0) that upgrades go to and that each
+    /// upgrade's sandbox removes from the engine first. The benchmark's is a
+    /// variant of its own ([`push_variant`]), so that removing it never
+    /// takes an image from under a test or another benchmark running beside
+    /// it; the soak's is `1.1.0` itself.
+    pub new_tag: String,
     /// Print each run's timeline (engine events and journal) on stderr.
     pub timeline: bool,
 }
@@ -139,4 +152,61 @@ pub async fn remove_labelled(docker: &Docker, label: &str) {
                 .await;
         }
     }
+}
+
+/// Builds `FROM <repo>:1.1.0` plus one label as `<repo>:<tag>` and pushes it
+/// to the registry: the same version under another tag and digest. For
+/// cl-maint it is a new image; removing its one tag deletes it from the
+/// engine, so the next pull of it is a real one.
+pub async fn push_variant(docker: &Docker, images: &Images, tag: &str) -> Result<(), String> {
+    crate::methods::pull(docker, images, images::NEW).await?;
+    let reference = images.reference(tag);
+    let dockerfile = format!(
+        "FROM {}\nLABEL io.cl-maint.variant=\"{tag}\"\n",
+        images.reference(images::NEW)
+    );
+    let context = {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(dockerfile.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+            .and_then(|()| tar.into_inner())
+            .map_err(|e| format!("cannot make the build context of {reference}: {e}"))?
+    };
+    let options = BuildImageOptionsBuilder::new()
+        .dockerfile("Dockerfile")
+        .t(&reference)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| format!("building {reference}: {e}"))?;
+        if let Some(detail) = info.error_detail {
+            return Err(format!("building {reference}: {}", detail.message.unwrap_or_default()));
+        }
+    }
+    let options = PushImageOptionsBuilder::new().tag(tag).build();
+    let mut stream = docker.push_image(&images.repo, Some(options), None);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| format!("pushing {reference}: {e}"))?;
+        if let Some(detail) = info.error_detail {
+            return Err(format!("pushing {reference}: {}", detail.message.unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
+/// Removes `<repo>:<tag>` from the engine (the registry keeps it); an image
+/// left with no tag and no container is deleted.
+pub async fn untag(docker: &Docker, images: &Images, tag: &str) {
+    let _ = docker
+        .remove_image(
+            &images.reference(tag),
+            Some(RemoveImageOptionsBuilder::new().build()),
+            None,
+        )
+        .await;
 }

@@ -21,8 +21,11 @@ mod proc;
 #[allow(dead_code)]
 #[path = "../../tests/it/rig/registry.rs"]
 mod registry;
+mod report;
 mod stats;
 mod switchover;
+#[cfg(test)]
+mod tests;
 mod timeline;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +34,7 @@ use bollard::Docker;
 
 use common::build_cl_maint;
 pub use common::{Bench, Gen, connect, remove_labelled};
-use stats::{Kind, Method, Sample, Summary};
+use stats::{Kind, Method, Sample};
 
 /// Label on every container of one run (`<pid>-<run>`).
 pub const RUN_LABEL: &str = "io.cl-maint.bench";
@@ -118,19 +121,35 @@ async fn setup(timeline: bool, binary: Option<PathBuf>) -> Result<Bench, String>
     };
     let docker = connect().await?;
     remove_labelled(&docker, PID_LABEL).await;
-    let rig_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("cl-maint-rig");
+    let rig_dir = rig_dir();
     std::fs::create_dir_all(&rig_dir).map_err(|e| e.to_string())?;
     eprintln!("bench: preparing the node double's images in the registry...");
     let images = images::prepare(&rig_dir).await?;
     methods::pull(&docker, &images, images::OLD).await?;
+    // The new version under a tag of this process's own, which each upgrade
+    // run removes from the engine (so every method pulls it): the tests and
+    // another benchmark may use `1.1.0` itself at the same time.
+    let new_tag = new_tag(std::process::id());
+    common::push_variant(&docker, &images, &new_tag).await?;
     Ok(Bench {
         docker,
         images,
         cl_maint,
         timeline,
+        new_tag,
     })
+}
+
+/// The tag of the new version a benchmark process upgrades to.
+fn new_tag(pid: u32) -> String {
+    format!("{}-bench-{pid}", images::NEW)
+}
+
+/// The test rig's directory, whose registry and images the benchmark shares.
+fn rig_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("cl-maint-rig")
 }
 
 /// The machine, for the record.
@@ -160,133 +179,9 @@ async fn machine(docker: &Docker) -> String {
     format!("{cores} cores ({cpu}), Linux {}, Docker Engine {engine}", kernel.trim())
 }
 
-fn report(samples: &[Sample], kind: Kind, gens: &[Gen], methods: &[Method]) {
-    for &generation in gens {
-        let group = |m: Method| {
-            samples
-                .iter()
-                .filter(move |s| s.kind == kind && s.generation == generation && s.method == m)
-        };
-        if samples.iter().all(|s| s.kind != kind || s.generation != generation) {
-            continue;
-        }
-        println!("\n### {} era, {}\n", generation.env(), kind.label());
-        let rows: Vec<(Method, Summary)> = methods.iter().map(|&m| (m, Summary::of(group(m)))).collect();
-        print!("{}", stats::table(kind, &rows));
-        println!();
-        for &m in methods {
-            let ok: Vec<&Sample> = group(m).filter(|s| s.error.is_none()).collect();
-            println!("- {} phases (p50): {}", m.label(kind), stats::phases(&ok));
-        }
-        for &m in methods {
-            let mut reasons: Vec<(String, usize)> = Vec::new();
-            for e in group(m).filter_map(|s| s.error.as_ref()) {
-                match reasons.iter_mut().find(|(r, _)| r == e) {
-                    Some((_, n)) => *n += 1,
-                    None => reasons.push((e.clone(), 1)),
-                }
-            }
-            for (reason, n) in reasons {
-                println!("- {} failed {n}×: {reason}", m.label(kind));
-            }
-        }
-        let find = |m: Method| rows.iter().find(|(x, _)| *x == m).map(|(_, s)| s);
-        let Some(clm) = find(Method::ClMaint) else { continue };
-        for other in [Method::Manual, Method::Recreate] {
-            if let Some(o) = find(other) {
-                println!(
-                    "- cl-maint / {}: gap {} (p50), total {} (p50)",
-                    other.label(kind),
-                    stats::ratio(&clm.gaps, &o.gaps),
-                    stats::ratio(&clm.totals, &o.totals)
-                );
-            }
-        }
-        targets(generation, kind, clm, find(Method::Manual), find(Method::Recreate));
-    }
-}
-
-fn targets(generation: Gen, kind: Kind, clm: &Summary, manual: Option<&Summary>, recreate: Option<&Summary>) {
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-    let bound = (generation.retry() + generation.boot()).as_secs_f64() * 1000.0 + 50.0;
-    let gap_max = clm.gaps.iter().copied().fold(0.0, f64::max);
-    println!(
-        "- target gap ≤ retry {} ms + boot {} ms + 50 ms = {bound:.0} ms: max {gap_max:.0} ms, {}",
-        generation.retry().as_millis(),
-        generation.boot().as_millis(),
-        verdict(gap_max <= bound && !clm.gaps.is_empty())
-    );
-    let over_max = clm.overhead.iter().copied().fold(0.0, f64::max);
-    let per = match kind {
-        Kind::Upgrade => "per upgrade",
-        Kind::Switchover => "per switchover (the round trip's two commands)",
-    };
-    println!(
-        "- target overhead ≤ 1 s {per}: p50 {:.2} s, max {:.2} s, {}",
-        stats::percentile(&clm.overhead, 50.0) / 1000.0,
-        over_max / 1000.0,
-        verdict(over_max <= 1000.0 && !clm.overhead.is_empty())
-    );
-    println!("- overlaps: {}, {}", clm.overlaps, verdict(clm.overlaps == 0));
-    let p50 = |v: &[f64]| stats::percentile(v, 50.0);
-    if let Some(m) = manual {
-        if m.ok == 0 {
-            println!(
-                "- target beats the manual procedure on gap and total: not comparable, the manual procedure failed in all {} runs",
-                m.failed
-            );
-        } else {
-            let ok = p50(&clm.gaps) < p50(&m.gaps) && p50(&clm.totals) < p50(&m.totals);
-            let caveat = if m.failed > 0 {
-                format!(
-                    " (against the {} of {} manual runs that finished)",
-                    m.ok,
-                    m.ok + m.failed
-                )
-            } else {
-                String::new()
-            };
-            println!(
-                "- target beats the manual procedure on gap and total: {}{caveat}",
-                verdict(ok)
-            );
-        }
-    }
-    if let Some(r) = recreate {
-        let ok = p50(&clm.gaps) < p50(&r.gaps);
-        println!(
-            "- target gap a fraction of {}'s: {}, {}",
-            Method::Recreate.label(kind),
-            stats::ratio(&clm.gaps, &r.gaps),
-            verdict(ok)
-        );
-    }
-}
-
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let args = parse_args();
-    let bench = match setup(args.timeline, args.cl_maint.clone()).await {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(1);
-        }
-    };
-    tokio::spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("bench: interrupted; removing this run's containers");
-            if let Ok(docker) = connect().await {
-                remove_labelled(&docker, &format!("{PID_LABEL}={}", std::process::id())).await;
-            }
-            for dir in methods::dirs_of_this_process() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            std::process::exit(130);
-        }
-    });
-    let machine = machine(&bench.docker).await;
-    eprintln!("bench: {machine}; {} cycle(s)", args.cycles);
+/// Runs every method `args.cycles` times per kind and generation, in a
+/// rotating order; one line a run on stderr.
+async fn measure(bench: &Bench, args: &Args) -> Vec<Sample> {
     let mut samples = Vec::new();
     let mut run = 0;
     for cycle in 0..args.cycles {
@@ -299,8 +194,8 @@ async fn main() {
                 for &method in &order {
                     run += 1;
                     let sample = match kind {
-                        Kind::Upgrade => methods::upgrade(&bench, generation, run, method).await,
-                        Kind::Switchover => switchover::switchover(&bench, generation, run, method).await,
+                        Kind::Upgrade => methods::upgrade(bench, generation, run, method).await,
+                        Kind::Switchover => switchover::switchover(bench, generation, run, method).await,
                     };
                     eprintln!("[{}/{}] {}", cycle + 1, args.cycles, sample.line());
                     samples.push(sample);
@@ -308,15 +203,51 @@ async fn main() {
             }
         }
     }
-    println!("\nMachine: {machine}.");
-    println!(
-        "{} cycle(s); manual procedure polls `docker logs` every {} ms and HTTP every 20 ms.",
+    samples
+}
+
+/// The whole report (Markdown): the machine, then each kind's tables.
+fn render(samples: &[Sample], args: &Args, machine: &str) -> String {
+    let mut out = format!(
+        "\nMachine: {machine}.\n{} cycle(s); manual procedure polls `docker logs` every {} ms and HTTP every 20 ms.\n",
         args.cycles,
         methods::LOGS_POLL.as_millis()
     );
     for &kind in &args.kinds {
-        report(&samples, kind, &args.gens, &args.methods);
+        out.push_str(&report::report(samples, kind, &args.gens, &args.methods));
     }
+    out
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = parse_args();
+    let bench = match setup(args.timeline, args.cl_maint.clone()).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    let (images, new_tag) = (bench.images.clone(), bench.new_tag.clone());
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("bench: interrupted; removing this run's containers and its image tag");
+            if let Ok(docker) = connect().await {
+                remove_labelled(&docker, &format!("{PID_LABEL}={}", std::process::id())).await;
+                common::untag(&docker, &images, &new_tag).await;
+            }
+            for dir in methods::dirs_of_this_process() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            std::process::exit(130);
+        }
+    });
+    let machine = machine(&bench.docker).await;
+    eprintln!("bench: {machine}; {} cycle(s)", args.cycles);
+    let samples = measure(&bench, &args).await;
+    print!("{}", render(&samples, &args, &machine));
+    common::untag(&bench.docker, &bench.images, &bench.new_tag).await;
     // The baselines may fail (that is a finding); cl-maint may not.
     let failed = samples
         .iter()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
@@ -143,14 +143,7 @@ pub async fn sandbox(
     if kind == Kind::Switchover {
         return Ok(sandbox);
     }
-    let _ = bench
-        .docker
-        .remove_image(
-            &bench.images.reference(images::NEW),
-            Some(RemoveImageOptionsBuilder::new().build()),
-            None,
-        )
-        .await;
+    crate::common::untag(&bench.docker, &bench.images, &bench.new_tag).await;
     Ok(sandbox)
 }
 
@@ -278,7 +271,7 @@ async fn cl_maint_upgrade(bench: &Bench, sandbox: &Sandbox, sample: &mut Sample)
         "--secondary",
         &no_secondary,
         "--tag",
-        images::NEW,
+        &bench.new_tag,
         "--standby-port",
         &standby_port,
         "--pull",
@@ -352,7 +345,7 @@ async fn manual_upgrade(bench: &Bench, sandbox: &Sandbox, sample: &mut Sample) -
     let volume = format!("{}:/chainlink", sandbox.dir.display());
     let label = format!("{}={}", crate::RUN_LABEL, sandbox.run_label);
     let pid_label = format!("{}={}", crate::PID_LABEL, std::process::id());
-    let new = bench.images.reference(images::NEW);
+    let new = bench.images.reference(&bench.new_tag);
     let secondary = format!("{}-secondary", sandbox.primary);
     let standby_addr = format!("127.0.0.1:{}", sandbox.standby_port);
     let run = |name: &str, port: u16| {
@@ -398,10 +391,10 @@ async fn manual_upgrade(bench: &Bench, sandbox: &Sandbox, sample: &mut Sample) -
 /// create and start it on the new image, wait until it answers.
 async fn recreate_upgrade(bench: &Bench, sandbox: &Sandbox, sample: &mut Sample) -> Result<(), String> {
     let docker = &bench.docker;
-    let new = bench.images.reference(images::NEW);
+    let new = bench.images.reference(&bench.new_tag);
     let started = Instant::now();
     let mut steps = Steps::new(sample);
-    pull(docker, &bench.images, images::NEW).await?;
+    pull(docker, &bench.images, &bench.new_tag).await?;
     steps.done("pull");
     let stop = StopContainerOptionsBuilder::new().t(10).build();
     docker

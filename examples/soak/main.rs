@@ -161,6 +161,7 @@ async fn setup(binary: Option<PathBuf>) -> Result<Bench, String> {
         images,
         cl_maint,
         timeline: false,
+        new_tag: images::NEW.to_string(),
     };
     variant::prepare(&bench).await?;
     Ok(bench)

@@ -9,10 +9,7 @@
 //! (nothing is skipped as up to date, no `--force`), for the node the same
 //! version.
 
-use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder};
-use futures::StreamExt;
-
-use crate::{Bench, images, methods};
+use crate::{Bench, images};
 
 /// The variant's tag, in the double's repository.
 pub const VARIANT: &str = "1.1.0-soak";
@@ -27,47 +24,8 @@ pub fn next_after(current: &str) -> &'static str {
     if current == images::NEW { VARIANT } else { images::NEW }
 }
 
-/// Builds `FROM <repo>:1.1.0` plus a label as the variant and pushes it to
-/// the registry, so that cl-maint pulls it for real like the other tags.
+/// Builds the variant and pushes it to the registry, so that cl-maint pulls
+/// it for real like the other tags.
 pub async fn prepare(bench: &Bench) -> Result<(), String> {
-    methods::pull(&bench.docker, &bench.images, images::NEW).await?;
-    let reference = bench.images.reference(VARIANT);
-    let dockerfile = format!(
-        "FROM {}\nLABEL io.cl-maint.soak.variant=\"{VARIANT}\"\n",
-        bench.images.reference(images::NEW)
-    );
-    let context = {
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(dockerfile.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-            .and_then(|()| tar.into_inner())
-            .map_err(|e| format!("cannot make the build context of {reference}: {e}"))?
-    };
-    let options = BuildImageOptionsBuilder::new()
-        .dockerfile("Dockerfile")
-        .t(&reference)
-        .rm(true)
-        .forcerm(true)
-        .build();
-    let mut stream = bench
-        .docker
-        .build_image(options, None, Some(bollard::body_full(context.into())));
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| format!("building {reference}: {e}"))?;
-        if let Some(detail) = info.error_detail {
-            return Err(format!("building {reference}: {}", detail.message.unwrap_or_default()));
-        }
-    }
-    let options = PushImageOptionsBuilder::new().tag(VARIANT).build();
-    let mut stream = bench.docker.push_image(&bench.images.repo, Some(options), None);
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| format!("pushing {reference}: {e}"))?;
-        if let Some(detail) = info.error_detail {
-            return Err(format!("pushing {reference}: {}", detail.message.unwrap_or_default()));
-        }
-    }
-    Ok(())
+    crate::common::push_variant(&bench.docker, &bench.images, VARIANT).await
 }
