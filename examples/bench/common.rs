@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, ListContainersOptionsBuilder, PushImageOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    BuildImageOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures::StreamExt;
 
@@ -188,25 +187,5 @@ pub async fn push_variant(docker: &Docker, images: &Images, tag: &str) -> Result
             return Err(format!("building {reference}: {}", detail.message.unwrap_or_default()));
         }
     }
-    let options = PushImageOptionsBuilder::new().tag(tag).build();
-    let mut stream = docker.push_image(&images.repo, Some(options), None);
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| format!("pushing {reference}: {e}"))?;
-        if let Some(detail) = info.error_detail {
-            return Err(format!("pushing {reference}: {}", detail.message.unwrap_or_default()));
-        }
-    }
-    Ok(())
-}
-
-/// Removes `<repo>:<tag>` from the engine (the registry keeps it); an image
-/// left with no tag and no container is deleted.
-pub async fn untag(docker: &Docker, images: &Images, tag: &str) {
-    let _ = docker
-        .remove_image(
-            &images.reference(tag),
-            Some(RemoveImageOptionsBuilder::new().build()),
-            None,
-        )
-        .await;
+    images::push_image(docker, &images.repo, tag).await
 }

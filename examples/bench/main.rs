@@ -235,7 +235,7 @@ async fn main() {
             eprintln!("bench: interrupted; removing this run's containers and its image tag");
             if let Ok(docker) = connect().await {
                 remove_labelled(&docker, &format!("{PID_LABEL}={}", std::process::id())).await;
-                common::untag(&docker, &images, &new_tag).await;
+                images::untag(&docker, &images, &new_tag).await;
             }
             for dir in methods::dirs_of_this_process() {
                 let _ = std::fs::remove_dir_all(dir);
@@ -247,7 +247,7 @@ async fn main() {
     eprintln!("bench: {machine}; {} cycle(s)", args.cycles);
     let samples = measure(&bench, &args).await;
     print!("{}", render(&samples, &args, &machine));
-    common::untag(&bench.docker, &bench.images, &bench.new_tag).await;
+    images::untag(&bench.docker, &bench.images, &bench.new_tag).await;
     // The baselines may fail (that is a finding); cl-maint may not.
     let failed = samples
         .iter()

@@ -143,7 +143,7 @@ pub async fn sandbox(
     if kind == Kind::Switchover {
         return Ok(sandbox);
     }
-    crate::common::untag(&bench.docker, &bench.images, &bench.new_tag).await;
+    crate::images::untag(&bench.docker, &bench.images, &bench.new_tag).await;
     Ok(sandbox)
 }
 

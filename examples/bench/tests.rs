@@ -138,7 +138,7 @@ impl Drop for Cleanup {
                 let Ok(docker) = crate::connect().await else { return };
                 crate::remove_labelled(&docker, &format!("{}={}", crate::PID_LABEL, std::process::id())).await;
                 if let Some((images, tag)) = tag {
-                    crate::common::untag(&docker, &images, &tag).await;
+                    crate::images::untag(&docker, &images, &tag).await;
                 }
             });
         });
@@ -263,7 +263,7 @@ async fn one_cycle_of_every_method_runs_end_to_end_on_the_real_engine() {
         .await
         .expect("listing containers");
     assert!(left.is_empty(), "containers left behind: {left:?}");
-    crate::common::untag(&bench.docker, &bench.images, &bench.new_tag).await;
+    crate::images::untag(&bench.docker, &bench.images, &bench.new_tag).await;
     let reference = bench.images.reference(&bench.new_tag);
     assert!(
         bench.docker.inspect_image(&reference).await.is_err(),

@@ -104,15 +104,21 @@ pub async fn prepare(rig_dir: &Path) -> Result<Images, String> {
     }
     // Untag locally: tests must pull from the registry (a real pull).
     for (tag, _, _) in TAGS {
-        let _ = docker
-            .remove_image(
-                &images.reference(tag),
-                Some(RemoveImageOptionsBuilder::new().build()),
-                None,
-            )
-            .await;
+        untag(&docker, &images, tag).await;
     }
     Ok(images)
+}
+
+/// Removes `<repo>:<tag>` from the engine (the registry keeps it); an image
+/// left with no tag and no container is deleted.
+pub async fn untag(docker: &Docker, images: &Images, tag: &str) {
+    let _ = docker
+        .remove_image(
+            &images.reference(tag),
+            Some(RemoveImageOptionsBuilder::new().build()),
+            None,
+        )
+        .await;
 }
 
 /// Builds every tag of the double's image under `repo` on the engine only
@@ -218,7 +224,8 @@ async fn build_image(
     Ok(())
 }
 
-async fn push_image(docker: &Docker, repo: &str, tag: &str) -> Result<(), String> {
+/// Pushes `<repo>:<tag>` to the registry.
+pub async fn push_image(docker: &Docker, repo: &str, tag: &str) -> Result<(), String> {
     let options = PushImageOptionsBuilder::new().tag(tag).build();
     let mut stream = docker.push_image(repo, Some(options), None);
     while let Some(item) = stream.next().await {
