@@ -285,6 +285,9 @@ pub fn ratio(a: &[f64], b: &[f64]) -> String {
 
 /// The median of each of cl-maint's phases.
 pub fn phases(samples: &[&Sample]) -> String {
+    if samples.is_empty() {
+        return "– (no run finished)".into();
+    }
     let mut names: Vec<String> = Vec::new();
     for s in samples {
         for (n, _) in &s.phases {

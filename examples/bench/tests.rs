@@ -71,6 +71,27 @@ fn targets_are_met_when_cl_maint_is_within_its_floor_and_beats_both_baselines() 
 }
 
 #[test]
+fn the_comparison_with_the_manual_procedure_shows_both_medians() {
+    let clm = summary(&[sample(Method::ClMaint, &[260.0, 262.0], 1300, 100, 20)]);
+    let manual = summary(&[sample(Method::Manual, &[261.0, 263.0], 1600, 150, 0)]);
+    let out = targets(Gen::Bolt, Kind::Upgrade, &clm, Some(&manual), None);
+    assert!(
+        out.contains("manual procedure on gap and total: gap 260 against 261 ms, total 1.30 against 1.60 s (p50), met"),
+        "{out}"
+    );
+}
+
+#[test]
+fn phases_are_medians_in_first_seen_order_and_a_dash_when_no_run_finished() {
+    let mut a = sample(Method::ClMaint, &[], 0, 0, 0);
+    a.phases = vec![("pull".into(), 20), ("takeover".into(), 400)];
+    let mut b = sample(Method::ClMaint, &[], 0, 0, 0);
+    b.phases = vec![("pull".into(), 30), ("takeover".into(), 500), ("cleanup".into(), 9)];
+    assert_eq!(stats::phases(&[&a, &b]), "pull 20 ms, takeover 400 ms, cleanup 9 ms");
+    assert_eq!(stats::phases(&[]), "– (no run finished)");
+}
+
+#[test]
 fn each_target_is_missed_on_its_own_figure() {
     let manual = summary(&[sample(Method::Manual, &[290.0], 1600, 150, 0)]);
     let recreate = summary(&[sample(Method::Recreate, &[700.0], 850, 100, 0)]);
