@@ -1,8 +1,10 @@
 //! The result of a run: one document, printed as a human summary or as JSON
-//! (`--json`) on stdout. Progress goes to stderr (see `progress.rs`).
+//! (`--json`) on stdout by `render::report`. Progress goes to stderr (see
+//! `progress.rs`).
 
 use serde::Serialize;
 
+use crate::engine::EngineError;
 use crate::exit;
 
 /// How a run ended.
@@ -135,7 +137,7 @@ pub struct Report {
     pub log_tail: Vec<String>,
     /// The members of the failover pair as the run left them (pair commands).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<crate::pair::Member>,
+    pub members: Vec<crate::members::Member>,
     /// The plan (with `--dry-run`), redacted.
     pub plan: Option<serde_json::Value>,
     /// The plan for people (with `--dry-run`), redacted; not in the JSON.
@@ -179,102 +181,23 @@ impl Report {
             duration_ms: took.as_millis() as u64,
         });
     }
+}
 
-    /// The JSON document.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise the report: {e}\"}}"))
+/// The report for a run that could not talk to the engine: nothing changed.
+pub fn engine_failed(mut report: Report, e: EngineError) -> Report {
+    let outcome = if matches!(e, EngineError::Unreachable { .. }) {
+        Outcome::Unreachable
+    } else {
+        Outcome::Failed
+    };
+    report.set_outcome(outcome);
+    report.error = Some(e.to_string());
+    report.state = "nothing was changed".into();
+    if outcome == Outcome::Unreachable {
+        report.next_steps = vec![
+            "check that the Docker Engine runs (`docker version`)".into(),
+            "point cl-maint at it with --host or DOCKER_HOST (unix:///var/run/docker.sock, tcp://host:2375)".into(),
+        ];
     }
-
-    /// The human summary.
-    pub fn to_human(&self) -> String {
-        let mut out = String::new();
-        let headline = match self.outcome {
-            Outcome::Upgraded => format!("{}: upgraded", self.container),
-            Outcome::UpToDate => format!("{}: already up to date", self.container),
-            Outcome::DryRun => format!("{}: dry run, nothing changed", self.container),
-            Outcome::Refused => format!("{}: refused, nothing changed", self.container),
-            Outcome::PullFailed => format!("{}: could not pull the new image, nothing changed", self.container),
-            Outcome::RolledBack => format!("{}: failed, rolled back", self.container),
-            Outcome::NeedsHuman => format!("{}: FAILED, needs a human", self.container),
-            Outcome::PairReady => format!("{}: the failover pair is in place", self.container),
-            Outcome::SwitchedOver => format!("{}: the lock moved", self.container),
-            Outcome::NothingToDo => format!("{}: nothing to do", self.container),
-            Outcome::NoHolder => format!("{}: NO member holds the lock, nothing changed", self.container),
-            Outcome::SeveralHolders => format!(
-                "{}: MORE THAN ONE member answers as the lock holder, nothing changed",
-                self.container
-            ),
-            Outcome::Unreachable => format!("{}: the Docker Engine did not answer, nothing changed", self.container),
-            Outcome::Failed => format!("{}: failed before any change", self.container),
-            Outcome::Interrupted => format!("{}: interrupted", self.container),
-            Outcome::RunLocked => format!(
-                "{}: refused, another cl-maint run is in progress; nothing changed",
-                self.container
-            ),
-            Outcome::Recovered => format!("{}: recovered", self.container),
-        };
-        out.push_str(&headline);
-        out.push('\n');
-        if let Some(plan) = &self.plan_text {
-            out.push_str(plan);
-        }
-        let image = |i: &ImageInfo| {
-            let mut s = i.reference.clone();
-            if let Some(v) = &i.version {
-                s.push_str(&format!(" (version {v})"));
-            }
-            if let Some(d) = &i.digest {
-                s.push_str(&format!("\n      digest {d}"));
-            } else if !i.id.is_empty() {
-                s.push_str(&format!("\n      id {}", i.id));
-            }
-            s
-        };
-        if let Some(from) = &self.from {
-            out.push_str(&format!("  from: {}\n", image(from)));
-        }
-        if let Some(to) = &self.to {
-            out.push_str(&format!("  to:   {}\n", image(to)));
-        }
-        if let Some(error) = &self.error {
-            out.push_str(&format!("  what happened: {error}\n"));
-        }
-        if !self.state.is_empty() {
-            out.push_str(&format!("  state now: {}\n", self.state));
-        }
-        if !self.phases.is_empty() {
-            out.push_str("  phases:\n");
-            for p in &self.phases {
-                out.push_str(&format!("    {:<18} {:>8.2}s\n", p.name, p.duration_ms as f64 / 1000.0));
-            }
-        }
-        for h in &self.handoffs {
-            out.push_str(&format!(
-                "  handoff {} -> {}: {} ms without a node serving\n",
-                h.from, h.to, h.gap_ms
-            ));
-        }
-        if !self.members.is_empty() {
-            for line in crate::pair::status::member_table(&self.members).lines() {
-                out.push_str(&format!("  {line}\n"));
-            }
-        }
-        if !self.left.is_empty() {
-            out.push_str(&format!("  left in place: {}\n", self.left.join(", ")));
-        }
-        if !self.log_tail.is_empty() {
-            out.push_str("  last log lines:\n");
-            for l in &self.log_tail {
-                out.push_str(&format!("    | {l}\n"));
-            }
-        }
-        if !self.next_steps.is_empty() {
-            out.push_str("  next:\n");
-            for s in &self.next_steps {
-                out.push_str(&format!("    - {s}\n"));
-            }
-        }
-        out
-    }
+    report
 }

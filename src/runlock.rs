@@ -15,17 +15,13 @@
 //! Read-only commands (`status`, `health`, `--dry-run`) take no lock.
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 
 use crate::engine::{Engine, EngineError};
-use crate::report::{Outcome, Report};
+pub use crate::names::lock_name;
+use crate::names::{LABEL_PRIMARY, LABEL_ROLE, ROLE_LOCK, old_name, standby_name};
 use crate::spec::CloneSpec;
-use crate::upgrade::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
-
-/// The role label value of the lock container.
-pub const ROLE_LOCK: &str = "lock";
 
 const LABEL_HOST: &str = "io.cl-maint.lock.host";
 const LABEL_BOOT: &str = "io.cl-maint.lock.boot-id";
@@ -33,11 +29,6 @@ const LABEL_PID: &str = "io.cl-maint.lock.pid";
 const LABEL_PID_START: &str = "io.cl-maint.lock.pid-start";
 const LABEL_COMMAND: &str = "io.cl-maint.lock.command";
 const LABEL_SINCE: &str = "io.cl-maint.lock.since";
-
-/// The lock container's name for the node `primary`.
-pub fn lock_name(primary: &str) -> String {
-    format!("{primary}-cl-maint-lock")
-}
 
 /// Who holds a run lock.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -251,68 +242,6 @@ impl RunLock {
     }
 }
 
-/// Runs `run` holding the run lock of `primary`, and releases it whatever
-/// the outcome. `run` is given the owner of a stale lock this run took over
-/// (an interrupted run). A refusal is a report with the outcome `run-locked`.
-pub async fn locked<E: Engine, F: Future<Output = Report>>(
-    engine: &E,
-    primary: &str,
-    command: &str,
-    break_lock: bool,
-    run: impl FnOnce(Option<Owner>) -> F,
-) -> Report {
-    let lock = match acquire(engine, primary, &command_line(), break_lock).await {
-        Ok(lock) => lock,
-        Err(refused) => return refused_report(command, primary, refused),
-    };
-    let took_over = lock.as_ref().and_then(|l| l.took_over.clone());
-    if let Some(old) = &took_over {
-        tracing::info!(owner = %old.describe(), "took over the run lock of an interrupted run");
-    }
-    let mut report = run(took_over).await;
-    if let Some(lock) = lock {
-        let name = lock.name.clone();
-        if let Err(e) = lock.release(engine).await {
-            report
-                .next_steps
-                .push(format!("release the run lock by hand: `docker rm {name}` ({e})"));
-        }
-    }
-    report
-}
-
-/// The report for a run that did not get the lock.
-pub fn refused_report(command: &str, primary: &str, refused: Refused) -> Report {
-    match refused {
-        Refused::Engine(e) => crate::upgrade::engine_failed(Report::new(command, primary, Outcome::Failed), e),
-        Refused::Held { owner, elsewhere } => {
-            let mut report = Report::new(command, primary, Outcome::RunLocked);
-            report.error = Some(format!(
-                "another cl-maint run on {primary} is in progress: {}",
-                owner.describe()
-            ));
-            report.state = "nothing was changed".into();
-            let name = lock_name(primary);
-            report.next_steps = vec![format!(
-                "wait for it to finish, then run this again (`cl-maint status --container {primary}` shows it)"
-            )];
-            if elsewhere {
-                report.next_steps.push(format!(
-                    "if that run on {} is surely gone (the machine died, the job was killed), take over: `cl-maint recover --container {primary} --break-lock`",
-                    owner.host
-                ));
-            } else {
-                report.next_steps.push(format!(
-                    "it runs on this machine: stop it with Ctrl-C or `kill {}` (it then leaves the node consistent), not `kill -9`",
-                    owner.pid
-                ));
-            }
-            report.left = vec![name];
-            report
-        }
-    }
-}
-
 /// The owner of the run lock of `primary`, if a run holds it (for `status`
 /// and `--dry-run`); a lock whose owner is gone from this machine is not
 /// a run in progress.
@@ -326,14 +255,6 @@ pub async fn holder<E: Engine>(engine: &E, primary: &str) -> Option<Owner> {
         start_of: &pid_start,
     };
     (!matches!(liveness(&owner, &here), Liveness::Gone(_))).then_some(owner)
-}
-
-/// The refusal for a read-only run (`--dry-run`) while another run holds
-/// the lock: its plan would describe a node in the middle of a change.
-pub async fn busy<E: Engine>(engine: &E, command: &str, primary: &str) -> Option<Report> {
-    let owner = holder(engine, primary).await?;
-    let elsewhere = owner.host != hostname();
-    Some(refused_report(command, primary, Refused::Held { owner, elsewhere }))
 }
 
 /// A container of the node to take the image from (the lock is created from
@@ -416,7 +337,8 @@ fn secret_flag(flag: &str) -> bool {
     crate::redact::is_secret_name(flag)
 }
 
-fn hostname() -> String {
+/// This machine's host name (empty when it cannot be read).
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
@@ -442,7 +364,7 @@ fn start_from_stat(stat: &str) -> Option<u64> {
 }
 
 fn now_rfc3339() -> String {
-    crate::engine::docker::rfc3339(std::time::SystemTime::now(), false)
+    crate::time::rfc3339(std::time::SystemTime::now(), false)
 }
 
 #[cfg(test)]
@@ -552,6 +474,6 @@ mod tests {
     fn timestamps_look_like_rfc3339() {
         let now = now_rfc3339();
         assert_eq!(now.len(), 20, "{now}");
-        assert!(crate::pair::member::seconds_since(&now).is_some_and(|s| s < 5), "{now}");
+        assert!(crate::time::seconds_since(&now).is_some_and(|s| s < 5), "{now}");
     }
 }

@@ -35,18 +35,7 @@ pub struct CloneRequest {
     pub labels: Vec<(String, String)>,
 }
 
-/// A create request ready for the engine.
-#[derive(Clone, Debug)]
-pub struct CloneSpec {
-    /// The container name.
-    pub name: String,
-    /// The create body (with at most one network: API 1.41 takes one).
-    pub body: ContainerCreateBody,
-    /// Networks to connect before the container starts, with their settings.
-    pub extra_networks: Vec<(String, EndpointSettings)>,
-    /// What differs from the original, in words, for plans (no secret values).
-    pub changes: Vec<String>,
-}
+pub use crate::engine::CloneSpec;
 
 /// Why a container cannot be cloned.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

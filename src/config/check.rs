@@ -28,7 +28,7 @@ pub fn rows(e: &Effective) -> Vec<(&'static str, String, String)> {
         (key, show(&s.value), s.source.to_string())
     }
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
-    let secs = |d: &std::time::Duration| crate::pair::member::human_duration(d.as_secs().max(1));
+    let secs = |d: &std::time::Duration| crate::time::human_duration(d.as_secs().max(1));
     vec![
         row("host", &e.host, |h| {
             h.as_deref().map_or_else(

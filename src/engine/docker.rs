@@ -6,7 +6,7 @@ mod retry;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bollard::Docker;
@@ -21,8 +21,9 @@ use futures::stream::BoxStream;
 
 use super::endpoint::{self, Endpoint, Environment, Source, Transport};
 use super::{Engine, EngineError, EngineResult, LogLine, PullProgress};
+use crate::engine::CloneSpec;
 use crate::probe::{self, Answer, NoAnswer};
-use crate::spec::CloneSpec;
+use crate::time::engine_time;
 
 /// Requests may wait this long for response headers; `docker stop` returns
 /// only after the grace period, so this must exceed the longest grace we use.
@@ -442,47 +443,6 @@ fn timed_line(line: &str) -> LogLine {
     }
 }
 
-/// The engine's RFC 3339 time (a log line's, a container's `StartedAt`) as
-/// a `SystemTime`.
-pub fn engine_time(rfc3339: &str) -> Option<SystemTime> {
-    let seconds = u64::try_from(crate::pair::member::unix_seconds(rfc3339)?).ok()?;
-    let fraction = rfc3339.split_once('.').map_or("", |(_, f)| f.trim_end_matches('Z'));
-    if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let nanos = format!("{fraction:0<9}").parse().ok()?;
-    Some(UNIX_EPOCH + Duration::new(seconds, nanos))
-}
-
-/// A time as the engine writes it: RFC 3339 in UTC, with nanoseconds when
-/// `nanos` (`2026-11-22T04:49:16.583123456Z`), else whole seconds.
-pub fn rfc3339(t: SystemTime, nanos: bool) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let fraction = if nanos {
-        format!(".{:09}", since.subsec_nanos())
-    } else {
-        String::new()
-    };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 /// Splits a stream of byte chunks into lines (a final partial line included).
 fn lines(
     chunks: impl futures::Stream<Item = EngineResult<bytes::Bytes>> + Send + 'static,
@@ -524,6 +484,7 @@ fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::rfc3339;
 
     #[test]
     fn timestamped_log_lines_split_into_time_and_text() {

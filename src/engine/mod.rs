@@ -6,6 +6,19 @@
 
 pub mod docker;
 pub mod endpoint;
+/// A create request ready for the engine.
+#[derive(Clone, Debug)]
+pub struct CloneSpec {
+    /// The container name.
+    pub name: String,
+    /// The create body (with at most one network: API 1.41 takes one).
+    pub body: bollard::models::ContainerCreateBody,
+    /// Networks to connect before the container starts, with their settings.
+    pub extra_networks: Vec<(String, bollard::models::EndpointSettings)>,
+    /// What differs from the original, in words, for plans (no secret values).
+    pub changes: Vec<String>,
+}
+
 #[cfg(test)]
 pub mod fake;
 
@@ -17,7 +30,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::probe::{Answer, NoAnswer};
-use crate::spec::CloneSpec;
 
 /// A line of a container's log and when the engine read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,4 +190,10 @@ pub fn state_of(c: &ContainerInspectResponse) -> State {
 /// The container's name without the leading `/`.
 pub fn name_of(c: &ContainerInspectResponse) -> String {
     c.name.clone().unwrap_or_default().trim_start_matches('/').to_string()
+}
+
+/// The name of a listed container, without the leading `/`.
+pub fn summary_name(c: &bollard::models::ContainerSummary) -> String {
+    let name = c.names.iter().flatten().next().cloned().unwrap_or_default();
+    name.trim_start_matches('/').to_string()
 }

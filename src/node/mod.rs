@@ -4,6 +4,8 @@
 
 pub mod godur;
 pub mod health;
+pub mod image;
+pub mod lock;
 pub mod logs;
 pub mod version;
 

@@ -72,9 +72,28 @@ impl fmt::Display for Version {
     }
 }
 
+/// `Starting Chainlink Node 2.10.0 at commit abc` → `2.10.0`.
+pub fn started_version(line: &str) -> Option<String> {
+    let message = super::logs::message(line);
+    let rest = message.split("Starting Chainlink Node ").nth(1)?;
+    let version = rest.split_whitespace().next()?;
+    Version::parse(version).map(|_| version.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_from_the_start_line() {
+        assert_eq!(
+            started_version(
+                "2024-01-01T00:00:00Z [INFO]  Starting Chainlink Node 2.10.0 at commit 5ebb63266 cmd/shell.go:1"
+            ),
+            Some("2.10.0".to_string())
+        );
+        assert_eq!(started_version("Starting Chainlink Node unknown at commit x"), None);
+    }
 
     #[test]
     fn parses_and_orders() {

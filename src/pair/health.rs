@@ -9,8 +9,9 @@ use crate::engine::Engine;
 use crate::exit;
 use crate::node::health::{self, Check};
 
-use super::status::{self, Verdict, table};
+use super::status::{self, Verdict};
 use super::{Hosts, PairNames};
+use crate::render::table::table;
 
 /// Metrics shown by `--metrics` unless `--metric` names others.
 pub const DEFAULT_METRICS: [&str; 6] = [

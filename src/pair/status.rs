@@ -6,8 +6,10 @@ use serde::Serialize;
 use crate::engine::{Engine, EngineError};
 use crate::exit;
 
-use super::member::{self, LockRole, Member, human_duration};
 use super::{Hosts, PairNames, Which};
+use crate::members::member::{LockRole, Member};
+use crate::members::members;
+use crate::render::table::member_table;
 
 /// What the lock looks like across the members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -64,36 +66,6 @@ pub struct Status {
     /// The cl-maint run holding the node's run lock, if one is in progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_in_progress: Option<crate::runlock::Owner>,
-}
-
-/// Reads every member and leftover.
-pub async fn members<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Result<Vec<Member>, EngineError> {
-    let view = super::view(hosts, names).await?;
-    let mut members: Vec<Member> = [view.primary, view.secondary].into_iter().flatten().collect();
-    let mut engines = vec![hosts.primary];
-    if hosts.split() {
-        engines.push(hosts.secondary);
-    }
-    for engine in engines {
-        for left in crate::upgrade::observe::leftovers(engine, &names.primary).await? {
-            if members
-                .iter()
-                .any(|m| m.name == left.name && m.host == engine.endpoint())
-            {
-                continue;
-            }
-            if let Some(m) = member::observe(
-                engine,
-                &format!("{} (left by an interrupted run)", left.role),
-                &left.name,
-            )
-            .await?
-            {
-                members.push(m);
-            }
-        }
-    }
-    Ok(members)
 }
 
 /// `cl-maint status`.
@@ -172,7 +144,7 @@ pub fn judge(names: &PairNames, members: Vec<Member>) -> Status {
                 s.push_str(&format!(" but it was left by an interrupted cl-maint run ({})", h.role));
                 next.push(format!(
                     "finish or undo the interrupted run: run the same cl-maint command again, or see `docker ps -a --filter label={}={}`",
-                    crate::upgrade::LABEL_PRIMARY,
+                    crate::names::LABEL_PRIMARY,
                     names.primary
                 ));
             }
@@ -250,71 +222,6 @@ impl Status {
         }
         out
     }
-}
-
-/// The members as a table (with a HOST column when they run on two engines).
-pub fn member_table(members: &[Member]) -> String {
-    {
-        let split = members.iter().any(|m| m.host != members[0].host);
-        let mut rows = vec![
-            vec![
-                "NAME", "ROLE", "IMAGE", "VERSION", "STATE", "PORT", "LOCK", "HEALTH", "UPTIME",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>(),
-        ];
-        if split {
-            rows[0].insert(0, "HOST".into());
-        }
-        for m in members {
-            let mut row = vec![
-                m.name.clone(),
-                m.role.clone(),
-                m.image.clone(),
-                m.version.clone().unwrap_or_else(|| "?".into()),
-                m.state.clone(),
-                m.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                m.lock.word().to_string(),
-                m.docker_health.clone().unwrap_or_else(|| "-".into()),
-                m.uptime_s.map(human_duration).unwrap_or_else(|| "-".into()),
-            ];
-            if split {
-                row.insert(0, m.host.clone());
-            }
-            rows.push(row);
-        }
-        if members.is_empty() {
-            String::new()
-        } else {
-            table(&rows)
-        }
-    }
-}
-
-/// Left-aligned columns, two spaces apart.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -231,8 +231,8 @@ pub fn takeover_failure(to: &str, wait: WaitFailure, within: Duration) -> StepFa
 /// holds it: its `DATABASE_TIMEOUT` is not 0, so it gives up and exits.
 /// `None` when it can wait (or is not bolt-era).
 pub fn cannot_wait(m: &Member) -> Option<String> {
-    let env = super::up::env_of(m);
-    if !crate::upgrade::plan::is_bolt(m.generation, &env) {
+    let env = m.env();
+    if !crate::node::lock::is_bolt(m.generation, &env) {
         return None;
     }
     let value = env

@@ -45,12 +45,12 @@ pub async fn switch<E: Engine>(
     progress.step(&format!("checking {} and {}", names.primary, names.secondary));
     let view = match super::view(hosts, names).await {
         Ok(v) => v,
-        Err(e) => return crate::upgrade::engine_failed(report, e),
+        Err(e) => return crate::report::engine_failed(report, e),
     };
     let redactor = view
         .primary
         .as_ref()
-        .map(|p| crate::redact::Redactor::from_env(&super::up::env_of(p)))
+        .map(|p| crate::redact::Redactor::from_env(&p.env()))
         .unwrap_or_else(|| crate::redact::Redactor::from_env(&[]));
     let warned = AtomicBool::new(false);
     let ran = run(
@@ -421,7 +421,7 @@ fn look_then_up(name: &str) -> Vec<String> {
 fn started_recently(m: &Member) -> bool {
     m.started_at
         .as_deref()
-        .and_then(crate::engine::docker::engine_time)
+        .and_then(crate::time::engine_time)
         .is_some_and(|at| timing::started_recently(at, std::time::SystemTime::now()))
 }
 

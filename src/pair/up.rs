@@ -5,10 +5,10 @@
 
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
+use crate::names::{LABEL_PRIMARY, LABEL_ROLE};
 use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
-use crate::upgrade::{LABEL_PRIMARY, LABEL_ROLE};
 
 use super::member::{LockRole, Member};
 use super::steps::{self, StepFailure};
@@ -26,7 +26,7 @@ pub async fn up<E: Engine>(
     progress.step(&format!("checking {} and {}", names.primary, names.secondary));
     let view = match super::view(hosts, names).await {
         Ok(v) => v,
-        Err(e) => return crate::upgrade::engine_failed(report, e),
+        Err(e) => return crate::report::engine_failed(report, e),
     };
     let Some(primary) = view.primary.clone() else {
         report.error = Some(format!(
@@ -38,7 +38,7 @@ pub async fn up<E: Engine>(
         report.next_steps = vec!["name the node's container with --container NAME".into()];
         return report;
     };
-    let redactor = crate::redact::Redactor::from_env(&env_of(&primary));
+    let redactor = crate::redact::Redactor::from_env(&primary.env());
     let result = match view.secondary.clone() {
         Some(secondary) => existing(hosts, opts, &primary, secondary, progress, interrupt, &mut report).await,
         None => create(hosts, opts, &primary, progress, interrupt, &mut report).await,
@@ -185,8 +185,8 @@ async fn create<E: Engine>(
             "the image {p} runs is not on its engine any more, so its defaults cannot be told apart"
         )));
     };
-    let env = env_of(primary);
-    let bolt = crate::upgrade::plan::is_bolt(primary.generation, &env);
+    let env = primary.env();
+    let bolt = crate::node::lock::is_bolt(primary.generation, &env);
     let request = CloneRequest {
         name: s.clone(),
         image,
@@ -194,7 +194,7 @@ async fn create<E: Engine>(
         set_env: if bolt {
             vec![(
                 "DATABASE_TIMEOUT".to_string(),
-                crate::upgrade::plan::WAIT_FOREVER.to_string(),
+                crate::node::lock::WAIT_FOREVER.to_string(),
             )]
         } else {
             Vec::new()
@@ -315,7 +315,7 @@ async fn preflight<E: Engine>(
                 ));
             }
         }
-        if let Some(url) = env_of(primary).iter().find_map(|e| e.strip_prefix("DATABASE_URL=")) {
+        if let Some(url) = primary.env().iter().find_map(|e| e.strip_prefix("DATABASE_URL=")) {
             let host = url
                 .split('@')
                 .nth(1)
@@ -366,7 +366,7 @@ async fn image_for_secondary<E: Engine>(
         .await
         .ok()
         .flatten()
-        .and_then(|i| crate::upgrade::plan::digest_for(&i, &primary.image));
+        .and_then(|i| crate::node::image::digest_for(&i, &primary.image));
     let reference = digest.unwrap_or_else(|| primary.image.clone());
     progress.step(&format!("pulling {reference} on {}", engine.endpoint()));
     let show = |p: crate::engine::PullProgress| progress.pull(&p);
@@ -383,15 +383,6 @@ async fn image_for_secondary<E: Engine>(
             primary.image_id
         ))
     }
-}
-
-/// The container's environment.
-pub fn env_of(m: &Member) -> Vec<String> {
-    m.inspect
-        .config
-        .as_ref()
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default()
 }
 
 impl Member {

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
+use crate::names::{LABEL_PRIMARY, LABEL_ROLE, old_name};
+use crate::node::image::{digest_for, version_of_image};
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::report::{Handoff, ImageInfo, Outcome, Report};
 use crate::upgrade::options::UpgradeOptions;
-use crate::upgrade::plan::{digest_for, version_of_image};
 use crate::upgrade::waits::{self, Release};
-use crate::upgrade::{LABEL_PRIMARY, LABEL_ROLE, old_name};
 
 use super::member::{LockRole, Member};
 use super::steps::{self, StepFailure};
@@ -41,7 +41,7 @@ pub async fn upgrade_pair<E: Engine>(
         report.error = Some("the pair is not complete".into());
         return report;
     };
-    let redactor = Redactor::from_env(&super::up::env_of(&p));
+    let redactor = Redactor::from_env(&p.env());
     let mut run = PairUpgrade {
         shared: super::share_lock_file(hosts, &p, &s),
         hosts,
@@ -113,7 +113,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             );
         }
         for engine in [self.hosts.primary, self.hosts.secondary] {
-            let left = crate::upgrade::observe::leftovers(engine, &self.report.container)
+            let left = crate::members::leftovers(engine, &self.report.container)
                 .await
                 .map_err(|e| StepFailure::new(e.to_string()))?;
             if let Some(l) = left.first() {

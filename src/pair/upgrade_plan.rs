@@ -4,10 +4,11 @@
 //! members' settings without pulling or changing anything.
 
 use crate::engine::Engine;
+use crate::names::old_name;
+use crate::node::lock::{WAIT_FOREVER, is_bolt};
 use crate::spec::{self, CloneRequest, CloneSpec};
-use crate::upgrade::old_name;
 use crate::upgrade::options::UpgradeOptions;
-use crate::upgrade::plan::{WAIT_FOREVER, is_bolt, pull_step};
+use crate::upgrade::plan::pull_step;
 use crate::upgrade::shown::{Shown, run_commands};
 
 use super::member::Member;
@@ -26,7 +27,7 @@ pub async fn clone_of<E: Engine>(engine: &E, m: &Member, image: &str) -> Result<
         .flatten()
         .and_then(|i| i.config)
         .ok_or_else(|| StepFailure::new(format!("the image {} runs is not on its engine any more", m.name)))?;
-    let env = super::up::env_of(m);
+    let env = m.env();
     let request = CloneRequest {
         name: m.name.clone(),
         image: image.to_string(),

@@ -84,11 +84,11 @@ pub async fn recover<E: Engine>(
     progress.step(&format!("looking at what is left of {}", opts.container));
     let is_pair = match pair::find(hosts, &opts.names()).await {
         Ok(found) => found,
-        Err(e) => return crate::upgrade::engine_failed(report, e),
+        Err(e) => return crate::report::engine_failed(report, e),
     };
     let standby_left = hosts
         .primary
-        .inspect_container(&crate::upgrade::standby_name(&opts.container))
+        .inspect_container(&crate::names::standby_name(&opts.container))
         .await
         .ok()
         .flatten()
@@ -106,7 +106,7 @@ pub async fn recover<E: Engine>(
         }
     }
     report.members = crate::pair::final_members(hosts, &opts.names()).await;
-    let env: Vec<String> = report.members.iter().flat_map(crate::pair::up::env_of).collect();
+    let env: Vec<String> = report.members.iter().flat_map(crate::members::Member::env).collect();
     let redactor = crate::redact::Redactor::from_env(&env);
     report.state = redactor.text(&report.state);
     report.error = report.error.as_deref().map(|e| redactor.text(e));

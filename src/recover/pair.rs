@@ -7,13 +7,13 @@
 
 use crate::engine::{Engine, EngineError};
 use crate::interrupt::Interrupt;
+use crate::names::old_name;
 use crate::node::health::status_means_serving;
+use crate::node::lock::{WAIT_FOREVER, is_bolt};
 use crate::pair::{Hosts, PairNames, Which, steps};
 use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
-use crate::upgrade::old_name;
-use crate::upgrade::plan::{WAIT_FOREVER, is_bolt};
 use crate::upgrade::waits;
 
 use super::RecoverOptions;
@@ -33,7 +33,7 @@ pub async fn find<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Result<b
             .config
             .as_ref()
             .and_then(|c| c.labels.as_ref())
-            .is_some_and(|l| l.get(crate::upgrade::LABEL_PRIMARY) == Some(&names.primary)),
+            .is_some_and(|l| l.get(crate::names::LABEL_PRIMARY) == Some(&names.primary)),
         _ => false,
     })
 }
@@ -264,7 +264,7 @@ async fn recreate<E: Engine>(engine: &E, old: &Seen, name: &str, image: &str) ->
         .flatten()
         .and_then(|i| i.config)
         .ok_or_else(|| format!("the image {} ran is not on its engine any more", old.m.name))?;
-    let env = crate::pair::up::env_of(&old.m);
+    let env = old.m.env();
     let request = CloneRequest {
         name: name.to_string(),
         image: image.to_string(),

@@ -4,12 +4,12 @@
 
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;
+use crate::names::{old_name, standby_name};
+use crate::node::lock::{WAIT_FOREVER, is_bolt};
 use crate::progress::Progress;
 use crate::report::{Handoff, Outcome, Report};
 use crate::spec::{self, CloneRequest};
-use crate::upgrade::plan::{WAIT_FOREVER, is_bolt};
 use crate::upgrade::waits::{self, Release, WaitFailure};
-use crate::upgrade::{old_name, standby_name};
 
 use super::survey::{self, Decision, Seen, Single};
 use super::{RecoverOptions, version_words};
@@ -344,7 +344,7 @@ impl<E: Engine> Run<'_, E> {
             .flatten()
             .and_then(|i| i.config)
             .ok_or_else(|| format!("the image {} ran is not on the engine any more", old.m.name))?;
-        let env = crate::pair::up::env_of(&old.m);
+        let env = old.m.env();
         let generation = standby.m.generation.or(old.m.generation);
         let request = CloneRequest {
             name: self.opts.container.clone(),

@@ -276,7 +276,7 @@ impl<'a, E: Engine> Executor<'a, E> {
             return;
         }
         let lines = waits::last_lines(self.engine, standby).await;
-        if let Some(version) = lines.iter().find_map(|l| super::observe::started_version(l)) {
+        if let Some(version) = lines.iter().find_map(|l| crate::node::version::started_version(l)) {
             self.progress.note(&format!("the new image runs Chainlink {version}"));
             to.version = Some(version);
         }

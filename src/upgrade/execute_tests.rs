@@ -17,13 +17,14 @@ use futures::StreamExt;
 use super::*;
 use crate::engine::fake::{Behaviour, FakeEngine};
 use crate::exit;
+use crate::names::{old_name, standby_name};
 use crate::node::logs::{Event, Generation, classify};
 use crate::progress::Mode;
 use crate::reference::repository as repository_of;
 use crate::report::ImageInfo;
 use crate::spec::CloneSpec;
 use crate::upgrade::observe::Observed;
-use crate::upgrade::{old_name, plan, standby_name};
+use crate::upgrade::plan;
 
 #[path = "execute_tests/replacement_failures.rs"]
 mod replacement_failures;
@@ -335,7 +336,7 @@ async fn upgrades_a_plan_built_from_captured_inspect_documents() {
         serde_json::from_str(include_str!("../../tests/fixtures/inspect-image-old.json")).expect("image fixture");
     let name = crate::engine::name_of(&primary);
     let id = primary.id.clone().expect("fixture id");
-    let from = plan::reference_of(&primary);
+    let from = crate::node::image::reference_of(&primary);
     let target = format!("{}:1.1.0", repository_of(&from));
     let mut opts = options();
     opts.container = name.clone();

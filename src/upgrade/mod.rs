@@ -10,29 +10,14 @@ pub mod shown;
 pub mod timing;
 pub mod waits;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::redact::Redactor;
-use crate::report::{ImageInfo, Outcome, Report};
+use crate::report::{ImageInfo, Outcome, Report, engine_failed};
 
 pub use options::UpgradeOptions;
 pub use plan::Plan;
-
-/// Label naming the primary a cl-maint container belongs to.
-pub const LABEL_PRIMARY: &str = "io.cl-maint.primary";
-/// Label naming a cl-maint container's role (`standby`).
-pub const LABEL_ROLE: &str = "io.cl-maint.role";
-
-/// The temporary standby's name.
-pub fn standby_name(primary: &str) -> String {
-    format!("{primary}-cl-maint-standby")
-}
-
-/// The old primary's name while it is the rollback point.
-pub fn old_name(primary: &str) -> String {
-    format!("{primary}-cl-maint-old")
-}
 
 /// Runs an upgrade. `confirm` is asked once the plan is known (it answers
 /// true without asking when no one can be asked).
@@ -99,8 +84,10 @@ pub async fn upgrade<E: Engine>(
     let to = ImageInfo {
         reference: plan.target.clone(),
         id: new_image.as_ref().and_then(|i| i.id.clone()).unwrap_or_default(),
-        digest: new_image.as_ref().and_then(|i| plan::digest_for(i, &plan.target)),
-        version: plan::version_of_image(new_image.as_ref()).or_else(|| version_from_tag(&opts.tag)),
+        digest: new_image
+            .as_ref()
+            .and_then(|i| crate::node::image::digest_for(i, &plan.target)),
+        version: crate::node::image::version_of_image(new_image.as_ref()).or_else(|| version_from_tag(&opts.tag)),
     };
     progress.note(&format!(
         "{} is {}{}",
@@ -127,23 +114,4 @@ pub async fn upgrade<E: Engine>(
 
 fn version_from_tag(tag: &str) -> Option<String> {
     crate::node::version::Version::parse(tag).map(|_| tag.trim_start_matches('v').to_string())
-}
-
-/// The report for a run that could not talk to the engine: nothing changed.
-pub fn engine_failed(mut report: Report, e: EngineError) -> Report {
-    let outcome = if matches!(e, EngineError::Unreachable { .. }) {
-        Outcome::Unreachable
-    } else {
-        Outcome::Failed
-    };
-    report.set_outcome(outcome);
-    report.error = Some(e.to_string());
-    report.state = "nothing was changed".into();
-    if outcome == Outcome::Unreachable {
-        report.next_steps = vec![
-            "check that the Docker Engine runs (`docker version`)".into(),
-            "point cl-maint at it with --host or DOCKER_HOST (unix:///var/run/docker.sock, tcp://host:2375)".into(),
-        ];
-    }
-    report
 }

@@ -3,27 +3,15 @@
 use bollard::models::{ContainerInspectResponse, ImageInspect};
 use futures::StreamExt;
 
-use crate::engine::{Engine, EngineResult, name_of, state_of};
+use crate::engine::{Engine, EngineResult, name_of, summary_name};
+use crate::members::{Leftover, leftovers};
 use crate::node::logs::{self, Event, Generation};
-use crate::node::version::Version;
 
 use super::options::UpgradeOptions;
-use super::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
 
 /// How many lines of the primary's log to read, at most, to learn its lock
 /// generation (the relevant lines come at startup).
 const STARTUP_LINES: usize = 5000;
-
-/// A container an earlier, interrupted run left behind.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Leftover {
-    /// Its name.
-    pub name: String,
-    /// Its role (`standby`, `old`), from its label or its name.
-    pub role: String,
-    /// Its state (`running`, `exited`, …).
-    pub state: String,
-}
 
 /// What the engine says, before anything changes.
 #[derive(Clone, Debug)]
@@ -102,12 +90,6 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
     })
 }
 
-/// The name of a listed container, without the leading `/`.
-fn summary_name(c: &bollard::models::ContainerSummary) -> String {
-    let name = c.names.iter().flatten().next().cloned().unwrap_or_default();
-    name.trim_start_matches('/').to_string()
-}
-
 /// The containers (running or not) that publish host port `port`.
 pub async fn port_users<E: Engine>(engine: &E, port: u16) -> EngineResult<Vec<String>> {
     Ok(engine
@@ -128,46 +110,6 @@ pub fn port_free_here<E: Engine>(engine: &E, port: u16) -> Option<bool> {
         .then(|| std::net::TcpListener::bind(("0.0.0.0", port)).is_ok())
 }
 
-/// Containers an interrupted run left for `primary` on this engine: those
-/// carrying cl-maint's label (but for a secondary, which is meant to stay,
-/// and the run lock),
-/// and those with the names cl-maint gives its temporary containers.
-pub async fn leftovers<E: Engine>(engine: &E, primary: &str) -> EngineResult<Vec<Leftover>> {
-    let mut leftovers = Vec::new();
-    for c in engine.list_containers(&format!("{LABEL_PRIMARY}={primary}")).await? {
-        let name = summary_name(&c);
-        let role = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_ROLE))
-            .cloned()
-            .unwrap_or_else(|| "unknown".into());
-        // A secondary is meant to stay (not one an interrupted pair upgrade
-        // renamed aside); the run lock belongs to a run.
-        let renamed_aside = name.ends_with(&old_name(""));
-        if (role == crate::pair::ROLE_SECONDARY && !renamed_aside) || role == crate::runlock::ROLE_LOCK {
-            continue;
-        }
-        leftovers.push(Leftover {
-            name,
-            role,
-            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-        });
-    }
-    for (name, role) in [(standby_name(primary), "standby"), (old_name(primary), "old")] {
-        if !leftovers.iter().any(|l| l.name == name)
-            && let Some(c) = engine.inspect_container(&name).await?
-        {
-            leftovers.push(Leftover {
-                name,
-                role: role.to_string(),
-                state: state_of(&c).status,
-            });
-        }
-    }
-    Ok(leftovers)
-}
-
 /// The lock generation and version the primary's startup log shows.
 pub async fn startup_facts<E: Engine>(
     engine: &E,
@@ -183,7 +125,7 @@ pub async fn startup_facts<E: Engine>(
             generation = Some(g);
         }
         if version.is_none() {
-            version = started_version(&line);
+            version = crate::node::version::started_version(&line);
         }
         if generation.is_some() && version.is_some() {
             break;
@@ -191,28 +133,4 @@ pub async fn startup_facts<E: Engine>(
     }
     // The operator's `lock` setting replaces what the log shows.
     (logs::generation_override().or(generation), version)
-}
-
-/// `Starting Chainlink Node 2.10.0 at commit abc` → `2.10.0`.
-pub fn started_version(line: &str) -> Option<String> {
-    let message = logs::message(line);
-    let rest = message.split("Starting Chainlink Node ").nth(1)?;
-    let version = rest.split_whitespace().next()?;
-    Version::parse(version).map(|_| version.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_from_the_start_line() {
-        assert_eq!(
-            started_version(
-                "2024-01-01T00:00:00Z [INFO]  Starting Chainlink Node 2.10.0 at commit 5ebb63266 cmd/shell.go:1"
-            ),
-            Some("2.10.0".to_string())
-        );
-        assert_eq!(started_version("Starting Chainlink Node unknown at commit x"), None);
-    }
 }

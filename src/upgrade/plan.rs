@@ -1,6 +1,8 @@
 //! Plan: `Observed` + options → the steps, or a refusal. Pure.
 
-use crate::engine::{name_of, state_of};
+use crate::engine::state_of;
+use crate::node::image::{digest_for, reference_of, version_of_image};
+use crate::node::lock::{WAIT_FOREVER, is_bolt};
 use crate::node::logs::Generation;
 use crate::report::ImageInfo;
 use crate::spec::{self, CloneRequest, CloneSpec};
@@ -8,11 +10,7 @@ use crate::spec::{self, CloneRequest, CloneSpec};
 use super::observe::Observed;
 use super::options::{PullPolicy, UpgradeOptions};
 use super::shown::{Shown, run_commands};
-use super::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
-
-/// The value of `DATABASE_TIMEOUT` that makes a bolt-era node wait for the
-/// lock as long as it takes.
-pub const WAIT_FOREVER: &str = "0";
+use crate::names::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
 
 /// Why the upgrade will not start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -328,50 +326,6 @@ pub fn pull_step(policy: PullPolicy, target: &str, present: bool) -> (String, bo
     };
     let pulls = policy == PullPolicy::Always || (policy == PullPolicy::Missing && !present);
     (step, pulls)
-}
-
-/// Whether a node uses the bolt-era file lock: its log says so, or (when
-/// its log shows no waiting line) it sets `DATABASE_TIMEOUT`, the bolt-era
-/// knob.
-pub fn is_bolt(generation: Option<Generation>, env: &[String]) -> bool {
-    let sets_timeout = env.iter().any(|e| e.starts_with("DATABASE_TIMEOUT="));
-    generation == Some(Generation::Bolt) || (generation.is_none() && sets_timeout)
-}
-
-/// The reference a container was created from.
-pub fn reference_of(c: &bollard::models::ContainerInspectResponse) -> String {
-    c.config
-        .as_ref()
-        .and_then(|c| c.image.clone())
-        .unwrap_or_else(|| name_of(c))
-}
-
-/// The registry digest of `image` for the repository of `reference`.
-pub fn digest_for(image: &bollard::models::ImageInspect, reference: &str) -> Option<String> {
-    let repo = crate::reference::repository(reference);
-    let digests = image.repo_digests.clone().unwrap_or_default();
-    digests
-        .iter()
-        .find(|d| d.starts_with(&format!("{repo}@")))
-        .or(digests.first())
-        .cloned()
-}
-
-/// The version an image declares (OCI label or `CHAINLINK_VERSION`).
-pub fn version_of_image(image: Option<&bollard::models::ImageInspect>) -> Option<String> {
-    let config = image?.config.as_ref()?;
-    let label = config
-        .labels
-        .as_ref()
-        .and_then(|l| l.get("org.opencontainers.image.version"))
-        .cloned();
-    label.or_else(|| {
-        config
-            .env
-            .iter()
-            .flatten()
-            .find_map(|e| e.strip_prefix("CHAINLINK_VERSION=").map(str::to_string))
-    })
 }
 
 impl Plan {

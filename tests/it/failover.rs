@@ -299,7 +299,7 @@ async fn switchover_overlaps(generation: Gen, test: &str) {
     let secondary_before = started_at(pair.secondary.clone()).await;
     // A standby that has waited a while: one that started less than a
     // second ago is timed by its waiting line instead of being restarted.
-    let started = cl_maint::engine::docker::engine_time(&secondary_before).expect("an engine time");
+    let started = cl_maint::time::engine_time(&secondary_before).expect("an engine time");
     let waited = std::time::SystemTime::now().duration_since(started).unwrap_or_default();
     tokio::time::sleep(Duration::from_millis(1200).saturating_sub(waited)).await;
     let run = pair.run(&rig, &["failover"]).await;

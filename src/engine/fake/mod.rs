@@ -152,13 +152,13 @@ fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
 
 /// A create request for a node `name` on `image` that publishes the node's
 /// port 6688 on host `port` (the fake answers HTTP there).
-pub fn node_spec(name: &str, image: &str, port: u16) -> crate::spec::CloneSpec {
+pub fn node_spec(name: &str, image: &str, port: u16) -> crate::engine::CloneSpec {
     use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
     let binding = PortBinding {
         host_ip: Some(String::new()),
         host_port: Some(port.to_string()),
     };
-    crate::spec::CloneSpec {
+    crate::engine::CloneSpec {
         name: name.to_string(),
         body: ContainerCreateBody {
             image: Some(image.to_string()),

@@ -12,11 +12,11 @@ use tokio::time::Instant;
 
 use super::world::{Container, Phase, api};
 use super::{FATAL_CONFIG, FakeEngine, lock};
-use crate::engine::docker::rfc3339;
+use crate::engine::CloneSpec;
 use crate::engine::{Engine, EngineResult, LogLine, PullProgress};
 use crate::node::HTTP_PORT;
 use crate::probe::{Answer, NoAnswer};
-use crate::spec::CloneSpec;
+use crate::time::rfc3339;
 
 /// How often a followed log is polled for new lines.
 const POLL: Duration = Duration::from_millis(10);

@@ -12,6 +12,8 @@ use crate::report::{Outcome, Report};
 use crate::upgrade;
 use crate::verbose::Traced;
 
+mod locking;
+
 /// The progress display the global flags ask for (`-q`, `-v`, `--color`).
 pub fn progress(cli: &Cli) -> Progress {
     Progress::new(cli.quiet).styled(cli.color.stderr(), cli.verbose)
@@ -72,7 +74,7 @@ async fn upgrade_report(cli: &Cli, args: &UpgradeArgs, progress: &Progress, inte
         Ok(engines) => traced(engines, progress),
         Err(e) => {
             let report = Report::new("upgrade", &opts.container, Outcome::Unreachable);
-            return upgrade::engine_failed(report, e);
+            return crate::report::engine_failed(report, e);
         }
     };
     if let Some(port) = cli.port
@@ -105,12 +107,12 @@ async fn upgrade_report(cli: &Cli, args: &UpgradeArgs, progress: &Progress, inte
     // A dry run changes nothing: it takes no run lock (but says when a run
     // is in progress).
     if opts.dry_run {
-        if let Some(busy) = crate::runlock::busy(&engine, "upgrade", &opts.container).await {
+        if let Some(busy) = locking::busy(&engine, "upgrade", &opts.container).await {
             return busy;
         }
         return work.await;
     }
-    crate::runlock::locked(&engine, &opts.container, "upgrade", false, |_| work).await
+    locking::locked(&engine, &opts.container, "upgrade", false, |_| work).await
 }
 
 /// A refusal when the node's container publishes its HTTP port on another
@@ -226,7 +228,7 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
         Ok(engines) => traced(engines, &progress),
         Err(e) => {
             let report = Report::new(command, &opts.names.primary, Outcome::Unreachable);
-            return print(cli, &upgrade::engine_failed(report, e));
+            return print(cli, &crate::report::engine_failed(report, e));
         }
     };
     let hosts = Hosts::new(&primary, secondary.as_ref());
@@ -243,7 +245,7 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
             }
         }
     };
-    let report = crate::runlock::locked(&primary, &opts.names.primary, command, false, |_| work).await;
+    let report = locking::locked(&primary, &opts.names.primary, command, false, |_| work).await;
     print(cli, &report)
 }
 
@@ -257,7 +259,7 @@ pub async fn recover(cli: &Cli, args: &RecoverArgs) -> i32 {
         Ok(engines) => traced(engines, &progress),
         Err(e) => {
             let report = Report::new("recover", &opts.container, Outcome::Unreachable);
-            return print(cli, &upgrade::engine_failed(report, e));
+            return print(cli, &crate::report::engine_failed(report, e));
         }
     };
     let hosts = Hosts::new(&primary, secondary.as_ref());
@@ -265,7 +267,7 @@ pub async fn recover(cli: &Cli, args: &RecoverArgs) -> i32 {
     let run = |stale: Option<crate::runlock::Owner>| async move {
         crate::recover::recover(hosts, o, stale.as_ref(), p, i).await
     };
-    let report = crate::runlock::locked(&primary, &opts.container, "recover", args.break_lock, run).await;
+    let report = locking::locked(&primary, &opts.container, "recover", args.break_lock, run).await;
     print(cli, &report)
 }
 

@@ -156,7 +156,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
     let (lock, lock_evidence) = lock_role(state.running, http_status, last_event.as_ref());
     let image_id = c.image.clone().unwrap_or_default();
     let image = engine.inspect_image(&image_id).await.ok().flatten();
-    let version = crate::upgrade::plan::version_of_image(image.as_ref()).or(logged_version);
+    let version = crate::node::image::version_of_image(image.as_ref()).or(logged_version);
     let s = c.state.as_ref();
     let started_at = state.running.then(|| s.and_then(|s| s.started_at.clone())).flatten();
     Ok(Member {
@@ -164,7 +164,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
         name: name_of(&c),
         host: engine.endpoint(),
         id,
-        image: crate::upgrade::plan::reference_of(&c),
+        image: crate::node::image::reference_of(&c),
         image_id,
         version,
         state: state.status,
@@ -179,7 +179,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
             .and_then(|s| s.health.as_ref())
             .and_then(|h| h.status)
             .map(|h| h.to_string()),
-        uptime_s: started_at.as_deref().and_then(seconds_since),
+        uptime_s: started_at.as_deref().and_then(crate::time::seconds_since),
         started_at,
         restart: c
             .host_config
@@ -217,7 +217,7 @@ async fn read_log<E: Engine>(engine: &E, id: &str) -> (Option<Generation>, Optio
                 generation.get_or_insert(g);
             }
             last = Some(event);
-        } else if let Some(v) = crate::upgrade::observe::started_version(&line) {
+        } else if let Some(v) = crate::node::version::started_version(&line) {
             // A restart starts a new story.
             version = Some(v);
             last = None;
@@ -227,66 +227,20 @@ async fn read_log<E: Engine>(engine: &E, id: &str) -> (Option<Generation>, Optio
     (logs::generation_override().or(generation), last, version)
 }
 
-/// Seconds from an RFC 3339 UTC timestamp (`2026-11-21T10:00:00.123Z`) to now.
-pub fn seconds_since(rfc3339: &str) -> Option<u64> {
-    let then = unix_seconds(rfc3339)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs() as i64;
-    u64::try_from(now - then).ok()
-}
-
-/// Seconds since the epoch of an RFC 3339 UTC timestamp.
-pub fn unix_seconds(rfc3339: &str) -> Option<i64> {
-    let (date, time) = rfc3339.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.trim_end_matches('Z');
-    let time = time.split(['+', '.']).next()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
-    if y < 1971 || !(1..=12).contains(&m) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + min * 60 + s)
-}
-
-/// `3d4h`, `5h12m`, `7m3s`, `42s`.
-pub fn human_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    if d > 0 {
-        format!("{d}d{h}h")
-    } else if h > 0 {
-        format!("{h}h{m}m")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
+impl Member {
+    /// The container's environment.
+    pub fn env(&self) -> Vec<String> {
+        self.inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(unix_seconds("1970-01-02T00:00:00Z"), None);
-        assert_eq!(unix_seconds("2000-03-01T00:00:00Z"), Some(951_868_800));
-        assert_eq!(unix_seconds("2026-11-21T10:11:12.123456789Z"), Some(1_795_255_872));
-        assert_eq!(unix_seconds("garbage"), None);
-        assert_eq!(human_duration(42), "42s");
-        assert_eq!(human_duration(3 * 86_400 + 4 * 3600 + 5), "3d4h");
-    }
 
     #[test]
     fn roles() {
