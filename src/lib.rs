@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod exit;
+pub mod handoff;
 pub mod interrupt;
 pub mod members;
 pub mod names;

@@ -10,7 +10,6 @@
 
 pub mod health;
 pub mod status;
-pub mod steps;
 pub mod switch;
 pub mod up;
 pub mod upgrade;

@@ -5,17 +5,19 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::Engine;
+use crate::handoff::timing;
+use crate::handoff::transfer::{self, Transfer};
+use crate::handoff::waits::{self, Release};
 use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
 use crate::progress::Progress;
 use crate::report::{Handoff, Outcome, Report};
-use crate::upgrade::timing;
-use crate::upgrade::waits::{self, Release, Signals};
 use tokio::time::Instant;
 
 use super::member::{LockRole, Member};
-use super::steps::{self, StepFailure};
 use super::{Hosts, PairOptions, PairView, Which};
+use crate::handoff::Failure;
+use crate::handoff::steps;
 
 /// Where the lock should go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +95,7 @@ async fn run<E: Engine>(
     interrupt: &Interrupt,
     warned: &AtomicBool,
     report: &mut Report,
-) -> Result<(), StepFailure> {
+) -> Result<(), Failure> {
     let names = &opts.names;
     report.state = "nothing was changed".into();
     let (Some(_), Some(_)) = (&view.primary, &view.secondary) else {
@@ -107,7 +109,7 @@ async fn run<E: Engine>(
         } else {
             "name the node's container with --container NAME".to_string()
         }];
-        return Err(StepFailure::new(format!("there is no container named {missing}")));
+        return Err(Failure::new(format!("there is no container named {missing}")));
     };
     let holders = view.holders();
     let from = match holders.as_slice() {
@@ -115,7 +117,7 @@ async fn run<E: Engine>(
         [] => {
             report.set_outcome(Outcome::NoHolder);
             report.next_steps = vec!["see `cl-maint status`; start the node before moving its lock".into()];
-            return Err(StepFailure::new(format!(
+            return Err(Failure::new(format!(
                 "neither {} nor {} answers as the lock holder",
                 names.primary, names.secondary
             )));
@@ -123,7 +125,7 @@ async fn run<E: Engine>(
         _ => {
             report.set_outcome(Outcome::SeveralHolders);
             report.next_steps = vec!["stop one of them at once (`docker stop NAME`), then check the database".into()];
-            return Err(StepFailure::new(format!(
+            return Err(Failure::new(format!(
                 "both {} and {} answer as the lock holder: two nodes may be active",
                 names.primary, names.secondary
             )));
@@ -139,7 +141,7 @@ async fn run<E: Engine>(
     let (from_engine, to_engine) = (hosts.of(from), hosts.of(to));
     let shared = super::share_lock_file(hosts, &old, &new);
     let Some(to_addr) = new.addr.clone() else {
-        return Err(StepFailure::new(format!(
+        return Err(Failure::new(format!(
             "{} publishes no host port for the node's port, so its takeover cannot be confirmed",
             new.name
         )));
@@ -154,7 +156,7 @@ async fn run<E: Engine>(
     };
     if let Some((m, why)) = must_wait.iter().find_map(|m| steps::cannot_wait(m).map(|w| (m, w))) {
         report.next_steps = vec![steps::wait_fix(m)];
-        return Err(StepFailure::new(why));
+        return Err(Failure::new(why));
     }
 
     // 1. The member taking over must wait for the lock, and its next lock
@@ -168,12 +170,12 @@ async fn run<E: Engine>(
             "look at its log: `docker logs --tail 50 {}`; if it is still starting, run this again in a minute",
             new.name
         )];
-        return Err(StepFailure::new(format!("{}: {}", new.name, new.lock_evidence)));
+        return Err(Failure::new(format!("{}: {}", new.name, new.lock_evidence)));
     }
     let fresh = if new.lock == LockRole::Waiting && started_recently(&new) {
         waits::last_wait_line(to_engine, &new.id)
             .await
-            .filter(|line| waits::release_at(line.generation, line.written).is_some())
+            .filter(|line| transfer::release_at(Some(line)).is_some())
     } else {
         None
     };
@@ -187,7 +189,7 @@ async fn run<E: Engine>(
             to_engine
                 .stop(&new.id, opts.stop_timeout)
                 .await
-                .map_err(|e| StepFailure::new(format!("stopping {} failed: {e}", new.name)))?;
+                .map_err(|e| Failure::new(format!("stopping {} failed: {e}", new.name)))?;
         } else {
             progress.step(&format!("starting {}; it should wait for the lock", new.name));
         }
@@ -218,24 +220,32 @@ async fn run<E: Engine>(
         interrupted(report);
         return Ok(());
     }
-    // The stop is timed to the successor's next try (see `waits::release_at`).
-    if let Some(at) = first_try.and_then(|line| waits::release_at(line.generation, line.written)) {
-        let began = Instant::now();
-        tokio::select! {
-            _ = tokio::time::sleep_until(at) => {}
-            _ = interrupt.wait() => {
+    // The stop is timed to the successor's next try, after a last look
+    // that it still runs.
+    let transfer = Transfer {
+        from_engine,
+        from: &old.id,
+        release: Release::Stop(opts.stop_timeout),
+        to_engine,
+        to: &new.id,
+        to_addr: &to_addr,
+        within: opts.takeover_timeout,
+        bolt_shared: shared && new.generation == Some(Generation::Bolt),
+    };
+    if let Some(at) = transfer::release_at(first_try.as_ref()) {
+        match transfer::align(at, Some(interrupt)).await {
+            Ok(took) => report.add_phase("lock-retry", took),
+            Err(_) => {
                 interrupted(report);
                 return Ok(());
             }
         }
-        report.add_phase("lock-retry", began.elapsed());
     }
-    // The last look before the holder is stopped.
-    if !waits::still_runs(to_engine, &new.id).await {
+    if transfer.successor_runs().await.is_err() {
         report.set_outcome(Outcome::RolledBack);
         report.state = format!("{} still holds the lock; {} is not running", old.name, new.name);
         report.next_steps = look_then_up(&new.name);
-        return Err(StepFailure::new(format!(
+        return Err(Failure::new(format!(
             "{} stopped after it logged that it waits for the lock",
             new.name
         )));
@@ -244,37 +254,15 @@ async fn run<E: Engine>(
     // 2. The handoff; the old holder is started again (to wait) while the
     // new one boots, once the new one provably holds the lock.
     progress.step(&format!("stopping {} gracefully; {} takes over", old.name, new.name));
-    let signals = Signals::default();
     let began = Instant::now();
-    let bolt_shared = shared && new.generation == Some(Generation::Bolt);
-    let early = async {
-        if hold {
-            return None;
-        }
-        let go = waits::old_stopped_and_successor_holds(to_engine, &new.id, &signals, bolt_shared).await;
-        if !go {
-            return None;
-        }
+    let restart_old = || async {
         progress.step(&format!(
             "starting {} again while {} boots; it should wait for the lock",
             old.name, new.name
         ));
-        Some(steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await)
+        steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await
     };
-    let (took, early) = tokio::join!(
-        waits::takeover_signalled(
-            from_engine,
-            &old.id,
-            Release::Stop(opts.stop_timeout),
-            to_engine,
-            &new.id,
-            &to_addr,
-            opts.takeover_timeout,
-            interrupt,
-            Some(&signals),
-        ),
-        early,
-    );
+    let (took, early) = transfer.run(interrupt, (!hold).then_some(restart_old)).await;
     report.add_phase("takeover", began.elapsed());
     if took.gap.is_err() && early.is_some() {
         // Back to where the ways back expect it: the old holder stopped.
@@ -359,9 +347,9 @@ async fn failed_takeover<E: Engine>(
     stop_error: Option<String>,
     wait: waits::WaitFailure,
     report: &mut Report,
-) -> StepFailure {
+) -> Failure {
     let (from_engine, to_engine) = (hosts.of(from), hosts.of(from.other()));
-    let mut failure = steps::takeover_failure(&new.name, wait, opts.takeover_timeout);
+    let mut failure = steps::takeover_failure(&new.name, &wait, opts.takeover_timeout);
     if let Some(e) = stop_error {
         report.set_outcome(Outcome::NeedsHuman);
         report.state = format!(

@@ -11,8 +11,9 @@ use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
 
 use super::member::{LockRole, Member};
-use super::steps::{self, StepFailure};
 use super::{Hosts, PairOptions, ROLE_SECONDARY};
+use crate::handoff::Failure;
+use crate::handoff::steps;
 
 /// `cl-maint failover up`.
 pub async fn up<E: Engine>(
@@ -65,7 +66,7 @@ async fn existing<E: Engine>(
     progress: &Progress,
     interrupt: &Interrupt,
     report: &mut Report,
-) -> Result<(), StepFailure> {
+) -> Result<(), Failure> {
     let (p, s) = (&primary.name, &secondary.name);
     match secondary.lock {
         LockRole::Waiting => {
@@ -88,7 +89,7 @@ async fn existing<E: Engine>(
         LockRole::Stopped => {
             if primary.lock != LockRole::Holding {
                 report.state = format!("nothing was changed: {s} is stopped and {p} does not hold the lock");
-                return Err(StepFailure::new(format!(
+                return Err(Failure::new(format!(
                     "{p} does not answer as the lock holder ({}), so {s} would not start as a standby",
                     primary.lock_evidence
                 )));
@@ -128,7 +129,7 @@ async fn existing<E: Engine>(
                 ),
                 format!("if it is not a Chainlink node, pick another name with --secondary NAME"),
             ];
-            Err(StepFailure::new(format!("{s}: {}", secondary.lock_evidence)))
+            Err(Failure::new(format!("{s}: {}", secondary.lock_evidence)))
         }
     }
 }
@@ -141,25 +142,25 @@ async fn create<E: Engine>(
     progress: &Progress,
     interrupt: &Interrupt,
     report: &mut Report,
-) -> Result<(), StepFailure> {
+) -> Result<(), Failure> {
     let (p, s) = (&primary.name, &opts.names.secondary);
     report.state = "nothing was changed".into();
     if primary.lock != LockRole::Holding {
         report.next_steps = vec![format!(
             "start {p} and check it answers on its port (`cl-maint status`), then run this again"
         )];
-        return Err(StepFailure::new(format!(
+        return Err(Failure::new(format!(
             "{p} does not answer as the lock holder ({}): a secondary started now would take the lock instead of waiting",
             primary.lock_evidence
         )));
     }
     if let Some(why) = steps::cannot_wait(primary) {
         report.next_steps = vec![steps::wait_fix(primary)];
-        return Err(StepFailure::new(why));
+        return Err(Failure::new(why));
     }
     if let Err((why, fix)) = preflight(hosts, opts, primary).await {
         report.next_steps = fix;
-        return Err(StepFailure::new(why));
+        return Err(Failure::new(why));
     }
     let image = match image_for_secondary(hosts, primary, progress).await {
         Ok(i) => i,
@@ -170,7 +171,7 @@ async fn create<E: Engine>(
                 primary.image,
                 hosts.secondary.endpoint()
             )];
-            return Err(StepFailure::new(why));
+            return Err(Failure::new(why));
         }
     };
     let Some(image_config) = hosts
@@ -181,7 +182,7 @@ async fn create<E: Engine>(
         .flatten()
         .and_then(|i| i.config)
     else {
-        return Err(StepFailure::new(format!(
+        return Err(Failure::new(format!(
             "the image {p} runs is not on its engine any more, so its defaults cannot be told apart"
         )));
     };
@@ -205,7 +206,7 @@ async fn create<E: Engine>(
         ],
     };
     let spec = spec::clone_spec(&primary.inspect, &image_config, &request)
-        .map_err(|e| StepFailure::new(format!("cannot clone {p}: {e}")))?;
+        .map_err(|e| Failure::new(format!("cannot clone {p}: {e}")))?;
     let engine = hosts.secondary;
     // A clone keeps the primary's mounts: on one engine it shares the lock file.
     let shared = !hosts.split() && spec::data_dir_on_host(&primary.inspect).is_some();
@@ -217,7 +218,7 @@ async fn create<E: Engine>(
     let id = engine
         .create(&spec)
         .await
-        .map_err(|e| StepFailure::new(format!("creating {s} failed: {e}")))?;
+        .map_err(|e| Failure::new(format!("creating {s} failed: {e}")))?;
     report.set_outcome(Outcome::RolledBack);
     report.state = format!("{p} holds the lock; {s} was removed again");
     let addr = super::member::address(&primary.port_ip(), opts.secondary_port, &engine.published_host());
@@ -225,8 +226,15 @@ async fn create<E: Engine>(
         engine
             .start(&id)
             .await
-            .map_err(|e| StepFailure::new(format!("starting {s} failed: {e}")))?;
-        let line = steps::confirm_waiting(engine, &id, s, &addr, 0, opts.wait_timeout, interrupt, shared).await?;
+            .map_err(|e| Failure::new(format!("starting {s} failed: {e}")))?;
+        let waiter = steps::Waiter {
+            id: &id,
+            who: s,
+            addr: &addr,
+            holder: p,
+            shared_file: shared,
+        };
+        let line = steps::confirm_waiting(engine, &waiter, 0, opts.wait_timeout, interrupt).await?;
         steps::stays_waiting(engine, &id, s, interrupt).await.map(|()| line)
     };
     match started.await {
@@ -247,7 +255,7 @@ async fn create<E: Engine>(
         }
         Err(mut f) => {
             if !f.interrupted {
-                f.tail = crate::upgrade::waits::last_lines(engine, &id).await;
+                f.tail = crate::handoff::waits::last_lines(engine, &id).await;
             }
             let _ = engine.remove(&id).await;
             if f.interrupted {

@@ -10,6 +10,8 @@
 use std::time::Duration;
 
 use crate::engine::Engine;
+use crate::handoff::transfer::{self, Transfer};
+use crate::handoff::waits::{self, Release, WaitLine};
 use crate::interrupt::Interrupt;
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE, old_name};
 use crate::node::image::{digest_for, version_of_image};
@@ -17,11 +19,11 @@ use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::report::{Handoff, ImageInfo, Outcome, Report};
 use crate::upgrade::options::UpgradeOptions;
-use crate::upgrade::waits::{self, Release};
 
 use super::member::{LockRole, Member};
-use super::steps::{self, StepFailure};
 use super::{Hosts, PairNames, PairView, Which, upgrade_plan};
+use crate::handoff::Failure;
+use crate::handoff::steps;
 
 /// Runs the pair upgrade on the pair as [`find_pair`] saw it, and fills in
 /// the report.
@@ -75,13 +77,13 @@ struct PairUpgrade<'a, E: Engine> {
 }
 
 impl<E: Engine> PairUpgrade<'_, E> {
-    fn refuse(&mut self, outcome: Outcome, what: String, next: Vec<String>) -> Result<(), StepFailure> {
+    fn refuse(&mut self, outcome: Outcome, what: String, next: Vec<String>) -> Result<(), Failure> {
         self.report.set_outcome(outcome);
         self.report.next_steps = next;
-        Err(StepFailure::new(what))
+        Err(Failure::new(what))
     }
 
-    async fn run(&mut self, view: &super::PairView, p: Member, s: Member, hand_back: bool) -> Result<(), StepFailure> {
+    async fn run(&mut self, view: &super::PairView, p: Member, s: Member, hand_back: bool) -> Result<(), Failure> {
         let holders = view.holders();
         let holder = match holders.as_slice() {
             [one] => *one,
@@ -115,7 +117,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         for engine in [self.hosts.primary, self.hosts.secondary] {
             let left = crate::members::leftovers(engine, &self.report.container)
                 .await
-                .map_err(|e| StepFailure::new(e.to_string()))?;
+                .map_err(|e| Failure::new(e.to_string()))?;
             if let Some(l) = left.first() {
                 return self.refuse(
                     Outcome::Refused,
@@ -187,8 +189,8 @@ impl<E: Engine> PairUpgrade<'_, E> {
             .step(&format!("recreating {} (waiting) on {target}", w.name));
         let w_engine = self.hosts.of(ww);
         let _ = w_engine.stop(&w.id, self.opts.stop_timeout).await;
-        let w_new = match self.recreate(ww, &w, &target).await {
-            Ok(id) => id,
+        let (w_new, w_line) = match self.recreate(ww, &w, &target).await {
+            Ok(recreated) => recreated,
             Err(f) => {
                 self.restore_waiting(ww, &w, None).await;
                 return Err(f);
@@ -200,18 +202,27 @@ impl<E: Engine> PairUpgrade<'_, E> {
             h.name, w.name
         ));
         let w_addr = w.addr.clone().unwrap_or_default();
-        let took = waits::takeover_signalled(
-            self.hosts.of(hw),
-            &h.id,
-            Release::Stop(self.opts.stop_timeout),
-            w_engine,
-            &w_new,
-            &w_addr,
-            self.opts.takeover_timeout,
-            self.interrupt,
-            None,
-        )
-        .await;
+        let transfer = Transfer {
+            from_engine: self.hosts.of(hw),
+            from: &h.id,
+            release: Release::Stop(self.opts.stop_timeout),
+            to_engine: w_engine,
+            to: &w_new,
+            to_addr: &w_addr,
+            within: self.opts.takeover_timeout,
+            bolt_shared: false,
+        };
+        if let Some(at) = transfer::release_at(Some(&w_line)) {
+            let _ = transfer::align(at, None).await;
+        }
+        if transfer.successor_runs().await.is_err() {
+            self.restore_waiting(ww, &w, Some(&w_new)).await;
+            return Err(Failure::new(format!(
+                "the new {} stopped after it logged that it waits for the lock",
+                w.name
+            )));
+        }
+        let took = transfer.plain(self.interrupt).await;
         match took.gap {
             Ok(gap) => self.handoff(&h.name, &w.name, gap),
             Err(wait) if !took.held && took.stop_error.is_none() => {
@@ -245,7 +256,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
                     }
                     Ok(_) => {}
                 }
-                return Err(steps::takeover_failure(&w.name, wait, self.opts.takeover_timeout));
+                return Err(steps::takeover_failure(&w.name, &wait, self.opts.takeover_timeout));
             }
             Err(wait) => {
                 self.report.set_outcome(Outcome::NeedsHuman);
@@ -261,14 +272,14 @@ impl<E: Engine> PairUpgrade<'_, E> {
                     ),
                 ];
                 self.report.left = vec![old_name(&w.name)];
-                return Err(steps::takeover_failure(&w.name, wait, self.opts.takeover_timeout));
+                return Err(steps::takeover_failure(&w.name, &wait, self.opts.takeover_timeout));
             }
         }
 
         // 3. The other member on the new image.
         self.progress.step(&format!("recreating {} on {target}", h.name));
-        let h_new = match self.recreate(hw, &h, &target).await {
-            Ok(id) => id,
+        let (h_new, h_line) = match self.recreate(hw, &h, &target).await {
+            Ok(recreated) => recreated,
             Err(f) => {
                 self.report.set_outcome(Outcome::NeedsHuman);
                 self.report.state = format!(
@@ -292,18 +303,21 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 id: w_new.clone(),
                 ..w.clone()
             };
-            let took = waits::takeover_signalled(
-                w_engine,
-                &w_new,
-                Release::Stop(self.opts.stop_timeout),
-                self.hosts.of(hw),
-                &h_new,
-                &h.addr.clone().unwrap_or_default(),
-                self.opts.takeover_timeout,
-                &Interrupt::new(),
-                None,
-            )
-            .await;
+            let h_addr = h.addr.clone().unwrap_or_default();
+            let transfer = Transfer {
+                from_engine: w_engine,
+                from: &w_new,
+                release: Release::Stop(self.opts.stop_timeout),
+                to_engine: self.hosts.of(hw),
+                to: &h_new,
+                to_addr: &h_addr,
+                within: self.opts.takeover_timeout,
+                bolt_shared: false,
+            };
+            if let Some(at) = transfer::release_at(Some(&h_line)) {
+                let _ = transfer::align(at, None).await;
+            }
+            let took = transfer.plain(&Interrupt::new()).await;
             match took.gap {
                 Ok(gap) => {
                     self.handoff(&w.name, &h.name, gap);
@@ -338,7 +352,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
                         Err(_) => "NO node serves: the hand-back failed both ways".to_string(),
                     };
                     self.report.next_steps = vec!["see `cl-maint status` and the logs".into()];
-                    return Err(steps::takeover_failure(&h.name, wait, self.opts.takeover_timeout));
+                    return Err(steps::takeover_failure(&h.name, &wait, self.opts.takeover_timeout));
                 }
             }
         }
@@ -368,52 +382,50 @@ impl<E: Engine> PairUpgrade<'_, E> {
         });
     }
 
-    async fn pull(&mut self, engine: &E, target: &str) -> Result<(), StepFailure> {
+    async fn pull(&mut self, engine: &E, target: &str) -> Result<(), Failure> {
         let have = engine.inspect_image(target).await.ok().flatten().is_some();
         crate::upgrade::pull::ensure_image(engine, target, have, self.opts, self.progress, self.interrupt)
             .await
             .map_err(|f| {
                 self.report.set_outcome(f.outcome);
                 self.report.next_steps = f.next_steps;
-                StepFailure::new(f.what)
+                Failure::new(f.what)
             })
     }
 
     /// Renames a stopped member out of the way, creates it again on `image`
-    /// under its name, starts it and confirms it waits. Returns the new id.
-    async fn recreate(&mut self, which: Which, m: &Member, image: &str) -> Result<String, StepFailure> {
+    /// under its name, starts it and confirms it waits. Returns the new id
+    /// and its waiting line.
+    async fn recreate(&mut self, which: Which, m: &Member, image: &str) -> Result<(String, WaitLine), Failure> {
         let engine = self.hosts.of(which);
         let spec = upgrade_plan::clone_of(engine, m, image).await?;
         let old = old_name(&m.name);
         engine
             .rename(&m.id, &old)
             .await
-            .map_err(|e| StepFailure::new(format!("renaming {} failed: {e}", m.name)))?;
+            .map_err(|e| Failure::new(format!("renaming {} failed: {e}", m.name)))?;
         self.kept.push((which, m.id.clone(), old));
         let id = engine
             .create(&spec)
             .await
-            .map_err(|e| StepFailure::new(format!("creating the new {} failed: {e}", m.name)))?;
+            .map_err(|e| Failure::new(format!("creating the new {} failed: {e}", m.name)))?;
         let addr = m.addr.clone().unwrap_or_default();
         let waited = async {
             engine
                 .start(&id)
                 .await
-                .map_err(|e| StepFailure::new(format!("starting the new {} failed: {e}", m.name)))?;
-            steps::confirm_waiting(
-                engine,
-                &id,
-                &m.name,
-                &addr,
-                0,
-                self.opts.wait_timeout,
-                self.interrupt,
-                self.shared,
-            )
-            .await
+                .map_err(|e| Failure::new(format!("starting the new {} failed: {e}", m.name)))?;
+            let waiter = steps::Waiter {
+                id: &id,
+                who: &m.name,
+                addr: &addr,
+                holder: "the lock holder",
+                shared_file: self.shared,
+            };
+            steps::confirm_waiting(engine, &waiter, 0, self.opts.wait_timeout, self.interrupt).await
         };
         match waited.await {
-            Ok(_) => Ok(id),
+            Ok(line) => Ok((id, line)),
             Err(mut f) => {
                 if f.tail.is_empty() {
                     f.tail = waits::last_lines(engine, &id).await;
@@ -444,7 +456,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         };
         let waiting = match renamed {
             Ok(()) => steps::start_waiting(engine, w, self.opts.wait_timeout, &Interrupt::new(), self.shared).await,
-            Err(e) => Err(StepFailure::new(e.to_string())),
+            Err(e) => Err(Failure::new(e.to_string())),
         };
         if self.report.outcome == Outcome::Refused {
             self.report.set_outcome(Outcome::RolledBack);

@@ -12,21 +12,21 @@ use crate::upgrade::plan::pull_step;
 use crate::upgrade::shown::{Shown, run_commands};
 
 use super::member::Member;
-use super::steps::StepFailure;
 use super::{Hosts, Which};
+use crate::handoff::Failure;
 
 /// The clone of member `m` on `image` under its own name: its settings,
 /// less the defaults of the image it runs, and in the bolt era
 /// `DATABASE_TIMEOUT=0` so that it waits while the other member holds the
 /// lock.
-pub async fn clone_of<E: Engine>(engine: &E, m: &Member, image: &str) -> Result<CloneSpec, StepFailure> {
+pub async fn clone_of<E: Engine>(engine: &E, m: &Member, image: &str) -> Result<CloneSpec, Failure> {
     let config = engine
         .inspect_image(&m.image_id)
         .await
         .ok()
         .flatten()
         .and_then(|i| i.config)
-        .ok_or_else(|| StepFailure::new(format!("the image {} runs is not on its engine any more", m.name)))?;
+        .ok_or_else(|| Failure::new(format!("the image {} runs is not on its engine any more", m.name)))?;
     let env = m.env();
     let request = CloneRequest {
         name: m.name.clone(),
@@ -39,8 +39,7 @@ pub async fn clone_of<E: Engine>(engine: &E, m: &Member, image: &str) -> Result<
         },
         labels: Vec::new(),
     };
-    spec::clone_spec(&m.inspect, &config, &request)
-        .map_err(|e| StepFailure::new(format!("cannot clone {}: {e}", m.name)))
+    spec::clone_spec(&m.inspect, &config, &request).map_err(|e| Failure::new(format!("cannot clone {}: {e}", m.name)))
 }
 
 /// A pair upgrade's plan: JSON for `--json`, and text for people (both
@@ -69,7 +68,7 @@ pub async fn plan<E: Engine>(
     target: &str,
     opts: &UpgradeOptions,
     hand_back: bool,
-) -> Result<PairPlan, StepFailure> {
+) -> Result<PairPlan, Failure> {
     let ((h, hw), (w, ww)) = (roles.holder, roles.waiting);
     let w_spec = clone_of(hosts.of(ww), w, target).await?;
     let h_spec = clone_of(hosts.of(hw), h, target).await?;

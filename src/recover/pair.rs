@@ -6,15 +6,16 @@
 //! makes the other member wait again.
 
 use crate::engine::{Engine, EngineError};
+use crate::handoff::steps;
+use crate::handoff::waits;
 use crate::interrupt::Interrupt;
 use crate::names::old_name;
 use crate::node::health::status_means_serving;
 use crate::node::lock::{WAIT_FOREVER, is_bolt};
-use crate::pair::{Hosts, PairNames, Which, steps};
+use crate::pair::{Hosts, PairNames, Which};
 use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
-use crate::upgrade::waits;
 
 use super::RecoverOptions;
 use super::survey::{self, Seen};

@@ -3,13 +3,16 @@
 //! original `NAME-cl-maint-old`.
 
 use crate::engine::Engine;
+use crate::handoff::steps::{self, Waiter};
+use crate::handoff::transfer::{self, Transfer};
+use crate::handoff::waits::{self, Release, WaitFailure};
 use crate::interrupt::Interrupt;
+use crate::members::{Hosts, share_lock_file};
 use crate::names::{old_name, standby_name};
 use crate::node::lock::{WAIT_FOREVER, is_bolt};
 use crate::progress::Progress;
 use crate::report::{Handoff, Outcome, Report};
 use crate::spec::{self, CloneRequest};
-use crate::upgrade::waits::{self, Release, WaitFailure};
 
 use super::survey::{self, Decision, Seen, Single};
 use super::{RecoverOptions, version_words};
@@ -257,30 +260,40 @@ impl<E: Engine> Run<'_, E> {
                 .map_err(|e| self.stuck(&on_standby, format!("starting the new {name} failed: {e}")))?;
             skip
         };
-        if let Err(w) =
-            waits::lock_wait_line(engine, &replacement, self.opts.wait_timeout, &Interrupt::new(), skip).await
-        {
-            let _ = engine.stop(&replacement, self.opts.stop_timeout).await;
-            self.report.log_tail = w.tail().to_vec();
-            return Err(self.stuck(
-                &on_standby,
-                format!("the new {name} never logged that it waits for the lock ({w})"),
-            ));
-        }
-        self.progress.note(&format!("the new {name} waits for the lock"));
-        // 3. The hand-back.
-        self.progress.step(&format!("handing the lock back to {name}"));
         let addr = new.m.addr.clone().unwrap_or_default();
-        let took = waits::takeover(
-            engine,
-            &standby.m.id,
-            Release::Stop(self.opts.stop_timeout),
-            &replacement,
-            &addr,
-            self.opts.takeover_timeout,
-            &Interrupt::new(),
-        )
-        .await;
+        let waiter = Waiter {
+            id: &replacement,
+            who: &format!("the new {name}"),
+            addr: &addr,
+            holder: &standby.m.name,
+            shared_file: share_lock_file(Hosts::one(engine), &standby.m, &new.m),
+        };
+        let line = match steps::confirm_waiting(engine, &waiter, skip, self.opts.wait_timeout, &Interrupt::new()).await
+        {
+            Ok(line) => line,
+            Err(f) => {
+                let _ = engine.stop(&replacement, self.opts.stop_timeout).await;
+                self.report.log_tail = f.tail;
+                return Err(self.stuck(&on_standby, f.what));
+            }
+        };
+        self.progress.note(&format!("the new {name} waits for the lock"));
+        // 3. The hand-back, timed to the new node's next lock try.
+        self.progress.step(&format!("handing the lock back to {name}"));
+        let transfer = Transfer {
+            from_engine: engine,
+            from: &standby.m.id,
+            release: Release::Stop(self.opts.stop_timeout),
+            to_engine: engine,
+            to: &replacement,
+            to_addr: &addr,
+            within: self.opts.takeover_timeout,
+            bolt_shared: false,
+        };
+        if let Some(at) = transfer::release_at(Some(&line)) {
+            let _ = transfer::align(at, None).await;
+        }
+        let took = transfer.plain(&Interrupt::new()).await;
         match took.gap {
             Ok(gap) => self.report.handoffs.push(Handoff {
                 from: standby.m.name.clone(),

@@ -21,7 +21,10 @@ use crate::report::{Handoff, Outcome, Report};
 
 use super::options::UpgradeOptions;
 use super::plan::Plan;
-use super::waits::{self, Release, Signals, WaitFailure};
+use crate::handoff::steps::{self, Waiter};
+use crate::handoff::transfer::{self, Transfer};
+use crate::handoff::waits::{self, Release, WaitFailure};
+use crate::handoff::{Failure, describe};
 use overlap::{Early, RecreateError};
 
 /// Runs the plan (after the pull) and fills in the report.
@@ -34,21 +37,6 @@ pub struct Executor<'a, E: Engine> {
     redactor: Redactor,
     report: Report,
     phase_started: Instant,
-}
-
-/// How a step failed, for the report.
-struct Failure {
-    what: String,
-    tail: Vec<String>,
-}
-
-impl Failure {
-    fn new(what: impl Into<String>, wait: Option<&WaitFailure>) -> Failure {
-        Failure {
-            what: what.into(),
-            tail: wait.map(|w| w.tail().to_vec()).unwrap_or_default(),
-        }
-    }
 }
 
 /// How long a container restarted to recover may take to hold the lock:
@@ -65,20 +53,6 @@ const RETRY_ALIGN: &str = "timing the stop to the successor's next lock try";
 /// The warning for an interrupt past the point of no return.
 const FINISHING: &str =
     "interrupt received after the new version took the lock: finishing the upgrade, the only way back to the main port";
-
-fn describe(who: &str, wait: &WaitFailure, deadline: Duration) -> String {
-    match wait {
-        WaitFailure::Exited { code, .. } => {
-            format!(
-                "{who} exited (code {})",
-                code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
-            )
-        }
-        WaitFailure::Timeout { .. } => format!("{who} did not get there within {}s", deadline.as_secs()),
-        WaitFailure::Interrupted => "interrupted".to_string(),
-        WaitFailure::Engine(e) => format!("{who} the engine failed: {e}"),
-    }
-}
 
 impl<'a, E: Engine> Executor<'a, E> {
     /// An executor continuing `report`.
@@ -134,7 +108,7 @@ impl<'a, E: Engine> Executor<'a, E> {
             Ok(id) => id,
             Err(e) => {
                 return self
-                    .roll_back_early(None, Failure::new(format!("creating the standby failed: {e}"), None))
+                    .roll_back_early(None, Failure::new(format!("creating the standby failed: {e}")))
                     .await;
             }
         };
@@ -142,94 +116,60 @@ impl<'a, E: Engine> Executor<'a, E> {
             return self
                 .roll_back_early(
                     Some(&standby),
-                    Failure::new(format!("starting the standby failed: {e}"), None),
+                    Failure::new(format!("starting the standby failed: {e}")),
                 )
                 .await;
         }
-        let line = match waits::lock_wait_line(self.engine, &standby, self.opts.wait_timeout, self.interrupt, 0).await {
+        let waiter = Waiter {
+            id: &standby,
+            who: "the standby",
+            addr: &p.standby_addr,
+            holder: &name,
+            shared_file: p.lock_file_shared,
+        };
+        let line = match steps::confirm_waiting(self.engine, &waiter, 0, self.opts.wait_timeout, self.interrupt).await {
             Ok(line) => line,
-            Err(WaitFailure::Interrupted) => return self.interrupted_early(&standby).await,
-            Err(w) => {
-                let what = describe(
-                    "the standby never logged that it waits for the lock:",
-                    &w,
-                    self.opts.wait_timeout,
-                );
-                return self.roll_back_early(Some(&standby), Failure::new(what, Some(&w))).await;
-            }
+            Err(f) if f.interrupted => return self.interrupted_early(&standby).await,
+            Err(f) => return self.roll_back_early(Some(&standby), f).await,
         };
         let generation = line.generation;
-        // A line that comes before the lock attempt proves nothing yet, unless
-        // the lock is a file on a mount the standby shares with the primary on
-        // this engine (then its flock contends with the primary's). Otherwise
-        // a standby that got a lock of its own (a database it does not share)
-        // goes on to boot: watch for that.
-        let shared_file = generation == Generation::Bolt && p.lock_file_shared;
-        if generation.line_precedes_attempt()
-            && !shared_file
-            && let Err(seen) = waits::settle(self.engine, &standby, &p.standby_addr, waits::SETTLE, 0).await
-        {
-            if !waits::still_runs(self.engine, &standby).await {
-                return self.standby_died(&standby).await;
-            }
-            let _ = self.engine.kill(&standby, "SIGKILL").await;
-            let what = format!(
-                "the standby did not keep waiting for the lock ({seen}): it does not share {name}'s database; it was stopped at once"
-            );
-            return self.roll_back_early(Some(&standby), Failure::new(what, None)).await;
-        }
         self.progress
             .note(&format!("the standby is waiting for the lock ({generation})"));
         self.learn_new_version(&standby).await;
-        if waits::answers(self.engine, &p.standby_addr).await {
-            let what = format!(
-                "the standby answered HTTP while {name} still runs: the two do not share a lock, so two nodes were active; the standby was stopped at once"
-            );
-            let _ = self.engine.kill(&standby, "SIGKILL").await;
-            return self.roll_back_early(Some(&standby), Failure::new(what, None)).await;
-        }
         self.end("start-standby");
         if self.interrupt.is_set() {
             return self.interrupted_early(&standby).await;
         }
-        if let Some(at) = waits::release_at(generation, line.written) {
+
+        // 2. The handoff to the standby; the node is recreated on the new
+        // image beside the takeover, as soon as the new version provably
+        // holds the lock (see `overlap`).
+        let transfer = Transfer {
+            from_engine: self.engine,
+            from: &p.primary_id,
+            release: if self.opts.kill {
+                Release::Kill
+            } else {
+                Release::Stop(self.opts.stop_timeout)
+            },
+            to_engine: self.engine,
+            to: &standby,
+            to_addr: &p.standby_addr,
+            within: self.opts.takeover_timeout,
+            bolt_shared: generation == Generation::Bolt && p.lock_file_shared,
+        };
+        if let Some(at) = transfer::release_at(Some(&line)) {
             self.begin(RETRY_ALIGN);
-            tokio::select! {
-                _ = tokio::time::sleep_until(at) => {}
-                _ = self.interrupt.wait() => return self.interrupted_early(&standby).await,
+            match transfer::align(at, Some(self.interrupt)).await {
+                Ok(_) => self.end("lock-retry"),
+                Err(_) => return self.interrupted_early(&standby).await,
             }
-            self.end("lock-retry");
         }
-        // The last look before the point of no return: the node is never
-        // stopped for a standby that is gone.
-        if !waits::still_runs(self.engine, &standby).await {
+        if transfer.successor_runs().await.is_err() {
             return self.standby_died(&standby).await;
         }
-
-        // 2. The handoff to the standby.
-        let release = if self.opts.kill {
-            Release::Kill
-        } else {
-            Release::Stop(self.opts.stop_timeout)
-        };
         self.begin(&format!("stopping {name}; the standby takes over"));
-        // The node is recreated on the new image beside the takeover, as soon
-        // as the new version provably holds the lock (see `overlap`).
-        let signals = Signals::default();
-        let (took, early) = tokio::join!(
-            waits::takeover_signalled(
-                self.engine,
-                &p.primary_id,
-                release,
-                self.engine,
-                &standby,
-                &p.standby_addr,
-                self.opts.takeover_timeout,
-                self.interrupt,
-                Some(&signals),
-            ),
-            self.recreate_when_held(&signals, &standby, generation),
-        );
+        let (took, early) = transfer.run(self.interrupt, Some(|| self.recreate_beside())).await;
         match took.gap {
             Ok(gap) => self.handoff(&name, &standby_name, gap),
             Err(w) => {
@@ -259,12 +199,12 @@ impl<'a, E: Engine> Executor<'a, E> {
     /// touched.
     async fn standby_died(self, standby: &str) -> Report {
         let w = waits::exited(self.engine, standby, Vec::new()).await;
-        let what = describe(
-            "the standby stopped after it logged that it waits for the lock:",
+        let failure = Failure::waited(
+            "the standby stopped after it logged that it waits for the lock",
             &w,
             self.opts.wait_timeout,
         );
-        self.roll_back_early(Some(standby), Failure::new(what, Some(&w))).await
+        self.roll_back_early(Some(standby), failure).await
     }
 
     /// When the image does not declare its version (the real Chainlink image
@@ -328,22 +268,25 @@ impl<'a, E: Engine> Executor<'a, E> {
             }
         };
         let replacement = ready.id;
-        if let Some(at) = waits::release_at(ready.line.generation, ready.line.written) {
+        if let Some(at) = transfer::release_at(Some(&ready.line)) {
             self.begin(RETRY_ALIGN);
-            tokio::time::sleep_until(at).await;
-            self.end("lock-retry");
+            if let Ok(took) = transfer::align(at, None).await {
+                self.report.add_phase("lock-retry", took);
+            }
         }
 
         self.begin(&format!("handing the lock back to {name}"));
-        let took = waits::takeover(
-            self.engine,
-            standby,
-            Release::Stop(self.opts.stop_timeout),
-            &replacement,
-            &p.primary_addr,
-            self.opts.takeover_timeout,
-            self.interrupt,
-        )
+        let took = Transfer {
+            from_engine: self.engine,
+            from: standby,
+            release: Release::Stop(self.opts.stop_timeout),
+            to_engine: self.engine,
+            to: &replacement,
+            to_addr: &p.primary_addr,
+            within: self.opts.takeover_timeout,
+            bolt_shared: false,
+        }
+        .plain(self.interrupt)
         .await;
         match took.gap {
             Ok(gap) => self.handoff(&standby_name, &name, gap),

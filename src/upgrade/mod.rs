@@ -7,8 +7,6 @@ pub mod options;
 pub mod plan;
 pub mod pull;
 pub mod shown;
-pub mod timing;
-pub mod waits;
 
 use crate::engine::Engine;
 use crate::interrupt::Interrupt;

@@ -24,12 +24,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::engine::Engine;
+use crate::handoff::Failure;
+use crate::handoff::steps::{self, Waiter};
+use crate::handoff::waits::{self, WaitLine};
 use crate::interrupt::Interrupt;
-use crate::node::logs::Generation;
 use crate::report::{Outcome, Report};
 
-use super::waits::{self, Signals, WaitLine};
-use super::{Executor, Failure, describe};
+use super::Executor;
 
 /// The new primary, started on the main port and waiting for the lock.
 pub(super) struct Ready {
@@ -61,50 +62,41 @@ impl<E: Engine> Executor<'_, E> {
         let (p, name) = (self.plan, &self.plan.container);
         if let Err(e) = self.engine.rename(&p.primary_id, &p.old_name).await {
             let what = format!("renaming the old {name} to {} failed: {e}", p.old_name);
-            return Err(RecreateError::Rename(Failure::new(what, None)));
+            return Err(RecreateError::Rename(Failure::new(what)));
         }
         let id = match self.engine.create(&p.replacement).await {
             Ok(id) => id,
             Err(e) => {
                 let what = format!("creating the new {name} failed: {e}");
-                return Err(RecreateError::Replacement(None, Failure::new(what, None)));
+                return Err(RecreateError::Replacement(None, Failure::new(what)));
             }
         };
         if let Err(e) = self.engine.start(&id).await {
             let what = format!("starting the new {name} failed: {e}");
-            return Err(RecreateError::Replacement(Some(id), Failure::new(what, None)));
+            return Err(RecreateError::Replacement(Some(id), Failure::new(what)));
         }
         // Finished even when interrupted: the hand-back is the way home.
-        match waits::lock_wait_line(self.engine, &id, self.opts.wait_timeout, &Interrupt::new(), 0).await {
+        let waiter = Waiter {
+            id: &id,
+            who: &format!("the new {name}"),
+            addr: &p.primary_addr,
+            holder: &p.standby.name,
+            // Same engine and mounts as the standby, which was proven to
+            // contend for the original's lock: a bolt-era line needs no watch.
+            shared_file: true,
+        };
+        match steps::confirm_waiting(self.engine, &waiter, 0, self.opts.wait_timeout, &Interrupt::new()).await {
             Ok(line) => {
                 self.progress.note(&format!("the new {name} is waiting for the lock"));
                 Ok(Ready { id, line })
             }
-            Err(w) => {
-                let what = describe(
-                    &format!("the new {name} never logged that it waits for the lock:"),
-                    &w,
-                    self.opts.wait_timeout,
-                );
-                Err(RecreateError::Replacement(Some(id), Failure::new(what, Some(&w))))
-            }
+            Err(f) => Err(RecreateError::Replacement(Some(id), f)),
         }
     }
 
-    /// Runs beside the takeover: recreates the node once the new version
-    /// provably holds the lock (see the module's notes). `None` when the
-    /// takeover ended first.
-    pub(super) async fn recreate_when_held(
-        &self,
-        signals: &Signals,
-        standby: &str,
-        generation: Generation,
-    ) -> Option<Early> {
-        let shared_bolt = generation == Generation::Bolt && self.plan.lock_file_shared;
-        let go = waits::old_stopped_and_successor_holds(self.engine, standby, signals, shared_bolt).await;
-        if !go {
-            return None;
-        }
+    /// Runs beside the takeover, once the new version provably holds the
+    /// lock (see the module's notes): recreates the node.
+    pub(super) async fn recreate_beside(&self) -> Early {
         let name = &self.plan.container;
         self.progress.step(&format!(
             "recreating {name} on the new image while {} boots",
@@ -112,10 +104,10 @@ impl<E: Engine> Executor<'_, E> {
         ));
         let started = Instant::now();
         let result = self.recreate().await;
-        Some(Early {
+        Early {
             result,
             took: started.elapsed(),
-        })
+        }
     }
 
     /// The takeover failed after the new primary was started beside it:

@@ -6,8 +6,8 @@
 use crate::engine::Engine;
 use crate::report::{Outcome, Report};
 
-use super::waits::{self, WaitFailure};
 use super::{Executor, Failure, describe, recovery_timeout};
+use crate::handoff::waits::{self, WaitFailure};
 
 impl<E: Engine> Executor<'_, E> {
     /// Before the primary was signalled: check the original still holds the
@@ -20,7 +20,7 @@ impl<E: Engine> Executor<'_, E> {
 
     pub(super) async fn interrupted_early(self, standby: &str) -> Report {
         self.progress.warn("interrupted before the handoff: rolling back");
-        let failure = Failure::new("interrupted before the handoff", None);
+        let failure = Failure::new("interrupted before the handoff");
         self.back_to_original(Some(standby), failure, Outcome::Interrupted)
             .await
     }
@@ -45,10 +45,7 @@ impl<E: Engine> Executor<'_, E> {
             "{}; meanwhile {name} stopped answering on {}",
             failure.what, p.primary_addr
         );
-        let failure = Failure {
-            what,
-            tail: failure.tail,
-        };
+        let failure = Failure { what, ..failure };
         if waits::answers(self.engine, &p.standby_addr).await {
             let state = format!(
                 "{} holds the lock with the new version on {}; the original {name} does not answer",
@@ -88,11 +85,11 @@ impl<E: Engine> Executor<'_, E> {
         new_version_held: bool,
     ) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
-        let mut what = describe("the standby did not take over:", &wait, self.opts.takeover_timeout);
+        let mut what = describe("the standby did not take over", &wait, self.opts.takeover_timeout);
         if let Some(e) = stop_error {
             what.push_str(&format!("; stopping {name} failed: {e}"));
         }
-        let failure = Failure::new(what, Some(&wait));
+        let failure = Failure::new(what).tail_of(&wait);
         self.progress
             .warn(&format!("{}; rolling back", self.redactor.text(&failure.what)));
         if waits::answers(self.engine, &p.primary_addr).await {
@@ -168,16 +165,13 @@ impl<E: Engine> Executor<'_, E> {
             "the database was migrated by the new version, and the old version refuses it".to_string()
         } else {
             describe(
-                &format!("the original {name} could not take the lock again:"),
+                &format!("the original {name} could not take the lock again"),
                 &back,
                 self.opts.takeover_timeout,
             )
         };
         let what = format!("{}; then {why}", failure.what);
-        let failure = Failure {
-            what,
-            tail: failure.tail,
-        };
+        let failure = Failure { what, ..failure };
         if standby_runs {
             let state = format!(
                 "the node runs the new version in {} on {}; {name} is stopped",
@@ -238,14 +232,12 @@ impl<E: Engine> Executor<'_, E> {
     /// The standby was stopped but the new primary never answered.
     pub(super) async fn hand_back_failed(self, standby: &str, replacement: &str, wait: WaitFailure) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
-        let failure = Failure::new(
-            describe(
-                &format!("the new {name} did not take over:"),
-                &wait,
-                self.opts.takeover_timeout,
-            ),
-            Some(&wait),
-        );
+        let failure = Failure::new(describe(
+            &format!("the new {name} did not take over"),
+            &wait,
+            self.opts.takeover_timeout,
+        ))
+        .tail_of(&wait);
         // Only one candidate at a time: stop the replacement, then restart the standby.
         if !waits::answers(self.engine, &p.primary_addr).await {
             let _ = self.engine.stop(replacement, self.opts.stop_timeout).await;
@@ -306,11 +298,11 @@ impl<E: Engine> Executor<'_, E> {
         stopped: Option<&str>,
     ) -> Report {
         let what = describe(
-            &format!("{holder} took the lock but did not start serving:"),
+            &format!("{holder} took the lock but did not start serving"),
             &wait,
             self.opts.takeover_timeout,
         );
-        let failure = Failure::new(what, Some(&wait));
+        let failure = Failure::new(what).tail_of(&wait);
         let mut state = format!(
             "{holder} holds the lock with the new version but does not serve on {addr} yet (migrations may still run)"
         );

@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use cl_maint::engine::docker::DockerEngine;
 use cl_maint::engine::{Engine, LogLine};
+use cl_maint::handoff::waits;
 use cl_maint::interrupt::Interrupt;
 use cl_maint::node::logs::Generation;
-use cl_maint::upgrade::waits;
 use futures::StreamExt;
 use tokio::time::Instant;
 

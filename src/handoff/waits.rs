@@ -1,7 +1,7 @@
 //! The waits of a handoff, each with a deadline, an exit watch and the
 //! interrupt: a container's lock-wait line, a container holding the lock
 //! (answering HTTP), and a takeover (stop the holder while the successor is
-//! polled, measuring the gap).
+//! polled, measuring the gap; only [`super::Transfer`] runs one).
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -10,12 +10,12 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::timing;
+pub use super::timing::{BOLT_RETRY, LOCK_RETRY, WaitLine, release_at};
 use crate::engine::{Engine, state_of};
 use crate::interrupt::Interrupt;
 use crate::node::health::{status_means_holding, status_means_serving};
 use crate::node::logs::{self, Event};
-use crate::upgrade::timing;
-pub use crate::upgrade::timing::{BOLT_RETRY, LOCK_RETRY, WaitLine, release_at};
 
 /// How many log lines a failure report carries.
 pub const TAIL_LINES: usize = 20;
@@ -400,7 +400,7 @@ pub struct Signals {
 /// holder's lock file), the old holder exited and the successor, the only
 /// node trying for the free `flock`, still runs one retry interval later.
 /// False when the takeover ended first, or the successor stopped.
-pub async fn old_stopped_and_successor_holds<E: Engine>(
+pub(super) async fn old_stopped_and_successor_holds<E: Engine>(
     engine: &E,
     successor: &str,
     signals: &Signals,
@@ -424,25 +424,11 @@ pub async fn old_stopped_and_successor_holds<E: Engine>(
     }
 }
 
-/// A takeover: signal the holder `from` and poll `to` at `to_addr` until it
-/// serves.
-pub async fn takeover<E: Engine>(
-    engine: &E,
-    from: &str,
-    release: Release,
-    to: &str,
-    to_addr: &str,
-    within: Duration,
-    interrupt: &Interrupt,
-) -> Takeover {
-    takeover_signalled(engine, from, release, engine, to, to_addr, within, interrupt, None).await
-}
-
 /// A takeover between containers on two engines: signal `from` on
 /// `from_engine` and poll `to` on `to_engine`, telling `signals` (when
 /// given) how it goes.
 #[allow(clippy::too_many_arguments)]
-pub async fn takeover_signalled<E: Engine>(
+pub(super) async fn takeover_signalled<E: Engine>(
     from_engine: &E,
     from: &str,
     release: Release,

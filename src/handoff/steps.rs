@@ -1,74 +1,34 @@
-//! Steps the pair commands share: start a member and confirm it waits for
-//! the lock, start a member and confirm it serves, and name what a wait saw.
+//! The steps around a transfer: start a container and confirm it waits for
+//! the lock (and keeps waiting), start one and confirm it serves, and whether
+//! a member can wait at all.
 
 use std::time::Duration;
 
-use crate::engine::Engine;
-use crate::interrupt::Interrupt;
 use futures::StreamExt;
 
+use crate::engine::Engine;
+use crate::interrupt::Interrupt;
+use crate::members::Member;
 use crate::node::logs::{self, Event, Generation};
-use crate::upgrade::waits::{self, WaitFailure, WaitLine};
 
-use super::member::Member;
+use super::Failure;
+use super::waits::{self, WaitLine};
 
-/// Why a member did not get where it should.
-#[derive(Clone, Debug)]
-pub struct StepFailure {
-    /// What happened, in words.
-    pub what: String,
-    /// Its last log lines.
-    pub tail: Vec<String>,
-    /// The operator interrupted the wait.
-    pub interrupted: bool,
-    /// The member refused a database a newer version has migrated.
-    pub migrated: bool,
-}
-
-impl StepFailure {
-    /// A failure with no log to show.
-    pub fn new(what: impl Into<String>) -> StepFailure {
-        StepFailure {
-            what: what.into(),
-            tail: Vec::new(),
-            interrupted: false,
-            migrated: false,
-        }
-    }
-
-    fn from_wait(who: &str, goal: &str, wait: WaitFailure, deadline: Duration) -> StepFailure {
-        let what = match &wait {
-            WaitFailure::Exited {
-                code,
-                downgrade_refused,
-                ..
-            } => {
-                let code = code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into());
-                if *downgrade_refused {
-                    format!(
-                        "{who} exited (code {code}) before it could {goal}: its version refuses a database a newer version has migrated"
-                    )
-                } else {
-                    format!("{who} exited (code {code}) before it could {goal}")
-                }
-            }
-            WaitFailure::Timeout { .. } => format!("{who} did not {goal} within {}s", deadline.as_secs()),
-            WaitFailure::Interrupted => format!("interrupted while waiting for {who} to {goal}"),
-            WaitFailure::Engine(e) => format!("the engine failed while waiting for {who}: {e}"),
-        };
-        StepFailure {
-            what,
-            tail: wait.tail().to_vec(),
-            interrupted: matches!(wait, WaitFailure::Interrupted),
-            migrated: matches!(
-                wait,
-                WaitFailure::Exited {
-                    downgrade_refused: true,
-                    ..
-                }
-            ),
-        }
-    }
+/// A container that should wait for the lock while another holds it.
+#[derive(Clone, Copy, Debug)]
+pub struct Waiter<'a> {
+    /// Its container id.
+    pub id: &'a str,
+    /// How messages name it (`secondary`, `the standby`).
+    pub who: &'a str,
+    /// Where it would answer HTTP if it held a lock.
+    pub addr: &'a str,
+    /// How messages name the container holding the lock meanwhile.
+    pub holder: &'a str,
+    /// It provably shares the bolt-era lock file with the holder (see
+    /// [`crate::members::share_lock_file`]), so a bolt-era waiting line
+    /// needs no watch: its `flock` contends with the holder's.
+    pub shared_file: bool,
 }
 
 /// Follows a just-started container's log (past its first `skip` lines)
@@ -76,25 +36,19 @@ impl StepFailure {
 /// generations whose line comes before the attempt, it must not go on to
 /// boot; and it must not answer HTTP while another member holds the lock.
 /// A container that turns out to hold a lock of its own is killed at once.
-/// `shared_file`: it provably shares the bolt-era lock file with the holder
-/// (see [`super::share_lock_file`]), so a bolt-era waiting line needs no
-/// watch: its `flock` contends with the holder's.
-#[allow(clippy::too_many_arguments)]
 pub async fn confirm_waiting<E: Engine>(
     engine: &E,
-    id: &str,
-    who: &str,
-    addr: &str,
+    w: &Waiter<'_>,
     skip: usize,
     within: Duration,
     interrupt: &Interrupt,
-    shared_file: bool,
-) -> Result<WaitLine, StepFailure> {
+) -> Result<WaitLine, Failure> {
+    let (id, who, addr) = (w.id, w.who, w.addr);
     let line = waits::lock_wait_line(engine, id, within, interrupt, skip)
         .await
-        .map_err(|w| StepFailure::from_wait(who, "log that it waits for the lock", w, within))?;
+        .map_err(|f| Failure::waited(&format!("{who} never logged that it waits for the lock"), &f, within))?;
     let generation = line.generation;
-    let own_lock = if generation == Generation::Bolt && shared_file {
+    let own_lock = if generation == Generation::Bolt && w.shared_file {
         None
     } else if generation.line_precedes_attempt() {
         waits::settle(engine, id, addr, waits::SETTLE, skip).await.err()
@@ -110,13 +64,14 @@ pub async fn confirm_waiting<E: Engine>(
     }
     if let Some(seen) = own_lock {
         if crate::node::logs::classify(&seen) == Some(crate::node::logs::Event::LockTimeout) {
-            return Err(StepFailure::new(format!(
+            return Err(Failure::new(format!(
                 "{who} gave up waiting for the lock ({seen}): its DATABASE_TIMEOUT is too short to wait while the other member holds the lock; set DATABASE_TIMEOUT=0"
             )));
         }
         let _ = engine.kill(id, "SIGKILL").await;
-        return Err(StepFailure::new(format!(
-            "{who} did not keep waiting for the lock ({seen}): it does not share the database of the node holding it, so two nodes were active; it was killed at once"
+        return Err(Failure::new(format!(
+            "{who} did not keep waiting for the lock ({seen}): it does not share {}'s database, so two nodes were active; it was killed at once",
+            w.holder
         )));
     }
     Ok(line)
@@ -134,12 +89,7 @@ pub const STANDBY_WATCH: Duration = Duration::from_millis(1500);
 /// handoff. Watched until it logs another waiting line (the next try of a
 /// lease- or advisory-era node) or [`STANDBY_WATCH`] passes (a bolt-era
 /// node logs once); fails if it exits meanwhile.
-pub async fn stays_waiting<E: Engine>(
-    engine: &E,
-    id: &str,
-    who: &str,
-    interrupt: &Interrupt,
-) -> Result<(), StepFailure> {
+pub async fn stays_waiting<E: Engine>(engine: &E, id: &str, who: &str, interrupt: &Interrupt) -> Result<(), Failure> {
     let skip = waits::log_length(engine, id).await;
     let mut lines = engine.log_lines(id, true).skip(skip);
     let next_try = async {
@@ -155,9 +105,9 @@ pub async fn stays_waiting<E: Engine>(
         _ = next_try => {}
         _ = tokio::time::sleep(STANDBY_WATCH) => {}
         _ = interrupt.wait() => {
-            return Err(StepFailure {
+            return Err(Failure {
                 interrupted: true,
-                ..StepFailure::new(format!("interrupted while watching {who} wait for the lock"))
+                ..Failure::new(format!("interrupted while watching {who} wait for the lock"))
             });
         }
         // An engine that cannot say leaves the watch to its deadline.
@@ -170,7 +120,7 @@ pub async fn stays_waiting<E: Engine>(
 }
 
 /// The failure of a member that is no longer running after its waiting line.
-async fn died_after_line<E: Engine>(engine: &E, id: &str, who: &str) -> Option<StepFailure> {
+async fn died_after_line<E: Engine>(engine: &E, id: &str, who: &str) -> Option<Failure> {
     let c = engine.inspect_container(id).await.ok()??;
     let state = crate::engine::state_of(&c);
     if state.running {
@@ -180,7 +130,7 @@ async fn died_after_line<E: Engine>(engine: &E, id: &str, who: &str) -> Option<S
         .exit_code
         .map(|c| c.to_string())
         .unwrap_or_else(|| "unknown".into());
-    Some(StepFailure {
+    Some(Failure {
         what: format!("{who} exited (code {code}) right after logging that it waits for the lock"),
         tail: waits::last_lines(engine, id).await,
         interrupted: false,
@@ -196,35 +146,42 @@ pub async fn start_waiting<E: Engine>(
     within: Duration,
     interrupt: &Interrupt,
     shared_file: bool,
-) -> Result<WaitLine, StepFailure> {
+) -> Result<WaitLine, Failure> {
     let skip = waits::log_length(engine, &m.id).await;
     engine
         .start(&m.id)
         .await
-        .map_err(|e| StepFailure::new(format!("starting {} failed: {e}", m.name)))?;
+        .map_err(|e| Failure::new(format!("starting {} failed: {e}", m.name)))?;
     let addr = m.addr.clone().unwrap_or_default();
-    confirm_waiting(engine, &m.id, &m.name, &addr, skip, within, interrupt, shared_file).await
+    let waiter = Waiter {
+        id: &m.id,
+        who: &m.name,
+        addr: &addr,
+        holder: "the lock holder",
+        shared_file,
+    };
+    confirm_waiting(engine, &waiter, skip, within, interrupt).await
 }
 
 /// Starts a stopped member and waits until it serves (it should take the
 /// lock: nothing else holds it).
-pub async fn start_serving<E: Engine>(engine: &E, m: &Member, within: Duration) -> Result<Duration, StepFailure> {
+pub async fn start_serving<E: Engine>(engine: &E, m: &Member, within: Duration) -> Result<Duration, Failure> {
     let started = tokio::time::Instant::now();
     engine
         .start(&m.id)
         .await
-        .map_err(|e| StepFailure::new(format!("starting {} failed: {e}", m.name)))?;
+        .map_err(|e| Failure::new(format!("starting {} failed: {e}", m.name)))?;
     let addr = m.addr.clone().unwrap_or_default();
     let watch = waits::serving(engine, &m.id, &addr, within, &Interrupt::new(), true).await;
     watch
         .result
         .map(|at| at - started)
-        .map_err(|w| StepFailure::from_wait(&m.name, "serve", w, within))
+        .map_err(|w| Failure::waited(&format!("{} did not serve", m.name), &w, within))
 }
 
 /// Describes a wait failure of a takeover.
-pub fn takeover_failure(to: &str, wait: WaitFailure, within: Duration) -> StepFailure {
-    StepFailure::from_wait(to, "take over and serve", wait, within)
+pub fn takeover_failure(to: &str, wait: &super::WaitFailure, within: Duration) -> Failure {
+    Failure::waited(&format!("{to} did not take over"), wait, within)
 }
 
 /// Why a bolt-era member cannot wait for the lock while the other member
@@ -251,7 +208,7 @@ pub fn cannot_wait(m: &Member) -> Option<String> {
 /// How to fix [`cannot_wait`] for `m`.
 pub fn wait_fix(m: &Member) -> String {
     let name = &m.name;
-    if m.role == super::ROLE_SECONDARY {
+    if m.role == crate::names::ROLE_SECONDARY {
         format!(
             "recreate {name} with DATABASE_TIMEOUT=0 while it does not hold the lock: `docker rm -f {name}`, then `cl-maint failover up` (it sets DATABASE_TIMEOUT=0)"
         )
