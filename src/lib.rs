@@ -84,20 +84,43 @@ where
         }
     };
     let log_settings = config::apply::log_settings(&cli);
-    // On the heap: the commands' state machines are large (debug builds
-    // overflowed the main thread's stack).
-    runtime.block_on(Box::pin(node::logs::with_settings(log_settings, async {
-        match &cli.command {
-            cli::Command::Upgrade(args) if all => commands::upgrade_all(&cli, args, &prepared.nodes).await,
-            cli::Command::Upgrade(args) => commands::upgrade(&cli, args).await,
-            cli::Command::Failover(args) => commands::failover(&cli, args).await,
-            cli::Command::Status(args) => commands::status(&cli, &args.pair).await,
-            cli::Command::Health(args) => commands::health(&cli, args).await,
-            cli::Command::Recover(args) => commands::recover(&cli, args).await,
-            cli::Command::Completions { .. } | cli::Command::Man | cli::Command::Config { .. } => exit::OK,
+    // On a thread of its own with a generous stack, and on the heap: the
+    // commands' state machines are large, and debug builds overflowed the
+    // main thread's stack.
+    let work = || {
+        runtime.block_on(Box::pin(node::logs::with_settings(log_settings, async {
+            match &cli.command {
+                cli::Command::Upgrade(args) if all => commands::upgrade_all(&cli, args, &prepared.nodes).await,
+                cli::Command::Upgrade(args) => commands::upgrade(&cli, args).await,
+                cli::Command::Failover(args) => commands::failover(&cli, args).await,
+                cli::Command::Status(args) => commands::status(&cli, &args.pair).await,
+                cli::Command::Health(args) => commands::health(&cli, args).await,
+                cli::Command::Recover(args) => commands::recover(&cli, args).await,
+                cli::Command::Completions { .. } | cli::Command::Man | cli::Command::Config { .. } => exit::OK,
+            }
+        })))
+    };
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("cl-maint".into())
+            .stack_size(COMMAND_STACK)
+            .spawn_scoped(scope, work)
+        {
+            Ok(thread) => thread.join().unwrap_or_else(|_| {
+                eprintln!("cl-maint: the command panicked; see `cl-maint status` for the node's state");
+                exit::FAILURE
+            }),
+            Err(e) => {
+                eprintln!("cl-maint: cannot start the command's thread: {e}");
+                exit::FAILURE
+            }
         }
-    })))
+    })
 }
+
+/// The stack of the thread that runs a command (virtual memory; only what
+/// is touched is used).
+const COMMAND_STACK: usize = 64 << 20;
 
 /// Writes generated text to stdout.
 fn write_out(bytes: &[u8]) -> i32 {

@@ -101,20 +101,20 @@ impl<E: Engine> Transfer<'_, E> {
             }
             Some(beside().await)
         };
-        tokio::join!(
-            waits::takeover_signalled(
-                self.from_engine,
-                self.from,
-                self.release,
-                self.to_engine,
-                self.to,
-                self.to_addr,
-                self.within,
-                interrupt,
-                watched,
-            ),
-            early,
-        )
+        // On the heap: a takeover's state is large, and commands nest it deep
+        // (debug builds overflowed the main thread's stack).
+        let takeover = Box::pin(waits::takeover_signalled(
+            self.from_engine,
+            self.from,
+            self.release,
+            self.to_engine,
+            self.to,
+            self.to_addr,
+            self.within,
+            interrupt,
+            watched,
+        ));
+        tokio::join!(takeover, Box::pin(early))
     }
 
     /// [`Transfer::run`] with nothing beside it.

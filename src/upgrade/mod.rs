@@ -105,9 +105,8 @@ pub async fn upgrade<E: Engine>(
         );
         return report;
     }
-    execute::Executor::new(engine, &plan, opts, progress, interrupt, report)
-        .run()
-        .await
+    // On the heap: the executor's state is large (see `handoff::transfer`).
+    Box::pin(execute::Executor::new(engine, &plan, opts, progress, interrupt, report).run()).await
 }
 
 fn version_from_tag(tag: &str) -> Option<String> {
