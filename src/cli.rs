@@ -55,6 +55,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Checks what clap cannot declare, before anything does I/O: a flag
+    /// that does not apply to the subcommand given.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Command::Failover(f) = &self.command
+            && f.hold
+            && f.action == Some(FailoverAction::Up)
+        {
+            return Err("--hold applies to a switchover (`cl-maint failover --hold`, `cl-maint failover back --hold`), not to `failover up`; nothing was changed".into());
+        }
+        Ok(())
+    }
+}
+
 /// The commands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
@@ -169,6 +183,32 @@ pub struct HealthArgs {
     pub metrics_token: Option<String>,
 }
 
+/// The deadlines of a handoff, shared by every command that moves the lock.
+#[derive(Debug, Clone, Args)]
+pub struct Timeouts {
+    /// How long a started container may take to log that it waits for the lock.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION", global = true)]
+    pub wait_timeout: Duration,
+    /// How long a takeover may take (the new holder answering HTTP; migrations
+    /// run in it), or a stop an interrupted run left in flight.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION", global = true)]
+    pub takeover_timeout: Duration,
+    /// Grace period of a graceful stop before the engine sends SIGKILL.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION", global = true)]
+    pub stop_timeout: Duration,
+}
+
+impl Timeouts {
+    /// The deadlines.
+    pub fn deadlines(&self) -> crate::handoff::Deadlines {
+        crate::handoff::Deadlines {
+            wait: self.wait_timeout,
+            takeover: self.takeover_timeout,
+            stop: self.stop_timeout,
+        }
+    }
+}
+
 /// `cl-maint recover`.
 #[derive(Debug, Clone, Args)]
 pub struct RecoverArgs {
@@ -182,24 +222,17 @@ pub struct RecoverArgs {
     /// Keep the renamed original (NAME-cl-maint-old) instead of removing it.
     #[arg(long)]
     pub keep_old: bool,
-    /// How long a started container may take to log that it waits for the lock.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
-    pub wait_timeout: Duration,
-    /// How long a takeover, or a stop the interrupted run left in flight, may take.
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
-    pub takeover_timeout: Duration,
-    /// Grace period of a graceful stop before the engine sends SIGKILL.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
-    pub stop_timeout: Duration,
+    /// The deadlines.
+    #[command(flatten)]
+    pub timeouts: Timeouts,
 }
 
 impl RecoverArgs {
     /// The validated options.
     pub fn options(&self) -> crate::recover::RecoverOptions {
         let mut o = crate::recover::RecoverOptions::new(&self.pair.container, &self.pair.secondary);
-        o.wait_timeout = self.wait_timeout;
-        o.takeover_timeout = self.takeover_timeout;
-        o.stop_timeout = self.stop_timeout;
+        let d = self.timeouts.deadlines();
+        (o.wait_timeout, o.takeover_timeout, o.stop_timeout) = (d.wait, d.takeover, d.stop);
         o.keep_old = self.keep_old;
         o
     }
@@ -220,15 +253,9 @@ pub struct FailoverArgs {
     /// Leave the old holder stopped after the switchover (to patch its host).
     #[arg(long, global = true)]
     pub hold: bool,
-    /// How long a started member may take to log that it waits for the lock.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION", global = true)]
-    pub wait_timeout: Duration,
-    /// How long a takeover may take (the new holder answering HTTP).
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION", global = true)]
-    pub takeover_timeout: Duration,
-    /// Grace period of a graceful stop before the engine sends SIGKILL.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION", global = true)]
-    pub stop_timeout: Duration,
+    /// The deadlines.
+    #[command(flatten)]
+    pub timeouts: Timeouts,
 }
 
 /// What `cl-maint failover` does besides a switchover.
@@ -247,9 +274,8 @@ impl FailoverArgs {
     pub fn options(&self) -> crate::pair::PairOptions {
         let mut o = crate::pair::PairOptions::new(&self.pair.container, &self.pair.secondary);
         o.secondary_port = self.secondary_port;
-        o.wait_timeout = self.wait_timeout;
-        o.takeover_timeout = self.takeover_timeout;
-        o.stop_timeout = self.stop_timeout;
+        let d = self.timeouts.deadlines();
+        (o.wait_timeout, o.takeover_timeout, o.stop_timeout) = (d.wait, d.takeover, d.stop);
         o
     }
 }
@@ -270,9 +296,10 @@ pub struct UpgradeArgs {
     /// The tag to upgrade to (for example 2.10.0, or latest: it is resolved and reported).
     #[arg(long, value_parser = parse_tag)]
     pub tag: String,
-    /// The node's container.
-    #[arg(long, default_value = "chainlink", value_parser = parse_container)]
-    pub container: String,
+    /// The node and its failover pair's secondary: when the secondary
+    /// exists, both members are upgraded in turn with no temporary container.
+    #[command(flatten)]
+    pub pair: PairArgs,
     /// The image repository to upgrade to [default: the one the node runs now].
     #[arg(long, value_name = "REPO", value_parser = parse_repository)]
     pub image: Option<String>,
@@ -282,15 +309,9 @@ pub struct UpgradeArgs {
     /// How long the pull may take.
     #[arg(long, default_value = "15m", value_parser = parse_duration, value_name = "DURATION")]
     pub pull_timeout: Duration,
-    /// How long a new container may take to log that it waits for the lock.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
-    pub wait_timeout: Duration,
-    /// How long a takeover may take (the new holder answering HTTP; migrations run in it).
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
-    pub takeover_timeout: Duration,
-    /// Grace period of a graceful stop before the engine sends SIGKILL.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
-    pub stop_timeout: Duration,
+    /// The deadlines.
+    #[command(flatten)]
+    pub timeouts: Timeouts,
     /// Stop the old node with SIGKILL as the documented procedure does (with a lease lock, takeover then waits for the lease to expire).
     #[arg(long)]
     pub kill: bool,
@@ -309,13 +330,6 @@ pub struct UpgradeArgs {
     /// Do not ask for confirmation (cl-maint never asks when stdin is not a terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// The failover pair's secondary: when it exists, both members are
-    /// upgraded in turn with no temporary container.
-    #[arg(long, default_value = crate::pair::DEFAULT_SECONDARY, value_parser = parse_container)]
-    pub secondary: String,
-    /// The Docker Engine running the secondary, when it is not the primary's.
-    #[arg(long, env = "CL_MAINT_SECONDARY_HOST", value_name = "URL")]
-    pub secondary_host: Option<String>,
     /// With a secondary: leave it holding the lock at the end instead of
     /// handing the lock back (saves one handoff).
     #[arg(long)]
@@ -329,13 +343,12 @@ pub struct UpgradeArgs {
 impl UpgradeArgs {
     /// The validated options.
     pub fn options(&self) -> options::UpgradeOptions {
-        let mut o = options::UpgradeOptions::new(&self.container, &self.tag);
+        let mut o = options::UpgradeOptions::new(&self.pair.container, &self.tag);
         o.image = self.image.clone();
         o.standby_port = self.standby_port;
         o.pull_timeout = self.pull_timeout;
-        o.wait_timeout = self.wait_timeout;
-        o.takeover_timeout = self.takeover_timeout;
-        o.stop_timeout = self.stop_timeout;
+        let d = self.timeouts.deadlines();
+        (o.wait_timeout, o.takeover_timeout, o.stop_timeout) = (d.wait, d.takeover, d.stop);
         o.kill = self.kill;
         o.force = self.force;
         o.keep_old = self.keep_old;
@@ -371,4 +384,53 @@ fn exit_code_help() -> String {
         text.push_str(&format!("  {code:>3}  {meaning}\n"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("cl-maint").chain(args.iter().copied())).expect("parses")
+    }
+
+    #[test]
+    fn hold_applies_to_switchovers_only() {
+        assert!(parse(&["failover", "--hold"]).validate().is_ok());
+        assert!(parse(&["failover", "back", "--hold"]).validate().is_ok());
+        let e = parse(&["failover", "up", "--hold"]).validate().unwrap_err();
+        assert!(e.contains("--hold applies to a switchover"), "{e}");
+    }
+
+    #[test]
+    fn every_command_that_moves_the_lock_takes_the_same_deadlines() {
+        let deadlines = |cli: Cli| match cli.command {
+            Command::Upgrade(a) => a.timeouts.deadlines(),
+            Command::Failover(a) => a.timeouts.deadlines(),
+            Command::Recover(a) => a.timeouts.deadlines(),
+            _ => unreachable!(),
+        };
+        let given = [
+            "--wait-timeout",
+            "3s",
+            "--takeover-timeout",
+            "1m",
+            "--stop-timeout",
+            "2s",
+        ];
+        let want = crate::handoff::Deadlines {
+            wait: Duration::from_secs(3),
+            takeover: Duration::from_secs(60),
+            stop: Duration::from_secs(2),
+        };
+        for command in [&["upgrade", "--tag", "1.0.0"][..], &["failover", "up"], &["recover"]] {
+            let args: Vec<&str> = command.iter().chain(given.iter()).copied().collect();
+            assert_eq!(deadlines(parse(&args)), want, "{command:?}");
+            assert_eq!(
+                deadlines(parse(command)),
+                crate::handoff::Deadlines::DEFAULT,
+                "{command:?}"
+            );
+        }
+    }
 }

@@ -71,6 +71,11 @@ where
     if let cli::Command::Config { .. } = cli.command {
         return commands::config_check(&cli, prepared);
     }
+    if let Err(e) = cli.validate() {
+        let label = color::Paint::Red.apply("error:", cli.color.stderr());
+        eprintln!("cl-maint: {label} {e}");
+        return exit::USAGE;
+    }
     let all = matches!(&cli.command, cli::Command::Upgrade(a) if a.all);
     if !all && let Some(node) = prepared.nodes.first() {
         config::apply::apply(&mut cli, node);

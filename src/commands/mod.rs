@@ -4,11 +4,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::{Cli, FailoverAction, FailoverArgs, HealthArgs, PairArgs, RecoverArgs, UpgradeArgs};
+use crate::engine::EngineError;
 use crate::engine::docker::DockerEngine;
 use crate::interrupt::Interrupt;
 use crate::pair::{self, Hosts};
 use crate::progress::Progress;
-use crate::report::{Outcome, Report};
+use crate::report::{Outcome, Report, engine_failed};
 use crate::upgrade;
 use crate::verbose::Traced;
 
@@ -19,26 +20,86 @@ pub fn progress(cli: &Cli) -> Progress {
     Progress::new(cli.quiet).styled(cli.color.stderr(), cli.verbose)
 }
 
+/// The pair's engines as a command sees them (reporting their calls with
+/// `-v`).
+pub type Engines<'h> = Hosts<'h, Traced<'h, DockerEngine>>;
+
+/// What every command sets up before it talks to the engine: the progress
+/// display the global flags ask for and the interrupt (Ctrl-C, SIGTERM).
+pub struct Setup {
+    /// The progress display.
+    pub progress: Progress,
+    /// Set by Ctrl-C or SIGTERM.
+    pub interrupt: Interrupt,
+}
+
+impl Setup {
+    /// The progress display and the interrupt, listening for signals.
+    pub fn new(cli: &Cli) -> Setup {
+        let interrupt = Interrupt::new();
+        interrupt.listen_for_signals();
+        Setup {
+            progress: progress(cli),
+            interrupt,
+        }
+    }
+
+    /// Connects to the pair's engines (the primary's, `cli`'s `--host`, and
+    /// the secondary's when it is another one), each reporting its calls
+    /// with `-v`, and runs `work` on them.
+    pub async fn on_pair<R>(
+        &self,
+        cli: &Cli,
+        pair: &PairArgs,
+        work: impl AsyncFnOnce(Engines<'_>) -> R,
+    ) -> Result<R, EngineError> {
+        let primary = Traced::new(DockerEngine::connect(cli.host.as_deref()).await?, &self.progress);
+        let secondary = match pair.secondary_host.as_deref() {
+            Some(host) => Some(Traced::new(DockerEngine::connect(Some(host)).await?, &self.progress)),
+            None => None,
+        };
+        Ok(work(Hosts::new(&primary, secondary.as_ref())).await)
+    }
+
+    /// Runs a state-changing `command` on the pair under the node's run lock
+    /// (see [`locking::locked`]); the report says why when it could not.
+    pub async fn locked(
+        &self,
+        cli: &Cli,
+        command: &str,
+        pair: &PairArgs,
+        break_lock: bool,
+        work: impl AsyncFnOnce(Engines<'_>, Option<crate::runlock::Owner>) -> Report,
+    ) -> Report {
+        let container = pair.container.clone();
+        let run = self
+            .on_pair(cli, pair, async |hosts| {
+                locking::locked(hosts.primary, &container, command, break_lock, |stale| {
+                    work(hosts, stale)
+                })
+                .await
+            })
+            .await;
+        run.unwrap_or_else(|e| engine_failed(Report::new(command, &container, Outcome::Unreachable), e))
+    }
+}
+
 /// `cl-maint upgrade`.
 pub async fn upgrade(cli: &Cli, args: &UpgradeArgs) -> i32 {
-    let progress = progress(cli);
-    let interrupt = Interrupt::new();
-    interrupt.listen_for_signals();
-    let report = upgrade_report(cli, args, &progress, &interrupt).await;
+    let setup = Setup::new(cli);
+    let report = upgrade_report(&setup, cli, args).await;
     print(cli, &report)
 }
 
 /// `cl-maint upgrade --all`: each node of the config file in turn (its
 /// settings and log settings in force), stopping at the first failure.
 pub async fn upgrade_all(cli: &Cli, args: &UpgradeArgs, nodes: &[crate::config::Effective]) -> i32 {
-    let progress = progress(cli);
-    let interrupt = Interrupt::new();
-    interrupt.listen_for_signals();
     let names: Vec<(String, String)> = nodes
         .iter()
         .map(|e| (e.node.clone().unwrap_or_default(), e.container.value.clone()))
         .collect();
     let mut all = crate::config::all::AllReport::new(&names);
+    let setup = Setup::new(cli);
     for (i, node) in nodes.iter().enumerate() {
         let mut cli = cli.clone();
         crate::config::apply::apply(&mut cli, node);
@@ -46,14 +107,14 @@ pub async fn upgrade_all(cli: &Cli, args: &UpgradeArgs, nodes: &[crate::config::
         if let crate::cli::Command::Upgrade(applied) = &cli.command {
             args = applied.clone();
         }
-        progress.step(&format!("node {} ({})", names[i].0, names[i].1));
+        setup.progress.step(&format!("node {} ({})", names[i].0, names[i].1));
         let settings = crate::config::apply::log_settings(&cli);
         let report = Box::pin(crate::node::logs::with_settings(
             settings,
-            upgrade_report(&cli, &args, &progress, &interrupt),
+            upgrade_report(&setup, &cli, &args),
         ))
         .await;
-        if !all.record(i, report) || interrupt.is_set() {
+        if !all.record(i, report) || setup.interrupt.is_set() {
             break;
         }
     }
@@ -63,56 +124,50 @@ pub async fn upgrade_all(cli: &Cli, args: &UpgradeArgs, nodes: &[crate::config::
 }
 
 /// One node's upgrade, as a report.
-async fn upgrade_report(cli: &Cli, args: &UpgradeArgs, progress: &Progress, interrupt: &Interrupt) -> Report {
+async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report {
+    let (progress, interrupt) = (&setup.progress, &setup.interrupt);
     let opts = args.options();
-    let pair_args = PairArgs {
-        container: args.container.clone(),
-        secondary: args.secondary.clone(),
-        secondary_host: args.secondary_host.clone(),
-    };
-    let (engine, secondary) = match connect_pair(cli, &pair_args).await {
-        Ok(engines) => traced(engines, progress),
-        Err(e) => {
-            let report = Report::new("upgrade", &opts.container, Outcome::Unreachable);
-            return crate::report::engine_failed(report, e);
+    let names = args.pair.names();
+    let work = async |hosts: Engines<'_>| {
+        let engine = hosts.primary;
+        if let Some(port) = cli.port
+            && let Some(report) = port_mismatch(engine, &opts.container, port).await
+        {
+            return report;
         }
-    };
-    if let Some(port) = cli.port
-        && let Some(report) = port_mismatch(&engine, &opts.container, port).await
-    {
-        return report;
-    }
-    let hosts = Hosts::new(&engine, secondary.as_ref());
-    let names = pair_args.names();
-    let work = async {
-        if let Some(view) = pair::upgrade::find_pair(hosts, &names).await {
-            let hand_back = !args.no_hand_back;
-            return pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, progress, interrupt).await;
-        }
-        let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
-        let confirm = |plan: &upgrade::Plan| {
-            if !ask {
-                return true;
+        let upgrade = async {
+            if let Some(view) = pair::upgrade::find_pair(hosts, &names).await {
+                let hand_back = !args.no_hand_back;
+                return pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, progress, interrupt).await;
             }
-            let redactor = crate::redact::Redactor::from_env(&plan.secret_env);
-            let mut err = std::io::stderr();
-            let _ = write!(err, "{}Proceed? [y/N] ", redactor.text(&plan.to_human()));
-            let _ = err.flush();
-            let mut answer = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut answer);
-            matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+            let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
+            upgrade::upgrade(engine, &opts, progress, interrupt, |plan| !ask || confirm(plan)).await
         };
-        upgrade::upgrade(&engine, &opts, progress, interrupt, confirm).await
-    };
-    // A dry run changes nothing: it takes no run lock (but says when a run
-    // is in progress).
-    if opts.dry_run {
-        if let Some(busy) = locking::busy(&engine, "upgrade", &opts.container).await {
-            return busy;
+        // A dry run changes nothing: it takes no run lock (but says when a
+        // run is in progress).
+        if opts.dry_run {
+            if let Some(busy) = locking::busy(engine, "upgrade", &opts.container).await {
+                return busy;
+            }
+            return upgrade.await;
         }
-        return work.await;
-    }
-    locking::locked(&engine, &opts.container, "upgrade", false, |_| work).await
+        locking::locked(engine, &opts.container, "upgrade", false, |_| upgrade).await
+    };
+    setup
+        .on_pair(cli, &args.pair, work)
+        .await
+        .unwrap_or_else(|e| engine_failed(Report::new("upgrade", &opts.container, Outcome::Unreachable), e))
+}
+
+/// Asks on the terminal whether to carry out `plan`.
+fn confirm(plan: &upgrade::Plan) -> bool {
+    let redactor = crate::redact::Redactor::from_env(&plan.secret_env);
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{}Proceed? [y/N] ", redactor.text(&plan.to_human()));
+    let _ = err.flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
 }
 
 /// A refusal when the node's container publishes its HTTP port on another
@@ -181,108 +236,53 @@ pub fn config_check(cli: &Cli, prepared: crate::config::apply::Prepared) -> i32 
     crate::exit::OK
 }
 
-/// The engines of a pair: the primary's, and the secondary's when it is
-/// another one.
-async fn connect_pair(
-    cli: &Cli,
-    pair: &PairArgs,
-) -> Result<(DockerEngine, Option<DockerEngine>), crate::engine::EngineError> {
-    let primary = DockerEngine::connect(cli.host.as_deref()).await?;
-    let secondary = match pair.secondary_host.as_deref() {
-        Some(host) => Some(DockerEngine::connect(Some(host)).await?),
-        None => None,
-    };
-    Ok((primary, secondary))
-}
-
-/// The engines of a pair, reporting their calls with `-v`.
-fn traced(
-    (primary, secondary): (DockerEngine, Option<DockerEngine>),
-    progress: &Progress,
-) -> (Traced<'_, DockerEngine>, Option<Traced<'_, DockerEngine>>) {
-    (
-        Traced::new(primary, progress),
-        secondary.map(|s| Traced::new(s, progress)),
-    )
-}
-
 /// `cl-maint failover [up|back]`.
 pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
-    if args.hold && matches!(args.action, Some(FailoverAction::Up)) {
-        let label = crate::color::Paint::Red.apply("error:", cli.color.stderr());
-        eprintln!(
-            "cl-maint: {label} --hold applies to a switchover (`cl-maint failover --hold`, `cl-maint failover back --hold`), not to `failover up`; nothing was changed"
-        );
-        return crate::exit::USAGE;
-    }
     let opts = args.options();
-    let progress = progress(cli);
-    let interrupt = Interrupt::new();
-    interrupt.listen_for_signals();
+    let setup = Setup::new(cli);
+    let (progress, interrupt) = (&setup.progress, &setup.interrupt);
     let command = match args.action {
         None => "failover",
         Some(FailoverAction::Up) => "failover up",
         Some(FailoverAction::Back) => "failover back",
     };
-    let (primary, secondary) = match connect_pair(cli, &args.pair).await {
-        Ok(engines) => traced(engines, &progress),
-        Err(e) => {
-            let report = Report::new(command, &opts.names.primary, Outcome::Unreachable);
-            return print(cli, &crate::report::engine_failed(report, e));
+    let work = async |hosts: Engines<'_>, _: Option<crate::runlock::Owner>| match args.action {
+        Some(FailoverAction::Up) => pair::up::up(hosts, &opts, progress, interrupt).await,
+        Some(FailoverAction::Back) => {
+            let back = pair::switch::Direction::Back;
+            pair::switch::switch(hosts, &opts, back, args.hold, progress, interrupt).await
+        }
+        None => {
+            let other = pair::switch::Direction::Other;
+            pair::switch::switch(hosts, &opts, other, args.hold, progress, interrupt).await
         }
     };
-    let hosts = Hosts::new(&primary, secondary.as_ref());
-    let work = async {
-        match args.action {
-            Some(FailoverAction::Up) => pair::up::up(hosts, &opts, &progress, &interrupt).await,
-            Some(FailoverAction::Back) => {
-                let back = pair::switch::Direction::Back;
-                pair::switch::switch(hosts, &opts, back, args.hold, &progress, &interrupt).await
-            }
-            None => {
-                let other = pair::switch::Direction::Other;
-                pair::switch::switch(hosts, &opts, other, args.hold, &progress, &interrupt).await
-            }
-        }
-    };
-    let report = locking::locked(&primary, &opts.names.primary, command, false, |_| work).await;
+    let report = setup.locked(cli, command, &args.pair, false, work).await;
     print(cli, &report)
 }
 
 /// `cl-maint recover`.
 pub async fn recover(cli: &Cli, args: &RecoverArgs) -> i32 {
     let opts = args.options();
-    let progress = progress(cli);
-    let interrupt = Interrupt::new();
-    interrupt.listen_for_signals();
-    let (primary, secondary) = match connect_pair(cli, &args.pair).await {
-        Ok(engines) => traced(engines, &progress),
-        Err(e) => {
-            let report = Report::new("recover", &opts.container, Outcome::Unreachable);
-            return print(cli, &crate::report::engine_failed(report, e));
-        }
+    let setup = Setup::new(cli);
+    let (progress, interrupt) = (&setup.progress, &setup.interrupt);
+    let work = async |hosts: Engines<'_>, stale: Option<crate::runlock::Owner>| {
+        crate::recover::recover(hosts, &opts, stale.as_ref(), progress, interrupt).await
     };
-    let hosts = Hosts::new(&primary, secondary.as_ref());
-    let (o, p, i) = (&opts, &progress, &interrupt);
-    let run = |stale: Option<crate::runlock::Owner>| async move {
-        crate::recover::recover(hosts, o, stale.as_ref(), p, i).await
-    };
-    let report = locking::locked(&primary, &opts.container, "recover", args.break_lock, run).await;
+    let report = setup.locked(cli, "recover", &args.pair, args.break_lock, work).await;
     print(cli, &report)
 }
 
 /// `cl-maint status`.
 pub async fn status(cli: &Cli, args: &PairArgs) -> i32 {
     let names = args.names();
-    let progress = progress(cli);
-    let status = match connect_pair(cli, args).await {
-        Ok(engines) => {
-            let (primary, secondary) = traced(engines, &progress);
-            let hosts = Hosts::new(&primary, secondary.as_ref());
+    let setup = Setup::new(cli);
+    let status = setup
+        .on_pair(cli, args, async |hosts: Engines<'_>| {
             pair::status::status(hosts, &names).await
-        }
-        Err(e) => pair::status::unreachable(e),
-    };
+        })
+        .await
+        .unwrap_or_else(pair::status::unreachable);
     let text = if cli.json { status.to_json() } else { status.to_human() };
     emit_result(cli, &text, status.exit_code);
     status.exit_code
@@ -296,15 +296,13 @@ pub async fn health(cli: &Cli, args: &HealthArgs) -> i32 {
         names: args.metric.clone(),
         token: args.metrics_token.clone(),
     };
-    let progress = progress(cli);
-    let report = match connect_pair(cli, &args.pair).await {
-        Ok(engines) => {
-            let (primary, secondary) = traced(engines, &progress);
-            let hosts = Hosts::new(&primary, secondary.as_ref());
+    let setup = Setup::new(cli);
+    let report = setup
+        .on_pair(cli, &args.pair, async |hosts: Engines<'_>| {
             pair::health::health(hosts, &names, &opts).await
-        }
-        Err(e) => pair::health::HealthReport::unreachable(pair::status::unreachable(e)),
-    };
+        })
+        .await
+        .unwrap_or_else(|e| pair::health::HealthReport::unreachable(pair::status::unreachable(e)));
     let mut text = if cli.json { report.to_json() } else { report.to_human() };
     if let Some(token) = &opts.token {
         text = text.replace(token.as_str(), "<redacted>");

@@ -130,29 +130,27 @@ pub fn given(cli: &Cli, matches: &ArgMatches) -> Given {
             &p.secondary_host,
         );
     };
+    let timeouts = |g: &mut Given, t: &crate::cli::Timeouts| {
+        g.wait_timeout = dur("wait_timeout", "--wait-timeout", t.wait_timeout);
+        g.takeover_timeout = dur("takeover_timeout", "--takeover-timeout", t.takeover_timeout);
+        g.stop_timeout = dur("stop_timeout", "--stop-timeout", t.stop_timeout);
+    };
     match &cli.command {
         Command::Upgrade(a) => {
-            g.container = string("container", "--container", "", &a.container);
+            pair(&mut g, &a.pair);
             g.repository = opt("image", "--image", "", &a.image);
             g.standby_port = src("standby_port", "--standby-port", "").map(|s| Setting::new(a.standby_port, s));
-            g.secondary = string("secondary", "--secondary", "", &a.secondary);
-            g.secondary_host = opt(
-                "secondary_host",
-                "--secondary-host",
-                "CL_MAINT_SECONDARY_HOST",
-                &a.secondary_host,
-            );
             g.pull_timeout = dur("pull_timeout", "--pull-timeout", a.pull_timeout);
-            g.wait_timeout = dur("wait_timeout", "--wait-timeout", a.wait_timeout);
-            g.takeover_timeout = dur("takeover_timeout", "--takeover-timeout", a.takeover_timeout);
-            g.stop_timeout = dur("stop_timeout", "--stop-timeout", a.stop_timeout);
+            timeouts(&mut g, &a.timeouts);
         }
         Command::Failover(a) => {
             pair(&mut g, &a.pair);
             g.secondary_port = src("secondary_port", "--secondary-port", "").map(|s| Setting::new(a.secondary_port, s));
-            g.wait_timeout = dur("wait_timeout", "--wait-timeout", a.wait_timeout);
-            g.takeover_timeout = dur("takeover_timeout", "--takeover-timeout", a.takeover_timeout);
-            g.stop_timeout = dur("stop_timeout", "--stop-timeout", a.stop_timeout);
+            timeouts(&mut g, &a.timeouts);
+        }
+        Command::Recover(a) => {
+            pair(&mut g, &a.pair);
+            timeouts(&mut g, &a.timeouts);
         }
         Command::Status(a) => pair(&mut g, &a.pair),
         Command::Health(a) => {
@@ -180,24 +178,27 @@ pub fn apply(cli: &mut Cli, e: &Effective) {
         p.secondary = e.secondary.value.clone();
         p.secondary_host = e.secondary_host.value.clone();
     };
+    let timeouts = |t: &mut crate::cli::Timeouts| {
+        t.wait_timeout = e.wait_timeout.value;
+        t.takeover_timeout = e.takeover_timeout.value;
+        t.stop_timeout = e.stop_timeout.value;
+    };
     match &mut cli.command {
         Command::Upgrade(a) => {
-            a.container = e.container.value.clone();
+            pair(&mut a.pair);
             a.image = e.repository.value.clone();
             a.standby_port = e.standby_port.value;
-            a.secondary = e.secondary.value.clone();
-            a.secondary_host = e.secondary_host.value.clone();
             a.pull_timeout = e.pull_timeout.value;
-            a.wait_timeout = e.wait_timeout.value;
-            a.takeover_timeout = e.takeover_timeout.value;
-            a.stop_timeout = e.stop_timeout.value;
+            timeouts(&mut a.timeouts);
         }
         Command::Failover(a) => {
             pair(&mut a.pair);
             a.secondary_port = e.secondary_port.value;
-            a.wait_timeout = e.wait_timeout.value;
-            a.takeover_timeout = e.takeover_timeout.value;
-            a.stop_timeout = e.stop_timeout.value;
+            timeouts(&mut a.timeouts);
+        }
+        Command::Recover(a) => {
+            pair(&mut a.pair);
+            timeouts(&mut a.timeouts);
         }
         Command::Status(a) => pair(&mut a.pair),
         Command::Health(a) => {

@@ -24,11 +24,11 @@ pub mod defaults {
     /// `--pull-timeout`.
     pub const PULL: Duration = Duration::from_secs(15 * 60);
     /// `--wait-timeout`.
-    pub const WAIT: Duration = Duration::from_secs(120);
+    pub const WAIT: Duration = crate::handoff::Deadlines::DEFAULT.wait;
     /// `--takeover-timeout`.
-    pub const TAKEOVER: Duration = Duration::from_secs(300);
+    pub const TAKEOVER: Duration = crate::handoff::Deadlines::DEFAULT.takeover;
     /// `--stop-timeout`.
-    pub const STOP: Duration = Duration::from_secs(15);
+    pub const STOP: Duration = crate::handoff::Deadlines::DEFAULT.stop;
 }
 
 /// Where a setting came from.

@@ -95,11 +95,12 @@ fn the_defaults_are_the_flags_defaults() {
     let crate::cli::Command::Upgrade(a) = cli.command else {
         unreachable!()
     };
-    assert_eq!(a.container, defaults::CONTAINER);
-    assert_eq!(a.secondary, defaults::SECONDARY);
+    assert_eq!(a.pair.container, defaults::CONTAINER);
+    assert_eq!(a.pair.secondary, defaults::SECONDARY);
     assert_eq!(a.standby_port, defaults::STANDBY_PORT);
+    let t = &a.timeouts;
     assert_eq!(
-        (a.pull_timeout, a.wait_timeout, a.takeover_timeout, a.stop_timeout),
+        (a.pull_timeout, t.wait_timeout, t.takeover_timeout, t.stop_timeout),
         (defaults::PULL, defaults::WAIT, defaults::TAKEOVER, defaults::STOP)
     );
     let cli = crate::cli::Cli::try_parse_from(["cl-maint", "failover"]).unwrap();

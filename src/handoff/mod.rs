@@ -26,6 +26,27 @@ use std::time::Duration;
 pub use transfer::{NotReady, Transfer};
 pub use waits::{Release, Takeover, WaitFailure};
 
+/// How long each wait of a handoff may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A started container logging that it waits for the lock.
+    pub wait: Duration,
+    /// A takeover: the new holder answering HTTP (migrations run in it).
+    pub takeover: Duration,
+    /// A graceful stop, before the engine sends SIGKILL.
+    pub stop: Duration,
+}
+
+impl Deadlines {
+    /// The defaults of every command (`--wait-timeout 2m`,
+    /// `--takeover-timeout 5m`, `--stop-timeout 15s`).
+    pub const DEFAULT: Deadlines = Deadlines {
+        wait: Duration::from_secs(120),
+        takeover: Duration::from_secs(300),
+        stop: Duration::from_secs(15),
+    };
+}
+
 /// Why a step of a handoff did not get where it should: the one failure
 /// type of every command.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

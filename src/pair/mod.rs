@@ -45,9 +45,9 @@ impl PairOptions {
                 secondary: secondary.to_string(),
             },
             secondary_port: 6687,
-            wait_timeout: std::time::Duration::from_secs(120),
-            takeover_timeout: std::time::Duration::from_secs(300),
-            stop_timeout: std::time::Duration::from_secs(15),
+            wait_timeout: crate::handoff::Deadlines::DEFAULT.wait,
+            takeover_timeout: crate::handoff::Deadlines::DEFAULT.takeover,
+            stop_timeout: crate::handoff::Deadlines::DEFAULT.stop,
         }
     }
 }

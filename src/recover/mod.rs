@@ -46,9 +46,9 @@ impl RecoverOptions {
         RecoverOptions {
             container: container.to_string(),
             secondary: secondary.to_string(),
-            wait_timeout: Duration::from_secs(120),
-            takeover_timeout: Duration::from_secs(300),
-            stop_timeout: Duration::from_secs(15),
+            wait_timeout: crate::handoff::Deadlines::DEFAULT.wait,
+            takeover_timeout: crate::handoff::Deadlines::DEFAULT.takeover,
+            stop_timeout: crate::handoff::Deadlines::DEFAULT.stop,
             keep_old: false,
         }
     }
