@@ -9,6 +9,7 @@ pub mod color;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod exit;
 pub mod handoff;
 pub mod interrupt;

@@ -82,6 +82,13 @@ impl Redactor {
         }
     }
 
+    /// Adds every secret `other` knows.
+    pub fn merge(&mut self, other: &Redactor) {
+        for secret in &other.secrets {
+            self.add(secret);
+        }
+    }
+
     /// The text with every known secret (and any URL password) masked.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_string();

@@ -173,14 +173,6 @@ impl Report {
         self.outcome = outcome;
         self.exit_code = outcome.exit_code();
     }
-
-    /// Adds the phase `name`, which took `took`.
-    pub fn add_phase(&mut self, name: &str, took: std::time::Duration) {
-        self.phases.push(Phase {
-            name: name.to_string(),
-            duration_ms: took.as_millis() as u64,
-        });
-    }
 }
 
 /// The report for a run that could not talk to the engine: nothing changed.

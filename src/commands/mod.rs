@@ -6,6 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::cli::{Cli, FailoverAction, FailoverArgs, HealthArgs, PairArgs, RecoverArgs, UpgradeArgs};
 use crate::engine::EngineError;
 use crate::engine::docker::DockerEngine;
+use crate::events::Events;
 use crate::interrupt::Interrupt;
 use crate::pair::{self, Hosts};
 use crate::progress::Progress;
@@ -27,8 +28,9 @@ pub type Engines<'h> = Hosts<'h, Traced<'h, DockerEngine>>;
 /// What every command sets up before it talks to the engine: the progress
 /// display the global flags ask for and the interrupt (Ctrl-C, SIGTERM).
 pub struct Setup {
-    /// The progress display.
-    pub progress: Progress,
+    /// Where the command's events go: the progress display and the report
+    /// builder.
+    pub events: Events,
     /// Set by Ctrl-C or SIGTERM.
     pub interrupt: Interrupt,
 }
@@ -39,7 +41,7 @@ impl Setup {
         let interrupt = Interrupt::new();
         interrupt.listen_for_signals();
         Setup {
-            progress: progress(cli),
+            events: Events::new(progress(cli)),
             interrupt,
         }
     }
@@ -53,9 +55,12 @@ impl Setup {
         pair: &PairArgs,
         work: impl AsyncFnOnce(Engines<'_>) -> R,
     ) -> Result<R, EngineError> {
-        let primary = Traced::new(DockerEngine::connect(cli.host.as_deref()).await?, &self.progress);
+        let primary = Traced::new(DockerEngine::connect(cli.host.as_deref()).await?, self.events.display());
         let secondary = match pair.secondary_host.as_deref() {
-            Some(host) => Some(Traced::new(DockerEngine::connect(Some(host)).await?, &self.progress)),
+            Some(host) => Some(Traced::new(
+                DockerEngine::connect(Some(host)).await?,
+                self.events.display(),
+            )),
             None => None,
         };
         Ok(work(Hosts::new(&primary, secondary.as_ref())).await)
@@ -88,7 +93,7 @@ impl Setup {
 pub async fn upgrade(cli: &Cli, args: &UpgradeArgs) -> i32 {
     let setup = Setup::new(cli);
     let report = upgrade_report(&setup, cli, args).await;
-    print(cli, &report)
+    print(cli, &setup.events.report(report))
 }
 
 /// `cl-maint upgrade --all`: each node of the config file in turn (its
@@ -107,7 +112,7 @@ pub async fn upgrade_all(cli: &Cli, args: &UpgradeArgs, nodes: &[crate::config::
         if let crate::cli::Command::Upgrade(applied) = &cli.command {
             args = applied.clone();
         }
-        setup.progress.step(&format!("node {} ({})", names[i].0, names[i].1));
+        setup.events.step(&format!("node {} ({})", names[i].0, names[i].1));
         let settings = crate::config::apply::log_settings(&cli);
         let report = Box::pin(crate::node::logs::with_settings(
             settings,
@@ -125,7 +130,7 @@ pub async fn upgrade_all(cli: &Cli, args: &UpgradeArgs, nodes: &[crate::config::
 
 /// One node's upgrade, as a report.
 async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report {
-    let (progress, interrupt) = (&setup.progress, &setup.interrupt);
+    let (events, interrupt) = (&setup.events, &setup.interrupt);
     let opts = args.options();
     let names = args.pair.names();
     let work = async |hosts: Engines<'_>| {
@@ -138,13 +143,13 @@ async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report 
         let upgrade = async {
             if let Some(view) = pair::upgrade::find_pair(hosts, &names).await {
                 let hand_back = !args.no_hand_back;
-                return pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, progress, interrupt).await;
+                return pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, events, interrupt).await;
             }
             let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
-            upgrade::upgrade(engine, &opts, progress, interrupt, |plan| !ask || confirm(plan)).await
+            upgrade::upgrade(engine, &opts, events, interrupt, |plan| !ask || confirm(plan)).await
         };
         // A dry run changes nothing: it takes no run lock (but says when a
-        // run is in progress).
+        // run is in events).
         if opts.dry_run {
             if let Some(busy) = locking::busy(engine, "upgrade", &opts.container).await {
                 return busy;
@@ -240,37 +245,37 @@ pub fn config_check(cli: &Cli, prepared: crate::config::apply::Prepared) -> i32 
 pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
     let opts = args.options();
     let setup = Setup::new(cli);
-    let (progress, interrupt) = (&setup.progress, &setup.interrupt);
+    let (events, interrupt) = (&setup.events, &setup.interrupt);
     let command = match args.action {
         None => "failover",
         Some(FailoverAction::Up) => "failover up",
         Some(FailoverAction::Back) => "failover back",
     };
     let work = async |hosts: Engines<'_>, _: Option<crate::runlock::Owner>| match args.action {
-        Some(FailoverAction::Up) => pair::up::up(hosts, &opts, progress, interrupt).await,
+        Some(FailoverAction::Up) => pair::up::up(hosts, &opts, events, interrupt).await,
         Some(FailoverAction::Back) => {
             let back = pair::switch::Direction::Back;
-            pair::switch::switch(hosts, &opts, back, args.hold, progress, interrupt).await
+            pair::switch::switch(hosts, &opts, back, args.hold, events, interrupt).await
         }
         None => {
             let other = pair::switch::Direction::Other;
-            pair::switch::switch(hosts, &opts, other, args.hold, progress, interrupt).await
+            pair::switch::switch(hosts, &opts, other, args.hold, events, interrupt).await
         }
     };
     let report = setup.locked(cli, command, &args.pair, false, work).await;
-    print(cli, &report)
+    print(cli, &setup.events.report(report))
 }
 
 /// `cl-maint recover`.
 pub async fn recover(cli: &Cli, args: &RecoverArgs) -> i32 {
     let opts = args.options();
     let setup = Setup::new(cli);
-    let (progress, interrupt) = (&setup.progress, &setup.interrupt);
+    let (events, interrupt) = (&setup.events, &setup.interrupt);
     let work = async |hosts: Engines<'_>, stale: Option<crate::runlock::Owner>| {
-        crate::recover::recover(hosts, &opts, stale.as_ref(), progress, interrupt).await
+        crate::recover::recover(hosts, &opts, stale.as_ref(), events, interrupt).await
     };
     let report = setup.locked(cli, "recover", &args.pair, args.break_lock, work).await;
-    print(cli, &report)
+    print(cli, &setup.events.report(report))
 }
 
 /// `cl-maint status`.

@@ -5,13 +5,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::Engine;
+use crate::events::Events;
 use crate::handoff::timing;
 use crate::handoff::transfer::{self, Transfer};
 use crate::handoff::waits::{self, Release};
 use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
-use crate::progress::Progress;
-use crate::report::{Handoff, Outcome, Report};
+use crate::report::{Outcome, Report};
 use tokio::time::Instant;
 
 use super::member::{LockRole, Member};
@@ -35,7 +35,7 @@ pub async fn switch<E: Engine>(
     opts: &PairOptions,
     direction: Direction,
     hold: bool,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
 ) -> Report {
     let names = &opts.names;
@@ -44,16 +44,14 @@ pub async fn switch<E: Engine>(
         Direction::Back => "failover back",
     };
     let mut report = Report::new(command, &names.primary, Outcome::Refused);
-    progress.step(&format!("checking {} and {}", names.primary, names.secondary));
+    events.step(&format!("checking {} and {}", names.primary, names.secondary));
     let view = match super::view(hosts, names).await {
         Ok(v) => v,
         Err(e) => return crate::report::engine_failed(report, e),
     };
-    let redactor = view
-        .primary
-        .as_ref()
-        .map(|p| crate::redact::Redactor::from_env(&p.env()))
-        .unwrap_or_else(|| crate::redact::Redactor::from_env(&[]));
+    for member in [&view.primary, &view.secondary].into_iter().flatten() {
+        events.secrets(&member.env());
+    }
     let warned = AtomicBool::new(false);
     let ran = run(
         hosts,
@@ -61,22 +59,22 @@ pub async fn switch<E: Engine>(
         direction,
         hold,
         &view,
-        progress,
+        events,
         interrupt,
         &warned,
         &mut report,
     )
     .await;
     if let Err(f) = ran {
-        report.error = Some(redactor.text(&f.what));
-        report.log_tail = f.tail.iter().map(|l| redactor.text(l)).collect();
+        report.error = Some(f.what);
+        report.log_tail = f.tail;
         if f.interrupted && report.outcome != Outcome::NeedsHuman {
             report.set_outcome(Outcome::Interrupted);
         }
     }
     report.members = super::final_members(hosts, names).await;
     if report.outcome == Outcome::SwitchedOver && interrupt.is_set() && !warned.load(Ordering::Relaxed) {
-        progress.warn(FINISHED);
+        events.warn(FINISHED);
     }
     report
 }
@@ -91,7 +89,7 @@ async fn run<E: Engine>(
     direction: Direction,
     hold: bool,
     view: &PairView,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
     warned: &AtomicBool,
     report: &mut Report,
@@ -185,18 +183,18 @@ async fn run<E: Engine>(
     let mut first_try = fresh;
     if restart || new.lock == LockRole::Stopped {
         if restart {
-            progress.step(&format!("restarting {} so that its next lock try is known", new.name));
+            events.step(&format!("restarting {} so that its next lock try is known", new.name));
             to_engine
                 .stop(&new.id, opts.stop_timeout)
                 .await
                 .map_err(|e| Failure::new(format!("stopping {} failed: {e}", new.name)))?;
         } else {
-            progress.step(&format!("starting {}; it should wait for the lock", new.name));
+            events.step(&format!("starting {}; it should wait for the lock", new.name));
         }
         match steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
             Ok(line) => {
                 first_try = Some(line);
-                report.add_phase("start-standby", began.elapsed());
+                events.phase("start-standby", began.elapsed());
             }
             Err(f) => {
                 let _ = to_engine.stop(&new.id, opts.stop_timeout).await;
@@ -234,7 +232,7 @@ async fn run<E: Engine>(
     };
     if let Some(at) = transfer::release_at(first_try.as_ref()) {
         match transfer::align(at, Some(interrupt)).await {
-            Ok(took) => report.add_phase("lock-retry", took),
+            Ok(took) => events.phase("lock-retry", took),
             Err(_) => {
                 interrupted(report);
                 return Ok(());
@@ -253,43 +251,32 @@ async fn run<E: Engine>(
 
     // 2. The handoff; the old holder is started again (to wait) while the
     // new one boots, once the new one provably holds the lock.
-    progress.step(&format!("stopping {} gracefully; {} takes over", old.name, new.name));
+    events.step(&format!("stopping {} gracefully; {} takes over", old.name, new.name));
     let began = Instant::now();
     let restart_old = || async {
-        progress.step(&format!(
+        events.step(&format!(
             "starting {} again while {} boots; it should wait for the lock",
             old.name, new.name
         ));
         steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await
     };
     let (took, early) = transfer.run(interrupt, (!hold).then_some(restart_old)).await;
-    report.add_phase("takeover", began.elapsed());
+    events.phase("takeover", began.elapsed());
     if took.gap.is_err() && early.is_some() {
         // Back to where the ways back expect it: the old holder stopped.
         let _ = from_engine.stop(&old.id, opts.stop_timeout).await;
     }
     match took.gap {
-        Ok(gap) => {
-            progress.note(&format!(
-                "{} serves ({} ms without a node serving)",
-                new.name,
-                gap.as_millis()
-            ));
-            report.handoffs.push(Handoff {
-                from: old.name.clone(),
-                to: new.name.clone(),
-                gap_ms: gap.as_millis() as u64,
-            });
-        }
+        Ok(gap) => events.handoff(&old.name, &new.name, gap),
         Err(wait) => return Err(failed_takeover(hosts, opts, from, &old, &new, took.stop_error, wait, report).await),
     }
     // Past the handoff, the way to one holder and one standby is forward.
-    let warn_finishing = |progress: &Progress| {
+    let warn_finishing = |events: &Events| {
         if interrupt.is_set() && !warned.swap(true, Ordering::Relaxed) {
-            progress.warn(FINISHED);
+            events.warn(FINISHED);
         }
     };
-    warn_finishing(progress);
+    warn_finishing(events);
 
     // 3. The pair whole again (or the old holder held back).
     if hold {
@@ -311,11 +298,11 @@ async fn run<E: Engine>(
     let restarted = match early {
         Some(restarted) => restarted,
         None => {
-            progress.step(&format!("starting {} again; it should wait for the lock", old.name));
+            events.step(&format!("starting {} again; it should wait for the lock", old.name));
             steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await
         }
     };
-    warn_finishing(progress);
+    warn_finishing(events);
     match restarted {
         Ok(_) => {
             report.set_outcome(Outcome::SwitchedOver);

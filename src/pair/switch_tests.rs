@@ -50,8 +50,8 @@ async fn switch_calls(fake: &FakeEngine, direction: Direction) -> (Vec<String>, 
     let before = fake.calls().len();
     let mut opts = PairOptions::new(PRIMARY, SECONDARY);
     opts.stop_timeout = Duration::from_secs(5);
-    let progress = Progress::with_mode(Mode::Quiet);
-    let report = switch(Hosts::one(fake), &opts, direction, false, &progress, &Interrupt::new()).await;
+    let events = Events::new(crate::progress::Progress::with_mode(Mode::Quiet));
+    let report = events.report(switch(Hosts::one(fake), &opts, direction, false, &events, &Interrupt::new()).await);
     assert_eq!(report.outcome, Outcome::SwitchedOver, "{:?}", report.error);
     assert!(fake.two_holders().is_empty(), "{:?}", fake.two_holders());
     let phases = report.phases.iter().map(|p| p.name.clone()).collect();

@@ -4,9 +4,9 @@
 //! nothing.
 
 use crate::engine::Engine;
+use crate::events::Events;
 use crate::interrupt::Interrupt;
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE};
-use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
 
@@ -16,15 +16,10 @@ use crate::handoff::Failure;
 use crate::handoff::steps;
 
 /// `cl-maint failover up`.
-pub async fn up<E: Engine>(
-    hosts: Hosts<'_, E>,
-    opts: &PairOptions,
-    progress: &Progress,
-    interrupt: &Interrupt,
-) -> Report {
+pub async fn up<E: Engine>(hosts: Hosts<'_, E>, opts: &PairOptions, events: &Events, interrupt: &Interrupt) -> Report {
     let names = &opts.names;
     let mut report = Report::new("failover up", &names.primary, Outcome::Refused);
-    progress.step(&format!("checking {} and {}", names.primary, names.secondary));
+    events.step(&format!("checking {} and {}", names.primary, names.secondary));
     let view = match super::view(hosts, names).await {
         Ok(v) => v,
         Err(e) => return crate::report::engine_failed(report, e),
@@ -39,19 +34,18 @@ pub async fn up<E: Engine>(
         report.next_steps = vec!["name the node's container with --container NAME".into()];
         return report;
     };
-    let redactor = crate::redact::Redactor::from_env(&primary.env());
+    events.secrets(&primary.env());
     let result = match view.secondary.clone() {
-        Some(secondary) => existing(hosts, opts, &primary, secondary, progress, interrupt, &mut report).await,
-        None => create(hosts, opts, &primary, progress, interrupt, &mut report).await,
+        Some(secondary) => existing(hosts, opts, &primary, secondary, events, interrupt, &mut report).await,
+        None => create(hosts, opts, &primary, events, interrupt, &mut report).await,
     };
     if let Err(f) = result {
-        report.error = Some(redactor.text(&f.what));
-        report.log_tail = f.tail.iter().map(|l| redactor.text(l)).collect();
+        report.error = Some(f.what);
+        report.log_tail = f.tail;
         if f.interrupted {
             report.set_outcome(Outcome::Interrupted);
         }
     }
-    report.state = redactor.text(&report.state);
     report.members = super::final_members(hosts, names).await;
     report
 }
@@ -63,7 +57,7 @@ async fn existing<E: Engine>(
     opts: &PairOptions,
     primary: &Member,
     secondary: Member,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
     report: &mut Report,
 ) -> Result<(), Failure> {
@@ -94,7 +88,7 @@ async fn existing<E: Engine>(
                     primary.lock_evidence
                 )));
             }
-            progress.step(&format!("starting {s}; it should wait for the lock"));
+            events.step(&format!("starting {s}; it should wait for the lock"));
             let shared = super::share_lock_file(hosts, primary, &secondary);
             let started = async {
                 let line =
@@ -139,7 +133,7 @@ async fn create<E: Engine>(
     hosts: Hosts<'_, E>,
     opts: &PairOptions,
     primary: &Member,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
     report: &mut Report,
 ) -> Result<(), Failure> {
@@ -162,7 +156,7 @@ async fn create<E: Engine>(
         report.next_steps = fix;
         return Err(Failure::new(why));
     }
-    let image = match image_for_secondary(hosts, primary, progress).await {
+    let image = match image_for_secondary(hosts, primary, events).await {
         Ok(i) => i,
         Err(why) => {
             report.set_outcome(Outcome::PullFailed);
@@ -210,7 +204,7 @@ async fn create<E: Engine>(
     let engine = hosts.secondary;
     // A clone keeps the primary's mounts: on one engine it shares the lock file.
     let shared = !hosts.split() && spec::data_dir_on_host(&primary.inspect).is_some();
-    progress.step(&format!(
+    events.step(&format!(
         "creating {s} on {} (host port {}), a clone of {p}",
         engine.endpoint(),
         opts.secondary_port
@@ -250,7 +244,7 @@ async fn create<E: Engine>(
                     String::new()
                 }
             );
-            progress.note(&report.state);
+            events.note(&report.state);
             Ok(())
         }
         Err(mut f) => {
@@ -350,7 +344,7 @@ async fn preflight<E: Engine>(
 async fn image_for_secondary<E: Engine>(
     hosts: Hosts<'_, E>,
     primary: &Member,
-    progress: &Progress,
+    events: &Events,
 ) -> Result<String, String> {
     let engine = hosts.secondary;
     let same = |i: &Option<bollard::models::ImageInspect>| {
@@ -376,10 +370,10 @@ async fn image_for_secondary<E: Engine>(
         .flatten()
         .and_then(|i| crate::node::image::digest_for(&i, &primary.image));
     let reference = digest.unwrap_or_else(|| primary.image.clone());
-    progress.step(&format!("pulling {reference} on {}", engine.endpoint()));
-    let show = |p: crate::engine::PullProgress| progress.pull(&p);
+    events.step(&format!("pulling {reference} on {}", engine.endpoint()));
+    let show = |p: crate::engine::PullProgress| events.pull(&p);
     let pulled = engine.pull(&reference, &show).await;
-    progress.pull_done();
+    events.pull_done();
     pulled.map_err(|e| format!("pulling {reference} on {} failed: {e}", engine.endpoint()))?;
     if same(&engine.inspect_image(&reference).await.map_err(|e| e.to_string())?) {
         Ok(reference)

@@ -10,14 +10,13 @@
 use std::time::Duration;
 
 use crate::engine::Engine;
+use crate::events::Events;
 use crate::handoff::transfer::{self, Transfer};
 use crate::handoff::waits::{self, Release, WaitLine};
 use crate::interrupt::Interrupt;
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE, old_name};
 use crate::node::image::{digest_for, version_of_image};
-use crate::progress::Progress;
-use crate::redact::Redactor;
-use crate::report::{Handoff, ImageInfo, Outcome, Report};
+use crate::report::{ImageInfo, Outcome, Report};
 use crate::upgrade::options::UpgradeOptions;
 
 use super::member::{LockRole, Member};
@@ -34,7 +33,7 @@ pub async fn upgrade_pair<E: Engine>(
     view: PairView,
     opts: &UpgradeOptions,
     hand_back: bool,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
 ) -> Report {
     let mut report = Report::new("upgrade", &names.primary, Outcome::Refused);
@@ -43,22 +42,22 @@ pub async fn upgrade_pair<E: Engine>(
         report.error = Some("the pair is not complete".into());
         return report;
     };
-    let redactor = Redactor::from_env(&p.env());
+    events.secrets(&p.env());
+    events.secrets(&s.env());
     let mut run = PairUpgrade {
         shared: super::share_lock_file(hosts, &p, &s),
         hosts,
         opts,
-        progress,
+        events,
         interrupt,
         report,
         kept: Vec::new(),
     };
     if let Err(f) = run.run(&view, p, s, hand_back).await {
-        run.report.error = Some(redactor.text(&f.what));
-        run.report.log_tail = f.tail.iter().map(|l| redactor.text(l)).collect();
+        run.report.error = Some(f.what);
+        run.report.log_tail = f.tail;
     }
     let mut report = run.report;
-    report.state = redactor.text(&report.state);
     report.members = super::final_members(hosts, names).await;
     report
 }
@@ -66,7 +65,7 @@ pub async fn upgrade_pair<E: Engine>(
 struct PairUpgrade<'a, E: Engine> {
     hosts: Hosts<'a, E>,
     opts: &'a UpgradeOptions,
-    progress: &'a Progress,
+    events: &'a Events,
     interrupt: &'a Interrupt,
     report: Report,
     /// Old containers (renamed) to remove at the end: (engine, id).
@@ -169,7 +168,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         for engine in engines {
             self.pull(engine, &target).await?;
         }
-        self.report.add_phase("pull", started.elapsed());
+        self.events.phase("pull", started.elapsed());
         let image = self.hosts.primary.inspect_image(&target).await.ok().flatten();
         let new_id = image.as_ref().and_then(|i| i.id.clone()).unwrap_or_default();
         self.report.to = Some(ImageInfo {
@@ -185,7 +184,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         }
 
         // 1. The waiting member on the new image.
-        self.progress
+        self.events
             .step(&format!("recreating {} (waiting) on {target}", w.name));
         let w_engine = self.hosts.of(ww);
         let _ = w_engine.stop(&w.id, self.opts.stop_timeout).await;
@@ -197,7 +196,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             }
         };
         // 2. The handoff to the new version.
-        self.progress.step(&format!(
+        self.events.step(&format!(
             "stopping {} gracefully; {} takes over on the new version",
             h.name, w.name
         ));
@@ -277,7 +276,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         }
 
         // 3. The other member on the new image.
-        self.progress.step(&format!("recreating {} on {target}", h.name));
+        self.events.step(&format!("recreating {} on {target}", h.name));
         let (h_new, h_line) = match self.recreate(hw, &h, &target).await {
             Ok(recreated) => recreated,
             Err(f) => {
@@ -298,7 +297,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         // 4. Hand back, and the pair whole again.
         let mut state = format!("{} holds the lock; {} waits; both run {target}", w.name, h.name);
         if hand_back {
-            self.progress.step(&format!("handing the lock back to {}", h.name));
+            self.events.step(&format!("handing the lock back to {}", h.name));
             let w_member = Member {
                 id: w_new.clone(),
                 ..w.clone()
@@ -373,18 +372,12 @@ impl<E: Engine> PairUpgrade<'_, E> {
     }
 
     fn handoff(&mut self, from: &str, to: &str, gap: Duration) {
-        self.progress
-            .note(&format!("{to} serves ({} ms without a node serving)", gap.as_millis()));
-        self.report.handoffs.push(Handoff {
-            from: from.to_string(),
-            to: to.to_string(),
-            gap_ms: gap.as_millis() as u64,
-        });
+        self.events.handoff(from, to, gap);
     }
 
     async fn pull(&mut self, engine: &E, target: &str) -> Result<(), Failure> {
         let have = engine.inspect_image(target).await.ok().flatten().is_some();
-        crate::upgrade::pull::ensure_image(engine, target, have, self.opts, self.progress, self.interrupt)
+        crate::upgrade::pull::ensure_image(engine, target, have, self.opts, self.events, self.interrupt)
             .await
             .map_err(|f| {
                 self.report.set_outcome(f.outcome);

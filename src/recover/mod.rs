@@ -17,9 +17,9 @@ pub mod survey;
 use std::time::Duration;
 
 use crate::engine::Engine;
+use crate::events::Events;
 use crate::interrupt::Interrupt;
 use crate::pair::{Hosts, PairNames};
-use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::runlock::Owner;
 
@@ -74,14 +74,14 @@ pub async fn recover<E: Engine>(
     hosts: Hosts<'_, E>,
     opts: &RecoverOptions,
     interrupted_run: Option<&Owner>,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
 ) -> Report {
     let mut report = Report::new("recover", &opts.container, Outcome::NothingToDo);
     if let Some(owner) = interrupted_run {
-        progress.note(&format!("the interrupted run was {}", owner.describe()));
+        events.note(&format!("the interrupted run was {}", owner.describe()));
     }
-    progress.step(&format!("looking at what is left of {}", opts.container));
+    events.step(&format!("looking at what is left of {}", opts.container));
     let is_pair = match pair::find(hosts, &opts.names()).await {
         Ok(found) => found,
         Err(e) => return crate::report::engine_failed(report, e),
@@ -95,9 +95,9 @@ pub async fn recover<E: Engine>(
         .is_some();
     let result = if is_pair && !standby_left {
         let hold = interrupted_run.is_some_and(|o| o.command.split_whitespace().any(|w| w == "--hold"));
-        pair::recover(hosts, opts, hold, progress, interrupt, &mut report).await
+        pair::recover(hosts, opts, hold, events, interrupt, &mut report).await
     } else {
-        single::recover(hosts.primary, opts, progress, interrupt, &mut report).await
+        single::recover(hosts.primary, opts, events, interrupt, &mut report).await
     };
     if let Err(what) = result {
         report.error = Some(what);
@@ -107,11 +107,7 @@ pub async fn recover<E: Engine>(
     }
     report.members = crate::pair::final_members(hosts, &opts.names()).await;
     let env: Vec<String> = report.members.iter().flat_map(crate::members::Member::env).collect();
-    let redactor = crate::redact::Redactor::from_env(&env);
-    report.state = redactor.text(&report.state);
-    report.error = report.error.as_deref().map(|e| redactor.text(e));
-    report.next_steps = report.next_steps.iter().map(|n| redactor.text(n)).collect();
-    report.log_tail = report.log_tail.iter().map(|l| redactor.text(l)).collect();
+    events.secrets(&env);
     report
 }
 

@@ -6,6 +6,7 @@
 //! makes the other member wait again.
 
 use crate::engine::{Engine, EngineError};
+use crate::events::Events;
 use crate::handoff::steps;
 use crate::handoff::waits;
 use crate::interrupt::Interrupt;
@@ -13,7 +14,6 @@ use crate::names::old_name;
 use crate::node::health::status_means_serving;
 use crate::node::lock::{WAIT_FOREVER, is_bolt};
 use crate::pair::{Hosts, PairNames, Which};
-use crate::progress::Progress;
 use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
 
@@ -89,7 +89,7 @@ pub async fn recover<E: Engine>(
     hosts: Hosts<'_, E>,
     opts: &RecoverOptions,
     hold: bool,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
     report: &mut Report,
 ) -> Result<(), String> {
@@ -139,7 +139,7 @@ pub async fn recover<E: Engine>(
         let holder_is_old_version = old.m.image_id == holder.m.image_id;
         match current {
             Some(c) if holder_is_old_version && c.m.id != holder.m.id => {
-                progress.step(&format!(
+                events.step(&format!(
                     "putting the original {} back (the new version never held the lock)",
                     names.of(w)
                 ));
@@ -154,11 +154,11 @@ pub async fn recover<E: Engine>(
                 }
             }
             None if holder_is_old_version => {
-                progress.step(&format!("renaming {} back to {}", old.m.name, names.of(w)));
+                events.step(&format!("renaming {} back to {}", old.m.name, names.of(w)));
                 engine.rename(&old.m.id, names.of(w)).await.map_err(|e| e.to_string())?;
             }
             None => {
-                progress.step(&format!("recreating {} on {}", names.of(w), holder.m.image));
+                events.step(&format!("recreating {} on {}", names.of(w), holder.m.image));
                 let id = recreate(engine, &old, names.of(w), &holder.m.image).await?;
                 if !opts.keep_old {
                     let _ = engine.remove(&old.m.id).await;
@@ -187,7 +187,7 @@ pub async fn recover<E: Engine>(
     let holder_name = names.of(holder_which).to_string();
     match now.members[idx].clone() {
         Some(o) if !o.m.running && !hold => {
-            progress.step(&format!("starting {}; it should wait for the lock", o.m.name));
+            events.step(&format!("starting {}; it should wait for the lock", o.m.name));
             changed = true;
             let (engine, none) = (hosts.of(other), Interrupt::new());
             let waited = match steps::start_waiting(engine, &o.m, opts.wait_timeout, &none, false).await {

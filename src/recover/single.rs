@@ -3,6 +3,7 @@
 //! original `NAME-cl-maint-old`.
 
 use crate::engine::Engine;
+use crate::events::Events;
 use crate::handoff::steps::{self, Waiter};
 use crate::handoff::transfer::{self, Transfer};
 use crate::handoff::waits::{self, Release, WaitFailure};
@@ -10,8 +11,7 @@ use crate::interrupt::Interrupt;
 use crate::members::{Hosts, share_lock_file};
 use crate::names::{old_name, standby_name};
 use crate::node::lock::{WAIT_FOREVER, is_bolt};
-use crate::progress::Progress;
-use crate::report::{Handoff, Outcome, Report};
+use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
 
 use super::survey::{self, Decision, Seen, Single};
@@ -33,7 +33,7 @@ async fn look<E: Engine>(engine: &E, name: &str) -> Result<Single, String> {
 pub async fn recover<E: Engine>(
     engine: &E,
     opts: &RecoverOptions,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
     report: &mut Report,
 ) -> Result<(), String> {
@@ -60,7 +60,7 @@ pub async fn recover<E: Engine>(
     let mut r = Run {
         engine,
         opts,
-        progress,
+        events,
         report,
     };
     match survey::decide(&seen, rest) {
@@ -114,7 +114,7 @@ pub async fn recover<E: Engine>(
 struct Run<'a, E: Engine> {
     engine: &'a E,
     opts: &'a RecoverOptions,
-    progress: &'a Progress,
+    events: &'a Events,
     report: &'a mut Report,
 }
 
@@ -122,7 +122,7 @@ impl<E: Engine> Run<'_, E> {
     /// Starts a stopped container nothing else competes with and waits
     /// until it serves.
     async fn start_serving(&mut self, c: &Seen, what: &str) -> Result<(), String> {
-        self.progress
+        self.events
             .step(&format!("no container holds the lock: starting {what}, {}", c.m.name));
         let addr = c.m.addr.clone().unwrap_or_default();
         let started = match self.engine.start(&c.m.id).await {
@@ -157,7 +157,7 @@ impl<E: Engine> Run<'_, E> {
         let Some(p) = seen.primary.as_ref() else {
             return Err(format!("{name} disappeared while recovering"));
         };
-        self.progress.step(&format!(
+        self.events.step(&format!(
             "{name} holds the lock: removing what the interrupted run left"
         ));
         if let Some(s) = &seen.standby {
@@ -191,7 +191,7 @@ impl<E: Engine> Run<'_, E> {
 
     async fn remove(&mut self, id: &str, name: &str) {
         if let Err(e) = self.engine.remove(id).await {
-            self.progress.warn(&format!("could not remove {name}: {e}"));
+            self.events.warn(&format!("could not remove {name}: {e}"));
             self.report.left.push(name.to_string());
         }
     }
@@ -213,7 +213,7 @@ impl<E: Engine> Run<'_, E> {
         let mut replacement = None;
         match (&seen.primary, &old) {
             (Some(p), None) => {
-                self.progress
+                self.events
                     .step(&format!("renaming the original {name} to {}", old_name(&name)));
                 if p.m.running {
                     let _ = engine.stop(&p.m.id, self.opts.stop_timeout).await;
@@ -233,7 +233,7 @@ impl<E: Engine> Run<'_, E> {
         let replacement = match replacement {
             Some(id) => id,
             None => {
-                self.progress.step(&format!("recreating {name} on {}", standby.m.image));
+                self.events.step(&format!("recreating {name} on {}", standby.m.image));
                 let spec = self
                     .replacement_spec(&old, &standby)
                     .await
@@ -277,9 +277,9 @@ impl<E: Engine> Run<'_, E> {
                 return Err(self.stuck(&on_standby, f.what));
             }
         };
-        self.progress.note(&format!("the new {name} waits for the lock"));
+        self.events.note(&format!("the new {name} waits for the lock"));
         // 3. The hand-back, timed to the new node's next lock try.
-        self.progress.step(&format!("handing the lock back to {name}"));
+        self.events.step(&format!("handing the lock back to {name}"));
         let transfer = Transfer {
             from_engine: engine,
             from: &standby.m.id,
@@ -295,11 +295,7 @@ impl<E: Engine> Run<'_, E> {
         }
         let took = transfer.plain(&Interrupt::new()).await;
         match took.gap {
-            Ok(gap) => self.report.handoffs.push(Handoff {
-                from: standby.m.name.clone(),
-                to: name.clone(),
-                gap_ms: gap.as_millis() as u64,
-            }),
+            Ok(gap) => self.events.handoff(&standby.m.name, &name, gap),
             Err(w) if took.held => {
                 self.report.set_outcome(Outcome::NeedsHuman);
                 self.report.log_tail = w.tail().to_vec();

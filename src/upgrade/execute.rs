@@ -13,11 +13,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::engine::Engine;
+use crate::events::Events;
 use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
-use crate::progress::Progress;
-use crate::redact::Redactor;
-use crate::report::{Handoff, Outcome, Report};
+use crate::report::{Outcome, Report};
 
 use super::options::UpgradeOptions;
 use super::plan::Plan;
@@ -32,9 +31,8 @@ pub struct Executor<'a, E: Engine> {
     engine: &'a E,
     plan: &'a Plan,
     opts: &'a UpgradeOptions,
-    progress: &'a Progress,
+    events: &'a Events,
     interrupt: &'a Interrupt,
-    redactor: Redactor,
     report: Report,
     phase_started: Instant,
 }
@@ -60,40 +58,38 @@ impl<'a, E: Engine> Executor<'a, E> {
         engine: &'a E,
         plan: &'a Plan,
         opts: &'a UpgradeOptions,
-        progress: &'a Progress,
+        events: &'a Events,
         interrupt: &'a Interrupt,
         report: Report,
     ) -> Self {
-        let redactor = Redactor::from_env(&plan.secret_env);
         Executor {
             engine,
             plan,
             opts,
-            progress,
+            events,
             interrupt,
-            redactor,
             report,
             phase_started: Instant::now(),
         }
     }
 
     fn begin(&mut self, text: &str) {
-        self.progress.step(text);
+        self.events.step(text);
         self.phase_started = Instant::now();
     }
 
     fn end(&mut self, name: &str) {
-        self.report.add_phase(name, self.phase_started.elapsed());
+        self.events.phase(name, self.phase_started.elapsed());
     }
 
     fn finish(mut self, outcome: Outcome, state: String, failure: Option<Failure>, next: Vec<String>) -> Report {
         self.report.set_outcome(outcome);
-        self.report.state = self.redactor.text(&state);
+        self.report.state = state;
         if let Some(f) = failure {
-            self.report.error = Some(self.redactor.text(&f.what));
-            self.report.log_tail = f.tail.iter().map(|l| self.redactor.text(l)).collect();
+            self.report.error = Some(f.what);
+            self.report.log_tail = f.tail;
         }
-        self.report.next_steps = next.iter().map(|n| self.redactor.text(n)).collect();
+        self.report.next_steps = next;
         self.report
     }
 
@@ -133,7 +129,7 @@ impl<'a, E: Engine> Executor<'a, E> {
             Err(f) => return self.roll_back_early(Some(&standby), f).await,
         };
         let generation = line.generation;
-        self.progress
+        self.events
             .note(&format!("the standby is waiting for the lock ({generation})"));
         self.learn_new_version(&standby).await;
         self.end("start-standby");
@@ -190,7 +186,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         // Past the point of no return: the new version has held the lock.
         let warned = self.interrupt.is_set();
         if warned {
-            self.progress.warn(FINISHING);
+            self.events.warn(FINISHING);
         }
         self.forward(&standby, warned, early).await
     }
@@ -217,21 +213,13 @@ impl<'a, E: Engine> Executor<'a, E> {
         }
         let lines = waits::last_lines(self.engine, standby).await;
         if let Some(version) = lines.iter().find_map(|l| crate::node::version::started_version(l)) {
-            self.progress.note(&format!("the new image runs Chainlink {version}"));
+            self.events.note(&format!("the new image runs Chainlink {version}"));
             to.version = Some(version);
         }
     }
 
     fn handoff(&mut self, from: &str, to: &str, gap: Duration) {
-        self.progress.note(&format!(
-            "{to} holds the lock; {} ms without a node serving",
-            gap.as_millis()
-        ));
-        self.report.handoffs.push(Handoff {
-            from: from.to_string(),
-            to: to.to_string(),
-            gap_ms: gap.as_millis() as u64,
-        });
+        self.events.handoff(from, to, gap);
     }
 
     /// After the standby took over: recreate the primary (unless `early`
@@ -241,7 +229,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         let standby_name = p.standby.name.clone();
         let recreated = match early {
             Some(early) => {
-                self.report.add_phase("recreate-primary", early.took);
+                self.events.phase("recreate-primary", early.took);
                 early.result
             }
             None => {
@@ -271,7 +259,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         if let Some(at) = transfer::release_at(Some(&ready.line)) {
             self.begin(RETRY_ALIGN);
             if let Ok(took) = transfer::align(at, None).await {
-                self.report.add_phase("lock-retry", took);
+                self.events.phase("lock-retry", took);
             }
         }
 
@@ -300,13 +288,13 @@ impl<'a, E: Engine> Executor<'a, E> {
         self.begin("cleaning up");
         let mut left = Vec::new();
         if let Err(e) = self.engine.remove(standby).await {
-            self.progress.warn(&format!("could not remove {standby_name}: {e}"));
+            self.events.warn(&format!("could not remove {standby_name}: {e}"));
             left.push(standby_name.clone());
         }
         if self.opts.keep_old {
             left.push(p.old_name.clone());
         } else if let Err(e) = self.engine.remove(&p.primary_id).await {
-            self.progress.warn(&format!("could not remove {}: {e}", p.old_name));
+            self.events.warn(&format!("could not remove {}: {e}", p.old_name));
             left.push(p.old_name.clone());
         }
         self.end("cleanup");
@@ -316,7 +304,7 @@ impl<'a, E: Engine> Executor<'a, E> {
         }
         self.report.left = left;
         if self.interrupt.is_set() && !warned {
-            self.progress.warn(FINISHING);
+            self.events.warn(FINISHING);
         }
         let state = format!("{name} runs {} and holds the lock on {}", p.target, p.primary_addr);
         self.finish(Outcome::Upgraded, state, None, next)

@@ -125,11 +125,10 @@ fn engine() -> FakeEngine {
 }
 
 async fn run_with(fake: &FakeEngine, plan: &Plan, opts: &UpgradeOptions, interrupt: &Interrupt) -> Report {
-    let progress = Progress::with_mode(Mode::Quiet);
+    let events = Events::new(crate::progress::Progress::with_mode(Mode::Quiet));
     let report = Report::new("upgrade", &plan.container, Outcome::Refused);
-    Executor::new(fake, plan, opts, &progress, interrupt, report)
-        .run()
-        .await
+    // The report as the report builder completes it from the events.
+    events.report(Executor::new(fake, plan, opts, &events, interrupt, report).run().await)
 }
 
 async fn run(fake: &FakeEngine) -> Report {

@@ -9,9 +9,8 @@ pub mod pull;
 pub mod shown;
 
 use crate::engine::Engine;
+use crate::events::Events;
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
-use crate::redact::Redactor;
 use crate::report::{ImageInfo, Outcome, Report, engine_failed};
 
 pub use options::UpgradeOptions;
@@ -22,12 +21,12 @@ pub use plan::Plan;
 pub async fn upgrade<E: Engine>(
     engine: &E,
     opts: &UpgradeOptions,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
     confirm: impl FnOnce(&Plan) -> bool,
 ) -> Report {
     let mut report = Report::new("upgrade", &opts.container, Outcome::Refused);
-    progress.step(&format!("checking {} on {}", opts.container, engine.endpoint()));
+    events.step(&format!("checking {} on {}", opts.container, engine.endpoint()));
     let observed = match observe::observe(engine, opts).await {
         Ok(o) => o,
         Err(e) => return engine_failed(report, e),
@@ -41,7 +40,7 @@ pub async fn upgrade<E: Engine>(
             return report;
         }
     };
-    let redactor = Redactor::from_env(&plan.secret_env);
+    events.secrets(&plan.secret_env);
     report.from = Some(plan.from.clone());
     report.to = Some(ImageInfo {
         reference: plan.target.clone(),
@@ -50,7 +49,7 @@ pub async fn upgrade<E: Engine>(
     if opts.dry_run {
         report.set_outcome(Outcome::DryRun);
         report.plan = Some(plan.to_json());
-        report.plan_text = Some(redactor.text(&plan.to_human()));
+        report.plan_text = Some(plan.to_human());
         report.state = format!(
             "nothing was changed or pulled; {} runs {}",
             opts.container, plan.from.reference
@@ -66,9 +65,9 @@ pub async fn upgrade<E: Engine>(
     let started = tokio::time::Instant::now();
     // Observe already looked for the target image on the engine.
     let have = observed.target_image.is_some();
-    if let Err(f) = pull::ensure_image(engine, &plan.target, have, opts, progress, interrupt).await {
+    if let Err(f) = pull::ensure_image(engine, &plan.target, have, opts, events, interrupt).await {
         report.set_outcome(f.outcome);
-        report.error = Some(redactor.text(&f.what));
+        report.error = Some(f.what);
         report.state = if f.outcome == Outcome::Interrupted {
             "nothing was changed".to_string()
         } else {
@@ -77,7 +76,7 @@ pub async fn upgrade<E: Engine>(
         report.next_steps = f.next_steps;
         return report;
     }
-    report.add_phase("pull", started.elapsed());
+    events.phase("pull", started.elapsed());
     let new_image = engine.inspect_image(&plan.target).await.ok().flatten();
     let to = ImageInfo {
         reference: plan.target.clone(),
@@ -87,7 +86,7 @@ pub async fn upgrade<E: Engine>(
             .and_then(|i| crate::node::image::digest_for(i, &plan.target)),
         version: crate::node::image::version_of_image(new_image.as_ref()).or_else(|| version_from_tag(&opts.tag)),
     };
-    progress.note(&format!(
+    events.note(&format!(
         "{} is {}{}",
         plan.target,
         to.digest.clone().unwrap_or_else(|| to.id.clone()),
@@ -106,7 +105,7 @@ pub async fn upgrade<E: Engine>(
         return report;
     }
     // On the heap: the executor's state is large (see `handoff::transfer`).
-    Box::pin(execute::Executor::new(engine, &plan, opts, progress, interrupt, report).run()).await
+    Box::pin(execute::Executor::new(engine, &plan, opts, events, interrupt, report).run()).await
 }
 
 fn version_from_tag(tag: &str) -> Option<String> {

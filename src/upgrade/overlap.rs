@@ -87,7 +87,7 @@ impl<E: Engine> Executor<'_, E> {
         };
         match steps::confirm_waiting(self.engine, &waiter, 0, self.opts.wait_timeout, &Interrupt::new()).await {
             Ok(line) => {
-                self.progress.note(&format!("the new {name} is waiting for the lock"));
+                self.events.note(&format!("the new {name} is waiting for the lock"));
                 Ok(Ready { id, line })
             }
             Err(f) => Err(RecreateError::Replacement(Some(id), f)),
@@ -98,7 +98,7 @@ impl<E: Engine> Executor<'_, E> {
     /// lock (see the module's notes): recreates the node.
     pub(super) async fn recreate_beside(&self) -> Early {
         let name = &self.plan.container;
-        self.progress.step(&format!(
+        self.events.step(&format!(
             "recreating {name} on the new image while {} boots",
             self.plan.standby.name
         ));
@@ -130,7 +130,7 @@ impl<E: Engine> Executor<'_, E> {
             self.remove_quietly(id).await;
         }
         if renamed && let Err(e) = self.engine.rename(&p.primary_id, &name).await {
-            self.progress
+            self.events
                 .warn(&format!("could not rename {} back to {name}: {e}", p.old_name));
         }
         Ok(self)
@@ -141,7 +141,7 @@ impl<E: Engine> Executor<'_, E> {
     /// the new version on its main port; the standby is removed.
     async fn replacement_took_over(mut self, standby: &str) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
-        self.progress.warn(&format!(
+        self.events.warn(&format!(
             "the new {name} took the lock before {} did; finishing on it",
             p.standby.name
         ));

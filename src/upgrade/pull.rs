@@ -5,8 +5,8 @@
 use tokio::time::timeout;
 
 use crate::engine::Engine;
+use crate::events::Events;
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
 use crate::report::Outcome;
 
 use super::options::{PullPolicy, UpgradeOptions};
@@ -29,7 +29,7 @@ pub async fn ensure_image<E: Engine>(
     target: &str,
     have: bool,
     opts: &UpgradeOptions,
-    progress: &Progress,
+    events: &Events,
     interrupt: &Interrupt,
 ) -> Result<(), PullFailure> {
     let pull = match opts.pull {
@@ -53,15 +53,15 @@ pub async fn ensure_image<E: Engine>(
         } else {
             "missing"
         };
-        progress.step(&format!("using {target} from the engine (--pull {policy})"));
+        events.step(&format!("using {target} from the engine (--pull {policy})"));
         return Ok(());
     }
-    progress.step(&format!("pulling {target} on {}", engine.endpoint()));
-    let show = |p: crate::engine::PullProgress| progress.pull(&p);
+    events.step(&format!("pulling {target} on {}", engine.endpoint()));
+    let show = |p: crate::engine::PullProgress| events.pull(&p);
     let pulled = tokio::select! {
         r = timeout(opts.pull_timeout, engine.pull(target, &show)) => r,
         _ = interrupt.wait() => {
-            progress.pull_done();
+            events.pull_done();
             return Err(PullFailure {
                 outcome: Outcome::Interrupted,
                 what: "interrupted during the pull".into(),
@@ -69,7 +69,7 @@ pub async fn ensure_image<E: Engine>(
             });
         }
     };
-    progress.pull_done();
+    events.pull_done();
     let what = match pulled {
         Ok(Ok(())) => return Ok(()),
         Ok(Err(e)) => e.to_string(),

@@ -13,13 +13,12 @@ impl<E: Engine> Executor<'_, E> {
     /// Before the primary was signalled: check the original still holds the
     /// lock before saying so, and never remove a standby that holds it.
     pub(super) async fn roll_back_early(self, standby: Option<&str>, failure: Failure) -> Report {
-        self.progress
-            .warn(&format!("{}; rolling back", self.redactor.text(&failure.what)));
+        self.events.warn(&format!("{}; rolling back", failure.what));
         self.back_to_original(standby, failure, Outcome::RolledBack).await
     }
 
     pub(super) async fn interrupted_early(self, standby: &str) -> Report {
-        self.progress.warn("interrupted before the handoff: rolling back");
+        self.events.warn("interrupted before the handoff: rolling back");
         let failure = Failure::new("interrupted before the handoff");
         self.back_to_original(Some(standby), failure, Outcome::Interrupted)
             .await
@@ -72,7 +71,7 @@ impl<E: Engine> Executor<'_, E> {
 
     pub(super) async fn remove_quietly(&self, id: &str) {
         if let Err(e) = self.engine.remove(id).await {
-            self.progress.warn(&format!("could not remove {id}: {e}"));
+            self.events.warn(&format!("could not remove {id}: {e}"));
         }
     }
 
@@ -90,8 +89,7 @@ impl<E: Engine> Executor<'_, E> {
             what.push_str(&format!("; stopping {name} failed: {e}"));
         }
         let failure = Failure::new(what).tail_of(&wait);
-        self.progress
-            .warn(&format!("{}; rolling back", self.redactor.text(&failure.what)));
+        self.events.warn(&format!("{}; rolling back", failure.what));
         if waits::answers(self.engine, &p.primary_addr).await {
             // The primary never let go: it still holds the lock.
             self.remove_quietly(standby).await;
@@ -335,7 +333,7 @@ impl<E: Engine> Executor<'_, E> {
         left: Vec<String>,
     ) -> Report {
         self.report.left = left;
-        self.progress.warn(&self.redactor.text(&failure.what));
+        self.events.warn(&failure.what);
         self.finish(Outcome::NeedsHuman, state, Some(failure), next)
     }
 }
