@@ -112,10 +112,8 @@ where
             .stack_size(COMMAND_STACK)
             .spawn_scoped(scope, work)
         {
-            Ok(thread) => thread.join().unwrap_or_else(|_| {
-                eprintln!("cl-maint: the command panicked; see `cl-maint status` for the node's state");
-                exit::FAILURE
-            }),
+            // A panic goes on as the process's own (exit 101), as before.
+            Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Err(e) => {
                 eprintln!("cl-maint: cannot start the command's thread: {e}");
                 exit::FAILURE

@@ -36,13 +36,20 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// The progress display and the interrupt, listening for signals.
+    /// For a command that changes the engine's state: the progress display
+    /// and the interrupt, listening for signals (Ctrl-C and SIGTERM then
+    /// leave the node consistent instead of ending the process).
     pub fn new(cli: &Cli) -> Setup {
-        let interrupt = Interrupt::new();
-        interrupt.listen_for_signals();
+        let setup = Setup::read_only(cli);
+        setup.interrupt.listen_for_signals();
+        setup
+    }
+
+    /// For a read-only command: Ctrl-C and SIGTERM end it as usual.
+    pub fn read_only(cli: &Cli) -> Setup {
         Setup {
             events: Events::new(progress(cli)),
-            interrupt,
+            interrupt: Interrupt::new(),
         }
     }
 
@@ -119,7 +126,7 @@ pub async fn upgrade_all(cli: &Cli, args: &UpgradeArgs, nodes: &[crate::config::
             upgrade_report(&setup, &cli, &args),
         ))
         .await;
-        if !all.record(i, report) || setup.interrupt.is_set() {
+        if !all.record(i, setup.events.report(report)) || setup.interrupt.is_set() {
             break;
         }
     }
@@ -281,7 +288,7 @@ pub async fn recover(cli: &Cli, args: &RecoverArgs) -> i32 {
 /// `cl-maint status`.
 pub async fn status(cli: &Cli, args: &PairArgs) -> i32 {
     let names = args.names();
-    let setup = Setup::new(cli);
+    let setup = Setup::read_only(cli);
     let status = setup
         .on_pair(cli, args, async |hosts: Engines<'_>| {
             pair::status::status(hosts, &names).await
@@ -301,7 +308,7 @@ pub async fn health(cli: &Cli, args: &HealthArgs) -> i32 {
         names: args.metric.clone(),
         token: args.metrics_token.clone(),
     };
-    let setup = Setup::new(cli);
+    let setup = Setup::read_only(cli);
     let report = setup
         .on_pair(cli, &args.pair, async |hosts: Engines<'_>| {
             pair::health::health(hosts, &names, &opts).await

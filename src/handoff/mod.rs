@@ -21,6 +21,10 @@ pub mod timing;
 pub mod transfer;
 pub mod waits;
 
+#[cfg(test)]
+#[path = "transfer_tests.rs"]
+mod transfer_tests;
+
 use std::time::Duration;
 
 pub use transfer::{NotReady, Transfer};

@@ -32,10 +32,30 @@ pub struct Waiter<'a> {
 }
 
 /// Follows a just-started container's log (past its first `skip` lines)
+/// until it says that it waits for the lock. That alone proves nothing of a
+/// lock of its own: [`confirm_waiting`] does. Only a container whose lock is
+/// proven shared already (a clone of one that was confirmed, on the same
+/// engine and mounts) is waited for with this alone: there, answering HTTP
+/// later means it took the lock its predecessor let go, not a second lock.
+pub async fn logs_waiting<E: Engine>(
+    engine: &E,
+    id: &str,
+    who: &str,
+    skip: usize,
+    within: Duration,
+    interrupt: &Interrupt,
+) -> Result<WaitLine, Failure> {
+    waits::lock_wait_line(engine, id, within, interrupt, skip)
+        .await
+        .map_err(|f| Failure::waited(&format!("{who} never logged that it waits for the lock"), &f, within))
+}
+
+/// Follows a just-started container's log (past its first `skip` lines)
 /// until it waits for the lock, and proves it keeps waiting: for
-/// generations whose line comes before the attempt, it must not go on to
-/// boot; and it must not answer HTTP while another member holds the lock.
-/// A container that turns out to hold a lock of its own is killed at once.
+/// generations whose line comes before the attempt (unless the bolt-era
+/// lock file is provably shared), it must not go on to boot; and it must
+/// not answer HTTP while another member holds the lock. A container that
+/// turns out to hold a lock of its own is killed at once.
 pub async fn confirm_waiting<E: Engine>(
     engine: &E,
     w: &Waiter<'_>,
@@ -44,37 +64,41 @@ pub async fn confirm_waiting<E: Engine>(
     interrupt: &Interrupt,
 ) -> Result<WaitLine, Failure> {
     let (id, who, addr) = (w.id, w.who, w.addr);
-    let line = waits::lock_wait_line(engine, id, within, interrupt, skip)
-        .await
-        .map_err(|f| Failure::waited(&format!("{who} never logged that it waits for the lock"), &f, within))?;
+    let line = logs_waiting(engine, id, who, skip, within, interrupt).await?;
     let generation = line.generation;
-    let own_lock = if generation == Generation::Bolt && w.shared_file {
-        None
-    } else if generation.line_precedes_attempt() {
+    let mut own_lock = if generation.line_precedes_attempt() && !(generation == Generation::Bolt && w.shared_file) {
         waits::settle(engine, id, addr, waits::SETTLE, skip).await.err()
-    } else if waits::answers(engine, addr).await {
-        Some(format!("it answered HTTP on {addr}"))
     } else {
         None
     };
-    // A member that died right after its line is not waiting (and was not
-    // two nodes at once): say so, with its last lines.
-    if let Some(f) = died_after_line(engine, id, who).await {
-        return Err(f);
+    if own_lock.is_none() && waits::answers(engine, addr).await {
+        own_lock = Some(format!("it answered HTTP on {addr}"));
     }
-    if let Some(seen) = own_lock {
-        if crate::node::logs::classify(&seen) == Some(crate::node::logs::Event::LockTimeout) {
-            return Err(Failure::new(format!(
-                "{who} gave up waiting for the lock ({seen}): its DATABASE_TIMEOUT is too short to wait while the other member holds the lock; set DATABASE_TIMEOUT=0"
-            )));
-        }
-        let _ = engine.kill(id, "SIGKILL").await;
+    let Some(seen) = own_lock else {
+        // A member that died right after its line is not waiting: say so,
+        // with its last lines.
+        return match died_after_line(engine, id, who).await {
+            Some(f) => Err(f),
+            None => Ok(line),
+        };
+    };
+    if crate::node::logs::classify(&seen) == Some(crate::node::logs::Event::LockTimeout) {
         return Err(Failure::new(format!(
-            "{who} did not keep waiting for the lock ({seen}): it does not share {}'s database, so two nodes were active; it was killed at once",
-            w.holder
+            "{who} gave up waiting for the lock ({seen}): its DATABASE_TIMEOUT is too short to wait while the other member holds the lock; set DATABASE_TIMEOUT=0"
         )));
     }
-    Ok(line)
+    // One that already stopped was not two nodes at once; one that runs is
+    // killed at once.
+    if !waits::still_runs(engine, id).await
+        && let Some(f) = died_after_line(engine, id, who).await
+    {
+        return Err(f);
+    }
+    let _ = engine.kill(id, "SIGKILL").await;
+    Err(Failure::new(format!(
+        "{who} did not keep waiting for the lock ({seen}): it does not share {}'s database, so two nodes were active; it was killed at once",
+        w.holder
+    )))
 }
 
 /// How long a member left as the standby is watched after its waiting line

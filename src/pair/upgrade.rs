@@ -316,6 +316,23 @@ impl<E: Engine> PairUpgrade<'_, E> {
             if let Some(at) = transfer::release_at(Some(&h_line)) {
                 let _ = transfer::align(at, None).await;
             }
+            if transfer.successor_runs().await.is_err() {
+                self.report.set_outcome(Outcome::NeedsHuman);
+                self.report.state = format!(
+                    "{} serves the new version; the new {} stopped after it logged that it waits for the lock, and nothing would take over",
+                    w.name, h.name
+                );
+                self.report.left = vec![old_name(&w.name), old_name(&h.name)];
+                self.report.next_steps = vec![format!(
+                    "read its log (`docker logs --tail 50 {}`), fix it, then remove {} and run `cl-maint failover up`",
+                    h.name,
+                    old_name(&h.name)
+                )];
+                return Err(Failure::new(format!(
+                    "the new {} stopped after it logged that it waits for the lock",
+                    h.name
+                )));
+            }
             let took = transfer.plain(&Interrupt::new()).await;
             match took.gap {
                 Ok(gap) => {

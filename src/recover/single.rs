@@ -4,11 +4,10 @@
 
 use crate::engine::Engine;
 use crate::events::Events;
-use crate::handoff::steps::{self, Waiter};
+use crate::handoff::steps;
 use crate::handoff::transfer::{self, Transfer};
 use crate::handoff::waits::{self, Release, WaitFailure};
 use crate::interrupt::Interrupt;
-use crate::members::{Hosts, share_lock_file};
 use crate::names::{old_name, standby_name};
 use crate::node::lock::{WAIT_FOREVER, is_bolt};
 use crate::report::{Outcome, Report};
@@ -261,15 +260,12 @@ impl<E: Engine> Run<'_, E> {
             skip
         };
         let addr = new.m.addr.clone().unwrap_or_default();
-        let waiter = Waiter {
-            id: &replacement,
-            who: &format!("the new {name}"),
-            addr: &addr,
-            holder: &standby.m.name,
-            shared_file: share_lock_file(Hosts::one(engine), &standby.m, &new.m),
-        };
-        let line = match steps::confirm_waiting(engine, &waiter, skip, self.opts.wait_timeout, &Interrupt::new()).await
-        {
+        // The line alone (see `steps::logs_waiting`): a clone of the node
+        // that holds the lock now, on its engine.
+        let who = format!("the new {name}");
+        let none = Interrupt::new();
+        let waited = steps::logs_waiting(engine, &replacement, &who, skip, self.opts.wait_timeout, &none);
+        let line = match waited.await {
             Ok(line) => line,
             Err(f) => {
                 let _ = engine.stop(&replacement, self.opts.stop_timeout).await;
@@ -292,6 +288,12 @@ impl<E: Engine> Run<'_, E> {
         };
         if let Some(at) = transfer::release_at(Some(&line)) {
             let _ = transfer::align(at, None).await;
+        }
+        if transfer.successor_runs().await.is_err() {
+            return Err(self.stuck(
+                &on_standby,
+                format!("the new {name} stopped after it logged that it waits for the lock"),
+            ));
         }
         let took = transfer.plain(&Interrupt::new()).await;
         match took.gap {

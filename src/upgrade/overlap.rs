@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::engine::Engine;
 use crate::handoff::Failure;
-use crate::handoff::steps::{self, Waiter};
+use crate::handoff::steps;
 use crate::handoff::waits::{self, WaitLine};
 use crate::interrupt::Interrupt;
 use crate::report::{Outcome, Report};
@@ -75,17 +75,13 @@ impl<E: Engine> Executor<'_, E> {
             let what = format!("starting the new {name} failed: {e}");
             return Err(RecreateError::Replacement(Some(id), Failure::new(what)));
         }
-        // Finished even when interrupted: the hand-back is the way home.
-        let waiter = Waiter {
-            id: &id,
-            who: &format!("the new {name}"),
-            addr: &p.primary_addr,
-            holder: &p.standby.name,
-            // Same engine and mounts as the standby, which was proven to
-            // contend for the original's lock: a bolt-era line needs no watch.
-            shared_file: true,
-        };
-        match steps::confirm_waiting(self.engine, &waiter, 0, self.opts.wait_timeout, &Interrupt::new()).await {
+        // Finished even when interrupted: the hand-back is the way home. The
+        // line alone (see `steps::logs_waiting`): a clone of the confirmed
+        // standby, on its engine and mounts; if it answers later, the
+        // standby has let go and it holds the one lock (the upgrade then
+        // finishes on it).
+        let who = format!("the new {name}");
+        match steps::logs_waiting(self.engine, &id, &who, 0, self.opts.wait_timeout, &Interrupt::new()).await {
             Ok(line) => {
                 self.events.note(&format!("the new {name} is waiting for the lock"));
                 Ok(Ready { id, line })

@@ -249,6 +249,10 @@ async fn upgrade_all_upgrades_every_node_of_the_file() {
         assert_eq!(n["outcome"], "upgraded", "{n}");
         assert_eq!(n["report"]["to"]["version"], NEW);
         assert_eq!(n["container"], node.name.as_str());
+        // Each node's own handoffs and phases, not the run's so far.
+        assert_eq!(n["report"]["handoffs"].as_array().map(Vec::len), Some(2), "{n}");
+        let phases = n["report"]["phases"].as_array().unwrap();
+        assert_eq!(phases.iter().filter(|p| p["name"] == "pull").count(), 1, "{n}");
     }
     for (rig, node) in [(&rig_a, &a), (&rig_b, &b)] {
         let (id, image) = image_of(rig, &node.name).await;
