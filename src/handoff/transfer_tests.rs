@@ -73,7 +73,10 @@ async fn a_plain_transfer_measures_the_gap_and_only_stops_the_holder() {
     fake.set_handover(Duration::from_millis(300));
     let took = transfer(&fake, &holder, &successor).plain(&Interrupt::new()).await;
     let gap = took.gap.expect("the successor serves");
-    assert!(gap >= Duration::from_millis(300) && gap < Duration::from_millis(400), "{gap:?}");
+    assert!(
+        gap >= Duration::from_millis(300) && gap < Duration::from_millis(400),
+        "{gap:?}"
+    );
     assert_eq!(fake.calls()[4..], ["stop chainlink"]);
     assert_eq!(fake.holder().as_deref(), Some(SUCCESSOR));
 }

@@ -64,7 +64,12 @@ impl<'a, E: Engine> Hosts<'a, E> {
 /// Whether two members provably share the bolt-era lock file: both on one
 /// engine, with `ROOT` on the same volume or host directory.
 pub fn share_lock_file<E: Engine>(hosts: Hosts<'_, E>, a: &Member, b: &Member) -> bool {
-    !hosts.split()
+    same_lock_file(hosts.split(), a, b)
+}
+
+/// [`share_lock_file`] for members on one engine (`split` false) or two.
+pub fn same_lock_file(split: bool, a: &Member, b: &Member) -> bool {
+    !split
         && crate::spec::data_dir_on_host(&a.inspect)
             .is_some_and(|d| crate::spec::data_dir_on_host(&b.inspect).as_ref() == Some(&d))
 }

@@ -11,6 +11,7 @@
 pub mod health;
 pub mod status;
 pub mod switch;
+pub mod switch_plan;
 pub mod up;
 pub mod upgrade;
 pub mod upgrade_plan;

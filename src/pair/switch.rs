@@ -15,18 +15,12 @@ use crate::report::{Outcome, Report};
 use tokio::time::Instant;
 
 use super::member::{LockRole, Member};
-use super::{Hosts, PairOptions, PairView, Which};
+use super::switch_plan::{self, Decision, Observed, Successor, SwitchPlan};
+use super::{Hosts, PairOptions, Which};
 use crate::handoff::Failure;
 use crate::handoff::steps;
 
-/// Where the lock should go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// To whichever member does not hold it.
-    Other,
-    /// To the primary (`failover back`).
-    Back,
-}
+pub use super::switch_plan::Direction;
 
 /// `cl-maint failover` / `cl-maint failover back`. With `hold`, the old
 /// holder is left stopped.
@@ -45,26 +39,28 @@ pub async fn switch<E: Engine>(
     };
     let mut report = Report::new(command, &names.primary, Outcome::Refused);
     events.step(&format!("checking {} and {}", names.primary, names.secondary));
-    let view = match super::view(hosts, names).await {
-        Ok(v) => v,
+    let observed = match observe(hosts, names).await {
+        Ok(o) => o,
         Err(e) => return crate::report::engine_failed(report, e),
     };
-    for member in [&view.primary, &view.secondary].into_iter().flatten() {
+    for member in [&observed.view.primary, &observed.view.secondary].into_iter().flatten() {
         events.secrets(&member.env());
     }
     let warned = AtomicBool::new(false);
-    let ran = run(
-        hosts,
-        opts,
-        direction,
-        hold,
-        &view,
-        events,
-        interrupt,
-        &warned,
-        &mut report,
-    )
-    .await;
+    report.state = "nothing was changed".into();
+    let ran = match switch_plan::plan(&observed, names, direction, hold) {
+        Ok(Decision::Switch(plan)) => execute(hosts, opts, hold, &plan, events, interrupt, &warned, &mut report).await,
+        Ok(Decision::AlreadyThere(state)) => {
+            report.set_outcome(Outcome::NothingToDo);
+            report.state = state;
+            Ok(())
+        }
+        Err(refusal) => {
+            report.set_outcome(refusal.outcome);
+            report.next_steps = refusal.next_steps;
+            Err(Failure::new(refusal.what))
+        }
+    };
     if let Err(f) = ran {
         report.error = Some(f.what);
         report.log_tail = f.tail;
@@ -82,106 +78,53 @@ pub async fn switch<E: Engine>(
 /// The warning for an interrupt past the handoff.
 const FINISHED: &str = "interrupt received after the old holder was stopped: finishing the switchover, the only way back to a holder and a standby";
 
+/// Reads both members and, for a member that started a moment ago, its
+/// last waiting line (read-only).
+async fn observe<E: Engine>(hosts: Hosts<'_, E>, names: &super::PairNames) -> crate::engine::EngineResult<Observed> {
+    let view = super::view(hosts, names).await?;
+    let mut fresh = [None, None];
+    for (i, which) in [Which::Primary, Which::Secondary].into_iter().enumerate() {
+        if let Some(m) = view.of(which)
+            && m.lock == LockRole::Waiting
+            && started_recently(m)
+        {
+            fresh[i] = waits::last_wait_line(hosts.of(which), &m.id)
+                .await
+                .filter(|line| transfer::release_at(Some(line)).is_some());
+        }
+    }
+    Ok(Observed {
+        view,
+        split: hosts.split(),
+        fresh,
+    })
+}
+
+/// Carries out a switchover `plan`.
 #[allow(clippy::too_many_arguments)]
-async fn run<E: Engine>(
+async fn execute<E: Engine>(
     hosts: Hosts<'_, E>,
     opts: &PairOptions,
-    direction: Direction,
     hold: bool,
-    view: &PairView,
+    plan: &SwitchPlan,
     events: &Events,
     interrupt: &Interrupt,
     warned: &AtomicBool,
     report: &mut Report,
 ) -> Result<(), Failure> {
-    let names = &opts.names;
-    report.state = "nothing was changed".into();
-    let (Some(_), Some(_)) = (&view.primary, &view.secondary) else {
-        let missing = if view.primary.is_none() {
-            &names.primary
-        } else {
-            &names.secondary
-        };
-        report.next_steps = vec![if missing == &names.secondary {
-            "create the secondary first: `cl-maint failover up`".to_string()
-        } else {
-            "name the node's container with --container NAME".to_string()
-        }];
-        return Err(Failure::new(format!("there is no container named {missing}")));
-    };
-    let holders = view.holders();
-    let from = match holders.as_slice() {
-        [one] => *one,
-        [] => {
-            report.set_outcome(Outcome::NoHolder);
-            report.next_steps = vec!["see `cl-maint status`; start the node before moving its lock".into()];
-            return Err(Failure::new(format!(
-                "neither {} nor {} answers as the lock holder",
-                names.primary, names.secondary
-            )));
-        }
-        _ => {
-            report.set_outcome(Outcome::SeveralHolders);
-            report.next_steps = vec!["stop one of them at once (`docker stop NAME`), then check the database".into()];
-            return Err(Failure::new(format!(
-                "both {} and {} answer as the lock holder: two nodes may be active",
-                names.primary, names.secondary
-            )));
-        }
-    };
-    if direction == Direction::Back && from == Which::Primary {
-        report.set_outcome(Outcome::NothingToDo);
-        report.state = format!("{} already holds the lock", names.primary);
-        return Ok(());
-    }
-    let to = from.other();
-    let (old, new) = (view.of(from).unwrap().clone(), view.of(to).unwrap().clone());
-    let (from_engine, to_engine) = (hosts.of(from), hosts.of(to));
-    let shared = super::share_lock_file(hosts, &old, &new);
-    let Some(to_addr) = new.addr.clone() else {
-        return Err(Failure::new(format!(
-            "{} publishes no host port for the node's port, so its takeover cannot be confirmed",
-            new.name
-        )));
-    };
-
-    // Both members take turns waiting: each must be able to wait.
-    let must_wait: Vec<&Member> = match (new.lock, hold) {
-        (LockRole::Stopped, true) => vec![&new],
-        (LockRole::Stopped, false) => vec![&new, &old],
-        (_, false) => vec![&old],
-        (_, true) => vec![],
-    };
-    if let Some((m, why)) = must_wait.iter().find_map(|m| steps::cannot_wait(m).map(|w| (m, w))) {
-        report.next_steps = vec![steps::wait_fix(m)];
-        return Err(Failure::new(why));
-    }
+    let (from, old, new) = (plan.from, &plan.old, &plan.new);
+    let (to_addr, shared) = (&plan.to_addr, plan.shared);
+    let (from_engine, to_engine) = (hosts.of(from), hosts.of(from.other()));
 
     // 1. The member taking over must wait for the lock, and its next lock
-    // try should be known. A member that started a moment ago (as after the
-    // `failover` that a `failover back` follows at once) is timed by its
-    // last waiting line's engine time. Otherwise a lease-era standby is
-    // restarted (it tries at a random phase of its 1 s interval); a bolt-era
-    // one tries every 50 ms and is left be.
-    if !matches!(new.lock, LockRole::Waiting | LockRole::Stopped) {
-        report.next_steps = vec![format!(
-            "look at its log: `docker logs --tail 50 {}`; if it is still starting, run this again in a minute",
-            new.name
-        )];
-        return Err(Failure::new(format!("{}: {}", new.name, new.lock_evidence)));
-    }
-    let fresh = if new.lock == LockRole::Waiting && started_recently(&new) {
-        waits::last_wait_line(to_engine, &new.id)
-            .await
-            .filter(|line| transfer::release_at(Some(line)).is_some())
-    } else {
-        None
-    };
-    let restart =
-        fresh.is_none() && new.lock == LockRole::Waiting && new.generation.is_some_and(|g| !g.line_precedes_attempt());
+    // try should be known (see `Successor`).
     let began = Instant::now();
-    let mut first_try = fresh;
-    if restart || new.lock == LockRole::Stopped {
+    let mut first_try = match plan.successor {
+        Successor::Timed(line) => Some(line),
+        _ => None,
+    };
+    let restart = plan.successor == Successor::Restart;
+    if restart || plan.successor == Successor::Start {
         if restart {
             events.step(&format!("restarting {} so that its next lock try is known", new.name));
             to_engine
@@ -191,7 +134,7 @@ async fn run<E: Engine>(
         } else {
             events.step(&format!("starting {}; it should wait for the lock", new.name));
         }
-        match steps::start_waiting(to_engine, &new, opts.wait_timeout, interrupt, shared).await {
+        match steps::start_waiting(to_engine, new, opts.wait_timeout, interrupt, shared).await {
             Ok(line) => {
                 first_try = Some(line);
                 events.phase("start-standby", began.elapsed());
@@ -226,7 +169,7 @@ async fn run<E: Engine>(
         release: Release::Stop(opts.stop_timeout),
         to_engine,
         to: &new.id,
-        to_addr: &to_addr,
+        to_addr,
         within: opts.takeover_timeout,
         bolt_shared: shared && new.generation == Some(Generation::Bolt),
     };
@@ -258,7 +201,7 @@ async fn run<E: Engine>(
             "starting {} again while {} boots; it should wait for the lock",
             old.name, new.name
         ));
-        steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await
+        steps::start_waiting(from_engine, old, opts.wait_timeout, &Interrupt::new(), shared).await
     };
     let (took, early) = transfer.run(interrupt, (!hold).then_some(restart_old)).await;
     events.phase("takeover", began.elapsed());
@@ -268,7 +211,7 @@ async fn run<E: Engine>(
     }
     match took.gap {
         Ok(gap) => events.handoff(&old.name, &new.name, gap),
-        Err(wait) => return Err(failed_takeover(hosts, opts, from, &old, &new, took.stop_error, wait, report).await),
+        Err(wait) => return Err(failed_takeover(hosts, opts, from, old, new, took.stop_error, wait, report).await),
     }
     // Past the handoff, the way to one holder and one standby is forward.
     let warn_finishing = |events: &Events| {
@@ -299,7 +242,7 @@ async fn run<E: Engine>(
         Some(restarted) => restarted,
         None => {
             events.step(&format!("starting {} again; it should wait for the lock", old.name));
-            steps::start_waiting(from_engine, &old, opts.wait_timeout, &Interrupt::new(), shared).await
+            steps::start_waiting(from_engine, old, opts.wait_timeout, &Interrupt::new(), shared).await
         }
     };
     warn_finishing(events);
