@@ -151,7 +151,8 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 holder: (&h, hw),
                 waiting: (&w, ww),
             };
-            let plan = upgrade_plan::plan(self.hosts, &roles, &target, self.opts, hand_back).await?;
+            let seen = upgrade_plan::observe(self.hosts, &roles, &target).await?;
+            let plan = upgrade_plan::plan(&seen, &roles, &target, self.opts, hand_back)?;
             self.report.set_outcome(Outcome::DryRun);
             self.report.plan = Some(plan.json);
             self.report.plan_text = Some(plan.text);

@@ -6,6 +6,8 @@
 use crate::engine::Engine;
 use crate::names::old_name;
 use crate::node::lock::{WAIT_FOREVER, is_bolt};
+use bollard::models::ImageConfig;
+
 use crate::spec::{self, CloneRequest, CloneSpec};
 use crate::upgrade::options::UpgradeOptions;
 use crate::upgrade::plan::pull_step;
@@ -15,18 +17,29 @@ use super::member::Member;
 use super::{Hosts, Which};
 use crate::handoff::Failure;
 
-/// The clone of member `m` on `image` under its own name: its settings,
-/// less the defaults of the image it runs, and in the bolt era
-/// `DATABASE_TIMEOUT=0` so that it waits while the other member holds the
-/// lock.
+/// The clone of member `m` on `image` under its own name (see
+/// [`clone_spec_of`]), reading the config of the image it runs.
 pub async fn clone_of<E: Engine>(engine: &E, m: &Member, image: &str) -> Result<CloneSpec, Failure> {
-    let config = engine
+    clone_spec_of(m, &image_config(engine, m).await?, image)
+}
+
+/// The config of the image member `m` runs (its defaults, which a clone
+/// leaves to the new image).
+pub async fn image_config<E: Engine>(engine: &E, m: &Member) -> Result<ImageConfig, Failure> {
+    engine
         .inspect_image(&m.image_id)
         .await
         .ok()
         .flatten()
         .and_then(|i| i.config)
-        .ok_or_else(|| Failure::new(format!("the image {} runs is not on its engine any more", m.name)))?;
+        .ok_or_else(|| Failure::new(format!("the image {} runs is not on its engine any more", m.name)))
+}
+
+/// The clone of member `m` on `image` under its own name: its settings,
+/// less `config`, the defaults of the image it runs, and in the bolt era
+/// `DATABASE_TIMEOUT=0` so that it waits while the other member holds the
+/// lock. Pure.
+pub fn clone_spec_of(m: &Member, config: &ImageConfig, image: &str) -> Result<CloneSpec, Failure> {
     let env = m.env();
     let request = CloneRequest {
         name: m.name.clone(),
@@ -39,7 +52,38 @@ pub async fn clone_of<E: Engine>(engine: &E, m: &Member, image: &str) -> Result<
         },
         labels: Vec::new(),
     };
-    spec::clone_spec(&m.inspect, &config, &request).map_err(|e| Failure::new(format!("cannot clone {}: {e}", m.name)))
+    spec::clone_spec(&m.inspect, config, &request).map_err(|e| Failure::new(format!("cannot clone {}: {e}", m.name)))
+}
+
+/// What a pair upgrade's plan needs to know of the engines (read-only).
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// The config of the image the holder runs.
+    pub holder_image: ImageConfig,
+    /// The config of the image the waiting member runs.
+    pub waiting_image: ImageConfig,
+    /// Whether every engine of the pair has the target image already.
+    pub target_present: bool,
+    /// The holder's engine, and the waiting member's, when the pair runs
+    /// on two (commands are then marked with the engine they run on).
+    pub split: Option<(String, String)>,
+}
+
+/// Reads what [`plan`] needs.
+pub async fn observe<E: Engine>(hosts: Hosts<'_, E>, roles: &Roles<'_>, target: &str) -> Result<Seen, Failure> {
+    let ((h, hw), (w, ww)) = (roles.holder, roles.waiting);
+    let mut target_present = true;
+    for engine in engines(hosts) {
+        target_present &= engine.inspect_image(target).await.ok().flatten().is_some();
+    }
+    Ok(Seen {
+        holder_image: image_config(hosts.of(hw), h).await?,
+        waiting_image: image_config(hosts.of(ww), w).await?,
+        target_present,
+        split: hosts
+            .split()
+            .then(|| (hosts.of(hw).endpoint(), hosts.of(ww).endpoint())),
+    })
 }
 
 /// A pair upgrade's plan: JSON for `--json`, and text for people (both
@@ -61,22 +105,18 @@ pub struct Roles<'a> {
 }
 
 /// The plan of upgrading the pair to `target`, handing the lock back at the
-/// end when `hand_back`.
-pub async fn plan<E: Engine>(
-    hosts: Hosts<'_, E>,
+/// end when `hand_back`. Pure: `seen` is what it needs of the engines.
+pub fn plan(
+    seen: &Seen,
     roles: &Roles<'_>,
     target: &str,
     opts: &UpgradeOptions,
     hand_back: bool,
 ) -> Result<PairPlan, Failure> {
     let ((h, hw), (w, ww)) = (roles.holder, roles.waiting);
-    let w_spec = clone_of(hosts.of(ww), w, target).await?;
-    let h_spec = clone_of(hosts.of(hw), h, target).await?;
-    let mut present = true;
-    for engine in engines(hosts) {
-        present &= engine.inspect_image(target).await.ok().flatten().is_some();
-    }
-    let (first, pulls) = pull_step(opts.pull, target, present);
+    let w_spec = clone_spec_of(w, &seen.waiting_image, target)?;
+    let h_spec = clone_spec_of(h, &seen.holder_image, target)?;
+    let (first, pulls) = pull_step(opts.pull, target, seen.target_present);
     let (w_old, h_old) = (old_name(&w.name), old_name(&h.name));
     let grace = opts.stop_timeout.as_secs();
     let addr = |m: &Member| m.addr.clone().unwrap_or_else(|| "its published port".into());
@@ -118,30 +158,37 @@ pub async fn plan<E: Engine>(
     if w.image != h.image {
         changes.push(format!("image of {}: {} -> {target}", w.name, w.image));
     }
+    // A command, with the engine it runs on when the pair is on two.
+    let on = |holder: bool, command: String| match &seen.split {
+        Some((he, we)) => format!("{command}   # on {}", if holder { he } else { we }),
+        None => command,
+    };
+    let (he, we) = (true, false);
     let mut commands = Vec::new();
     if pulls {
-        for engine in engines(hosts) {
-            commands.push(on(hosts, engine, format!("docker pull {target}")));
+        // On the primary's engine first.
+        let order = if hw == Which::Primary { [he, we] } else { [we, he] };
+        let engines = if seen.split.is_some() { &order[..] } else { &order[..1] };
+        for &holder in engines {
+            commands.push(on(holder, format!("docker pull {target}")));
         }
     }
     let logs = |name: &str| format!("docker logs -f {name}   # until it says it is waiting for the lock");
-    let we = hosts.of(ww);
-    let he = hosts.of(hw);
-    commands.push(on(hosts, we, format!("docker stop -t {grace} {}", w.name)));
-    commands.push(on(hosts, we, format!("docker rename {} {w_old}", w.name)));
-    commands.extend(run_commands(&w_spec).into_iter().map(|c| on(hosts, we, c)));
-    commands.push(on(hosts, we, logs(&w.name)));
-    commands.push(on(hosts, he, format!("docker stop -t {grace} {}", h.name)));
-    commands.push(on(hosts, he, format!("docker rename {} {h_old}", h.name)));
-    commands.extend(run_commands(&h_spec).into_iter().map(|c| on(hosts, he, c)));
-    commands.push(on(hosts, he, logs(&h.name)));
+    commands.push(on(we, format!("docker stop -t {grace} {}", w.name)));
+    commands.push(on(we, format!("docker rename {} {w_old}", w.name)));
+    commands.extend(run_commands(&w_spec).into_iter().map(|c| on(we, c)));
+    commands.push(on(we, logs(&w.name)));
+    commands.push(on(he, format!("docker stop -t {grace} {}", h.name)));
+    commands.push(on(he, format!("docker rename {} {h_old}", h.name)));
+    commands.extend(run_commands(&h_spec).into_iter().map(|c| on(he, c)));
+    commands.push(on(he, logs(&h.name)));
     if hand_back {
-        commands.push(on(hosts, we, format!("docker stop -t {grace} {}", w.name)));
-        commands.push(on(hosts, we, format!("docker start {}", w.name)));
+        commands.push(on(we, format!("docker stop -t {grace} {}", w.name)));
+        commands.push(on(we, format!("docker start {}", w.name)));
     }
     if !opts.keep_old {
-        commands.push(on(hosts, we, format!("docker rm {w_old}")));
-        commands.push(on(hosts, he, format!("docker rm {h_old}")));
+        commands.push(on(we, format!("docker rm {w_old}")));
+        commands.push(on(he, format!("docker rm {h_old}")));
     }
     let shown = Shown {
         title: format!("Plan for the pair {} / {} ({} -> {target})", h.name, w.name, h.image),
@@ -166,11 +213,80 @@ fn engines<'a, E: Engine>(hosts: Hosts<'a, E>) -> Vec<&'a E> {
     }
 }
 
-/// A command, with the engine it runs on when the pair is on two.
-fn on<E: Engine>(hosts: Hosts<'_, E>, engine: &E, command: String) -> String {
-    if hosts.split() {
-        format!("{command}   # on {}", engine.endpoint())
-    } else {
-        command
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::members::LockRole;
+    use crate::upgrade::options::PullPolicy;
+
+    const TARGET: &str = "smartcontract/chainlink:2.10.0";
+
+    fn member(name: &str, lock: LockRole, port: u16) -> Member {
+        let mut inspect: bollard::models::ContainerInspectResponse =
+            serde_json::from_str(include_str!("../../tests/fixtures/inspect-container.json")).expect("fixture");
+        inspect.name = Some(format!("/{name}"));
+        Member {
+            role: name.into(),
+            name: name.into(),
+            host: "unix:///var/run/docker.sock".into(),
+            id: format!("{name}-id"),
+            image: "smartcontract/chainlink:2.9.0".into(),
+            image_id: "sha256:1".into(),
+            version: Some("2.9.0".into()),
+            state: "running".into(),
+            running: true,
+            port: Some(port),
+            addr: Some(format!("127.0.0.1:{port}")),
+            lock,
+            lock_evidence: String::new(),
+            http_status: None,
+            generation: None,
+            docker_health: None,
+            started_at: None,
+            uptime_s: None,
+            restart: None,
+            inspect,
+        }
+    }
+
+    fn seen(present: bool, split: bool) -> Seen {
+        let image: bollard::models::ImageInspect =
+            serde_json::from_str(include_str!("../../tests/fixtures/inspect-image-old.json")).expect("fixture");
+        let config = image.config.expect("config");
+        Seen {
+            holder_image: config.clone(),
+            waiting_image: config,
+            target_present: present,
+            split: split.then(|| ("tcp://a:2376".to_string(), "tcp://b:2376".to_string())),
+        }
+    }
+
+    #[test]
+    fn the_pair_plan_is_built_from_what_was_seen_alone() {
+        let (p, s) = (
+            member("chainlink", LockRole::Holding, 6688),
+            member("secondary", LockRole::Waiting, 6687),
+        );
+        let roles = Roles {
+            holder: (&p, Which::Primary),
+            waiting: (&s, Which::Secondary),
+        };
+        let mut opts = UpgradeOptions::new("chainlink", "2.10.0");
+        opts.pull = PullPolicy::Missing;
+        let one = plan(&seen(true, false), &roles, TARGET, &opts, true).expect("a plan");
+        let text = &one.text;
+        assert!(!text.contains("docker pull"), "the target is present: {text}");
+        assert!(text.contains("hand the lock back"), "{text}");
+        // The waiting member is stopped for its recreation and for the hand-back.
+        assert_eq!(text.matches("docker stop -t 15 secondary").count(), 2, "{text}");
+        assert!(!text.contains("# on "), "{text}");
+        // Missing on the engines, on two engines, and no hand-back.
+        let two = plan(&seen(false, true), &roles, TARGET, &opts, false).expect("a plan");
+        let text = &two.text;
+        assert_eq!(text.matches("docker pull").count(), 2, "{text}");
+        assert!(text.contains("# on tcp://b:2376"), "{text}");
+        assert!(text.contains("leave secondary holding the lock"), "{text}");
+        assert_eq!(text.matches("docker stop -t 15 secondary").count(), 1, "{text}");
+        assert_eq!(one.json["steps"].as_array().map(Vec::len), Some(6), "{}", one.json);
     }
 }
