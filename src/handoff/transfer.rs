@@ -79,6 +79,16 @@ impl<E: Engine> Transfer<'_, E> {
         }
     }
 
+    /// Steps 3 and 4 for a transfer nothing may interrupt (the way home):
+    /// waits for the successor's next lock try after `first_try`, its
+    /// waiting line, then looks once more that it still runs.
+    pub async fn prepare(&self, first_try: Option<&WaitLine>) -> Result<(), NotReady> {
+        if let Some(at) = release_at(first_try) {
+            let _ = align(at, None).await;
+        }
+        self.successor_runs().await
+    }
+
     /// Releases the holder and waits until the successor serves, measuring
     /// the gap. `beside`, when given, starts once the holder's stop has
     /// returned (its name and ports are free) and the successor provably

@@ -238,6 +238,34 @@ impl Member {
     }
 }
 
+/// A member for unit tests: running (or stopped) on the local engine, its
+/// port 6688 published on 127.0.0.1.
+#[cfg(test)]
+pub(crate) fn sample(role: &str, name: &str, lock: LockRole) -> Member {
+    Member {
+        role: role.into(),
+        name: name.into(),
+        host: "unix:///var/run/docker.sock".into(),
+        id: format!("{name}-id"),
+        image: "smartcontract/chainlink:2.10.0".into(),
+        image_id: "sha256:1".into(),
+        version: Some("2.10.0".into()),
+        state: if lock == LockRole::Stopped { "exited" } else { "running" }.into(),
+        running: lock != LockRole::Stopped,
+        port: Some(6688),
+        addr: Some("127.0.0.1:6688".into()),
+        lock,
+        lock_evidence: String::new(),
+        http_status: None,
+        generation: None,
+        docker_health: None,
+        started_at: None,
+        uptime_s: None,
+        restart: None,
+        inspect: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

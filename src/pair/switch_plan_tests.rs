@@ -19,26 +19,11 @@ fn names() -> PairNames {
 
 fn member(role: &str, name: &str, lock: LockRole, port: u16) -> Member {
     Member {
-        role: role.into(),
-        name: name.into(),
-        host: "unix:///var/run/docker.sock".into(),
-        id: format!("{name}-id"),
-        image: "smartcontract/chainlink:2.10.0".into(),
-        image_id: "sha256:1".into(),
-        version: Some("2.10.0".into()),
-        state: if lock == LockRole::Stopped { "exited" } else { "running" }.into(),
-        running: lock != LockRole::Stopped,
         port: Some(port),
         addr: Some(format!("127.0.0.1:{port}")),
-        lock,
         lock_evidence: "it is still starting".into(),
-        http_status: None,
         generation: Some(Generation::Lease),
-        docker_health: None,
-        started_at: None,
-        uptime_s: None,
-        restart: None,
-        inspect: Default::default(),
+        ..crate::members::member::sample(role, name, lock)
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::engine::Engine;
 use crate::events::Events;
-use crate::handoff::transfer::{self, Transfer};
+use crate::handoff::transfer::Transfer;
 use crate::handoff::waits::{self, Release, WaitLine};
 use crate::interrupt::Interrupt;
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE, old_name};
@@ -212,10 +212,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             within: self.opts.takeover_timeout,
             bolt_shared: false,
         };
-        if let Some(at) = transfer::release_at(Some(&w_line)) {
-            let _ = transfer::align(at, None).await;
-        }
-        if transfer.successor_runs().await.is_err() {
+        if transfer.prepare(Some(&w_line)).await.is_err() {
             self.restore_waiting(ww, &w, Some(&w_new)).await;
             return Err(Failure::new(format!(
                 "the new {} stopped after it logged that it waits for the lock",
@@ -314,10 +311,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 within: self.opts.takeover_timeout,
                 bolt_shared: false,
             };
-            if let Some(at) = transfer::release_at(Some(&h_line)) {
-                let _ = transfer::align(at, None).await;
-            }
-            if transfer.successor_runs().await.is_err() {
+            if transfer.prepare(Some(&h_line)).await.is_err() {
                 self.report.set_outcome(Outcome::NeedsHuman);
                 self.report.state = format!(
                     "{} serves the new version; the new {} stopped after it logged that it waits for the lock, and nothing would take over",

@@ -226,26 +226,12 @@ mod tests {
             serde_json::from_str(include_str!("../../tests/fixtures/inspect-container.json")).expect("fixture");
         inspect.name = Some(format!("/{name}"));
         Member {
-            role: name.into(),
-            name: name.into(),
-            host: "unix:///var/run/docker.sock".into(),
-            id: format!("{name}-id"),
             image: "smartcontract/chainlink:2.9.0".into(),
-            image_id: "sha256:1".into(),
             version: Some("2.9.0".into()),
-            state: "running".into(),
-            running: true,
             port: Some(port),
             addr: Some(format!("127.0.0.1:{port}")),
-            lock,
-            lock_evidence: String::new(),
-            http_status: None,
-            generation: None,
-            docker_health: None,
-            started_at: None,
-            uptime_s: None,
-            restart: None,
             inspect,
+            ..crate::members::member::sample(name, name, lock)
         }
     }
 

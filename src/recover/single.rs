@@ -5,7 +5,7 @@
 use crate::engine::Engine;
 use crate::events::Events;
 use crate::handoff::steps;
-use crate::handoff::transfer::{self, Transfer};
+use crate::handoff::transfer::Transfer;
 use crate::handoff::waits::{self, Release, WaitFailure};
 use crate::interrupt::Interrupt;
 use crate::names::{old_name, standby_name};
@@ -286,10 +286,7 @@ impl<E: Engine> Run<'_, E> {
             within: self.opts.takeover_timeout,
             bolt_shared: false,
         };
-        if let Some(at) = transfer::release_at(Some(&line)) {
-            let _ = transfer::align(at, None).await;
-        }
-        if transfer.successor_runs().await.is_err() {
+        if transfer.prepare(Some(&line)).await.is_err() {
             return Err(self.stuck(
                 &on_standby,
                 format!("the new {name} stopped after it logged that it waits for the lock"),
