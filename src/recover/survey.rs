@@ -184,26 +184,12 @@ mod tests {
 
     fn seen(name: &str, lock: LockRole, booted: bool) -> Option<Seen> {
         let m = Member {
-            role: "x".into(),
-            name: name.into(),
-            host: "unix:///var/run/docker.sock".into(),
-            id: format!("{name}-id"),
             image: "img".into(),
-            image_id: "sha256:1".into(),
             version: None,
             state: "running".into(),
-            running: lock != LockRole::Stopped,
             port: None,
             addr: None,
-            lock,
-            lock_evidence: String::new(),
-            http_status: None,
-            generation: None,
-            docker_health: None,
-            started_at: None,
-            uptime_s: None,
-            restart: None,
-            inspect: Default::default(),
+            ..crate::members::member::sample("x", name, lock)
         };
         Some(Seen {
             m,

@@ -174,7 +174,12 @@ async fn assert_recovered(rig: &Rig, node: &Node, generation: Gen, run: &Run) {
             c.config.unwrap().image.unwrap().ends_with(&format!(":{NEW}")),
             "once the new version held the lock, never back: {run:?}"
         );
-        assert!(run.report["state"].as_str().unwrap().contains("new version"), "{run:?}");
+        // Said when recover finished the upgrade; a run killed only after
+        // its own clean-up (a slow poll of the step under load) leaves
+        // nothing to recover, and the image check above is what counts.
+        if run.report["outcome"] == "recovered" {
+            assert!(run.report["state"].as_str().unwrap().contains("new version"), "{run:?}");
+        }
     } else {
         assert_eq!(
             c.id.as_deref(),
