@@ -13,6 +13,7 @@ pub mod status;
 pub mod switch;
 pub mod switch_plan;
 pub mod up;
+pub mod up_plan;
 pub mod upgrade;
 pub mod upgrade_plan;
 

@@ -3,14 +3,15 @@
 //! confirm it waits. Running it again when the pair is in place changes
 //! nothing.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineResult};
 use crate::events::Events;
 use crate::interrupt::Interrupt;
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE};
 use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
 
-use super::member::{LockRole, Member};
+use super::member::Member;
+use super::up_plan::{self, Action, Observed};
 use super::{Hosts, PairOptions, ROLE_SECONDARY};
 use crate::handoff::Failure;
 use crate::handoff::steps;
@@ -20,24 +21,35 @@ pub async fn up<E: Engine>(hosts: Hosts<'_, E>, opts: &PairOptions, events: &Eve
     let names = &opts.names;
     let mut report = Report::new("failover up", &names.primary, Outcome::Refused);
     events.step(&format!("checking {} and {}", names.primary, names.secondary));
-    let view = match super::view(hosts, names).await {
-        Ok(v) => v,
+    let observed = match observe(hosts, opts).await {
+        Ok(o) => o,
         Err(e) => return crate::report::engine_failed(report, e),
     };
-    let Some(primary) = view.primary.clone() else {
-        report.error = Some(format!(
-            "there is no container named {} on {}",
-            names.primary,
-            hosts.primary.endpoint()
-        ));
-        report.state = "nothing was changed".into();
-        report.next_steps = vec!["name the node's container with --container NAME".into()];
-        return report;
+    if let Some(primary) = &observed.view.primary {
+        events.secrets(&primary.env());
+    }
+    let plan = match up_plan::plan(&observed, opts) {
+        Ok(plan) => plan,
+        Err(refusal) => {
+            report.error = Some(refusal.what);
+            report.state = refusal.state;
+            report.next_steps = refusal.next_steps;
+            if observed.view.primary.is_some() {
+                report.members = super::final_members(hosts, names).await;
+            }
+            return report;
+        }
     };
-    events.secrets(&primary.env());
-    let result = match view.secondary.clone() {
-        Some(secondary) => existing(hosts, opts, &primary, secondary, events, interrupt, &mut report).await,
-        None => create(hosts, opts, &primary, events, interrupt, &mut report).await,
+    let primary = &plan.primary;
+    let result = match plan.action {
+        Action::AlreadyThere { state, next_steps } => {
+            report.set_outcome(Outcome::NothingToDo);
+            report.state = state;
+            report.next_steps = next_steps;
+            Ok(())
+        }
+        Action::Start(secondary) => start(hosts, opts, primary, &secondary, events, interrupt, &mut report).await,
+        Action::Create => create(hosts, opts, primary, events, interrupt, &mut report).await,
     };
     if let Err(f) = result {
         report.error = Some(f.what);
@@ -50,80 +62,62 @@ pub async fn up<E: Engine>(hosts: Hosts<'_, E>, opts: &PairOptions, events: &Eve
     report
 }
 
-/// The pair exists: start the secondary if it is stopped; otherwise say how
-/// it is.
-async fn existing<E: Engine>(
+/// Reads the pair and, when there is no secondary yet, who uses its port
+/// (read-only).
+async fn observe<E: Engine>(hosts: Hosts<'_, E>, opts: &PairOptions) -> EngineResult<Observed> {
+    let view = super::view(hosts, &opts.names).await?;
+    let port = opts.secondary_port;
+    let (port_users, port_free_here) = if view.secondary.is_none() {
+        (
+            crate::upgrade::observe::port_users(hosts.secondary, port).await?,
+            crate::upgrade::observe::port_free_here(hosts.secondary, port),
+        )
+    } else {
+        (Vec::new(), None)
+    };
+    Ok(Observed {
+        view,
+        split: hosts.split(),
+        endpoints: (hosts.primary.endpoint(), hosts.secondary.endpoint()),
+        port_users,
+        port_free_here,
+    })
+}
+
+/// The secondary exists but is stopped: start it and confirm it waits.
+async fn start<E: Engine>(
     hosts: Hosts<'_, E>,
     opts: &PairOptions,
     primary: &Member,
-    secondary: Member,
+    secondary: &Member,
     events: &Events,
     interrupt: &Interrupt,
     report: &mut Report,
 ) -> Result<(), Failure> {
     let (p, s) = (&primary.name, &secondary.name);
-    match secondary.lock {
-        LockRole::Waiting => {
-            report.set_outcome(Outcome::NothingToDo);
+    events.step(&format!("starting {s}; it should wait for the lock"));
+    let shared = super::share_lock_file(hosts, primary, secondary);
+    let started = async {
+        let line = steps::start_waiting(hosts.secondary, secondary, opts.wait_timeout, interrupt, shared).await?;
+        steps::stays_waiting(hosts.secondary, &secondary.id, s, interrupt)
+            .await
+            .map(|()| line)
+    };
+    match started.await {
+        Ok(line) => {
+            report.set_outcome(Outcome::PairReady);
             report.state = format!(
-                "the pair is in place: {p} is {}, {s} waits for the lock",
-                primary.lock.word()
+                "{p} holds the lock; {s} was started and waits for it ({})",
+                line.generation
             );
-            if let Some(why) = steps::cannot_wait(primary) {
-                report.next_steps = vec![format!("{why}; {}", steps::wait_fix(primary))];
-            }
             Ok(())
         }
-        LockRole::Holding => {
-            report.set_outcome(Outcome::NothingToDo);
-            report.state = format!("{s} holds the lock; {p} is {}", primary.lock.word());
-            report.next_steps = vec!["hand the lock back to the primary: `cl-maint failover back`".into()];
-            Ok(())
-        }
-        LockRole::Stopped => {
-            if primary.lock != LockRole::Holding {
-                report.state = format!("nothing was changed: {s} is stopped and {p} does not hold the lock");
-                return Err(Failure::new(format!(
-                    "{p} does not answer as the lock holder ({}), so {s} would not start as a standby",
-                    primary.lock_evidence
-                )));
-            }
-            events.step(&format!("starting {s}; it should wait for the lock"));
-            let shared = super::share_lock_file(hosts, primary, &secondary);
-            let started = async {
-                let line =
-                    steps::start_waiting(hosts.secondary, &secondary, opts.wait_timeout, interrupt, shared).await?;
-                steps::stays_waiting(hosts.secondary, &secondary.id, s, interrupt)
-                    .await
-                    .map(|()| line)
-            };
-            match started.await {
-                Ok(line) => {
-                    report.set_outcome(Outcome::PairReady);
-                    report.state = format!(
-                        "{p} holds the lock; {s} was started and waits for it ({})",
-                        line.generation
-                    );
-                    Ok(())
-                }
-                Err(f) => {
-                    let _ = hosts.secondary.stop(&secondary.id, opts.stop_timeout).await;
-                    report.set_outcome(Outcome::RolledBack);
-                    report.state = format!("{p} holds the lock; {s} is stopped again, as it was");
-                    report.next_steps = vec![format!("look at its log: `docker logs --tail 50 {s}`")];
-                    Err(f)
-                }
-            }
-        }
-        LockRole::Unknown => {
-            report.state = format!("nothing was changed; {s} runs but neither holds nor waits for the lock");
-            report.next_steps = vec![
-                format!(
-                    "look at its log: `docker logs --tail 50 {s}` (it may still be starting: run again in a minute)"
-                ),
-                format!("if it is not a Chainlink node, pick another name with --secondary NAME"),
-            ];
-            Err(Failure::new(format!("{s}: {}", secondary.lock_evidence)))
+        Err(f) => {
+            let _ = hosts.secondary.stop(&secondary.id, opts.stop_timeout).await;
+            report.set_outcome(Outcome::RolledBack);
+            report.state = format!("{p} holds the lock; {s} is stopped again, as it was");
+            report.next_steps = vec![format!("look at its log: `docker logs --tail 50 {s}`")];
+            Err(f)
         }
     }
 }
@@ -139,23 +133,6 @@ async fn create<E: Engine>(
 ) -> Result<(), Failure> {
     let (p, s) = (&primary.name, &opts.names.secondary);
     report.state = "nothing was changed".into();
-    if primary.lock != LockRole::Holding {
-        report.next_steps = vec![format!(
-            "start {p} and check it answers on its port (`cl-maint status`), then run this again"
-        )];
-        return Err(Failure::new(format!(
-            "{p} does not answer as the lock holder ({}): a secondary started now would take the lock instead of waiting",
-            primary.lock_evidence
-        )));
-    }
-    if let Some(why) = steps::cannot_wait(primary) {
-        report.next_steps = vec![steps::wait_fix(primary)];
-        return Err(Failure::new(why));
-    }
-    if let Err((why, fix)) = preflight(hosts, opts, primary).await {
-        report.next_steps = fix;
-        return Err(Failure::new(why));
-    }
     let image = match image_for_secondary(hosts, primary, events).await {
         Ok(i) => i,
         Err(why) => {
@@ -264,79 +241,6 @@ async fn create<E: Engine>(
             Err(f)
         }
     }
-}
-
-/// What can be checked before anything is created.
-async fn preflight<E: Engine>(
-    hosts: Hosts<'_, E>,
-    opts: &PairOptions,
-    primary: &Member,
-) -> Result<(), (String, Vec<String>)> {
-    let engine = hosts.secondary;
-    if !hosts.split() && primary.port == Some(opts.secondary_port) {
-        return Err((
-            format!(
-                "--secondary-port {} is the port {} publishes",
-                opts.secondary_port, primary.name
-            ),
-            vec!["choose another port, for example --secondary-port 6687".into()],
-        ));
-    }
-    let port = opts.secondary_port;
-    let users = crate::upgrade::observe::port_users(engine, port)
-        .await
-        .map_err(|e| (e.to_string(), Vec::new()))?;
-    if let Some(user) = users.first() {
-        return Err((
-            format!("host port {port} is taken by container {user} on {}", engine.endpoint()),
-            vec!["choose a free port with --secondary-port PORT".into()],
-        ));
-    }
-    if crate::upgrade::observe::port_free_here(engine, port) == Some(false) {
-        return Err((
-            format!("host port {port} is in use on this host"),
-            vec!["choose a free port with --secondary-port PORT".into()],
-        ));
-    }
-    if hosts.split() {
-        for m in primary.inspect.mounts.iter().flatten() {
-            let is_volume = m.typ.as_ref().map(|t| t.to_string()).as_deref() == Some("volume");
-            if is_volume && m.driver.as_deref().unwrap_or("local") == "local" {
-                return Err((
-                    format!(
-                        "{} keeps {} on the local volume {}: on {} a volume of that name is another directory, so the secondary would not share the node's files",
-                        primary.name,
-                        m.destination.clone().unwrap_or_default(),
-                        m.name.clone().unwrap_or_default(),
-                        engine.endpoint()
-                    ),
-                    vec![
-                        "use a bind mount of a directory both hosts share (NFS, EFS) or a volume driver both hosts reach".into(),
-                        "or run the secondary on the same host (leave out --secondary-host)".into(),
-                    ],
-                ));
-            }
-        }
-        if let Some(url) = primary.env().iter().find_map(|e| e.strip_prefix("DATABASE_URL=")) {
-            let host = url
-                .split('@')
-                .nth(1)
-                .unwrap_or(url)
-                .split(['/', ':', '?'])
-                .next()
-                .unwrap_or("");
-            if matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]") {
-                return Err((
-                    format!(
-                        "{}'s DATABASE_URL points at {host}: from another host that is another database",
-                        primary.name
-                    ),
-                    vec!["point DATABASE_URL at an address both hosts reach, then recreate the node".into()],
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The image reference the secondary runs: the primary's exact image, pulled
