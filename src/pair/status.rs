@@ -9,7 +9,6 @@ use crate::exit;
 use super::{Hosts, PairNames, Which};
 use crate::members::member::{LockRole, Member};
 use crate::members::members;
-use crate::render::table::member_table;
 
 /// What the lock looks like across the members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -197,33 +196,6 @@ pub fn judge(names: &PairNames, members: Vec<Member>) -> Status {
     }
 }
 
-impl Status {
-    /// One JSON document.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
-    }
-
-    /// A table for people.
-    pub fn to_human(&self) -> String {
-        let mut out = member_table(&self.members);
-        if self
-            .members
-            .iter()
-            .any(|m| m.waiting() && m.docker_health.as_deref() == Some("unhealthy"))
-        {
-            out.push_str("(a member waiting for the lock is \"unhealthy\" to Docker by design: its health check asks its HTTP port)\n");
-        }
-        out.push_str(&format!("{}\n", self.summary));
-        if let Some(run) = &self.run_in_progress {
-            out.push_str(&format!("a cl-maint run is in progress: {}\n", run.describe()));
-        }
-        for s in &self.next_steps {
-            out.push_str(&format!("  next: {s}\n"));
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,15 +273,5 @@ mod tests {
         );
         assert_eq!(s.exit_code, 0);
         assert!(s.summary.contains("interrupted"), "{}", s.summary);
-    }
-
-    #[test]
-    fn the_table_has_a_host_column_only_for_two_hosts() {
-        let mut b = member("secondary", "secondary", LockRole::Waiting);
-        let one = member_table(&[member("primary", "chainlink", LockRole::Holding), b.clone()]);
-        assert!(one.starts_with("NAME"), "{one}");
-        b.host = "tcp://10.0.0.2:2376".into();
-        let two = member_table(&[member("primary", "chainlink", LockRole::Holding), b]);
-        assert!(two.starts_with("HOST"), "{two}");
     }
 }

@@ -67,3 +67,20 @@ pub fn table(rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::members::LockRole;
+    use crate::members::member::sample;
+
+    #[test]
+    fn the_table_has_a_host_column_only_for_two_hosts() {
+        let mut b = sample("secondary", "secondary", LockRole::Waiting);
+        let one = member_table(&[sample("primary", "chainlink", LockRole::Holding), b.clone()]);
+        assert!(one.starts_with("NAME"), "{one}");
+        b.host = "tcp://10.0.0.2:2376".into();
+        let two = member_table(&[sample("primary", "chainlink", LockRole::Holding), b]);
+        assert!(two.starts_with("HOST"), "{two}");
+    }
+}
