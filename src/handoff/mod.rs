@@ -6,8 +6,11 @@
 //! 1. start or create the successor ([`steps::start_waiting`],
 //!    [`steps::start_serving`]);
 //! 2. confirm it waits for the lock and has none of its own
-//!    ([`steps::confirm_waiting`], [`steps::stays_waiting`]);
-//! 3. time the release to its next lock try ([`Transfer::prepare`]);
+//!    ([`steps::confirm_waiting`], [`steps::stays_waiting`]; a clone of a
+//!    container already confirmed only logs it, [`steps::logs_waiting`]);
+//! 3. time the release to its next lock try and look once more that it
+//!    runs ([`transfer::align`], [`Transfer::successor_runs`], or both at
+//!    once where nothing may interrupt, [`Transfer::prepare`]);
 //! 4. stop the holder gracefully, or kill it ([`Release`]);
 //! 5. confirm the takeover on HTTP and measure the gap ([`Transfer::run`]),
 //!    with a step of the command's own (recreate the node, start the old
