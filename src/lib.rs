@@ -4,6 +4,8 @@
 //! process. Commands follow observe (read-only) → plan (pure) → execute (the
 //! only place that changes the engine's state); see `docs/`.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod color;
 pub mod commands;

@@ -74,7 +74,7 @@ impl Setup {
     }
 
     /// Runs a state-changing `command` on the pair under the node's run lock
-    /// (see [`locking::locked`]); the report says why when it could not.
+    /// (see `locking::locked`); the report says why when it could not.
     pub async fn locked(
         &self,
         cli: &Cli,

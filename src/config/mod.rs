@@ -1,7 +1,7 @@
 //! The config file and the settings it gives each node: flags (and their
 //! environment variables) beat the file, the file beats the defaults.
 //!
-//! Everything here is pure but for reading the file: [`file`] finds and
+//! Everything here is pure but for reading the file: [`file`](mod@file) finds and
 //! parses it, [`resolve`] merges it with the command line into the effective
 //! settings of a node (each with where it came from), [`apply`] writes them
 //! into the parsed command line, and [`check`] is `cl-maint config check`.

@@ -45,7 +45,7 @@ impl DockerEngine {
     /// Connects where `docker` would: `host` (`--host`, or `DOCKER_HOST`)
     /// with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` for `tcp://`, else the
     /// context of `DOCKER_CONTEXT`, else the current context of the Docker
-    /// config, else the local socket (see [`endpoint`](super::endpoint));
+    /// config, else the local socket (see [`super::endpoint`]);
     /// then negotiates the API version and pings. Fails with
     /// [`EngineError::Unreachable`] naming the endpoint and where it came
     /// from when it cannot be decided or nothing answers.

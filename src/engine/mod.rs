@@ -1,7 +1,7 @@
 //! The Docker Engine, as cl-maint needs it: one trait with domain verbs.
 //!
 //! [`docker::DockerEngine`] is the real thing (the only code that touches
-//! `bollard::Docker`); [`fake::FakeEngine`] is a stateful stand-in for unit
+//! `bollard::Docker`); `fake::FakeEngine` is a stateful stand-in for unit
 //! tests of step ordering, rollback and fault injection.
 
 pub mod docker;

@@ -32,7 +32,7 @@ pub struct Transfer<'a, E: Engine> {
     pub within: Duration,
     /// The successor is a bolt-era node on the holder's lock file: its
     /// `flock` contends with the holder's (see
-    /// [`waits::old_stopped_and_successor_holds`]).
+    /// `waits::old_stopped_and_successor_holds`).
     pub bolt_shared: bool,
 }
 
