@@ -69,11 +69,14 @@ async fn observe<E: Engine>(hosts: Hosts<'_, E>, opts: &PairOptions) -> EngineRe
     let port = opts.secondary_port;
     let (port_users, port_free_here) = if view.secondary.is_none() {
         (
-            crate::upgrade::observe::port_users(hosts.secondary, port).await?,
+            // Its failure is a refusal, in its turn among the plan's checks.
+            crate::upgrade::observe::port_users(hosts.secondary, port)
+                .await
+                .map_err(|e| e.to_string()),
             crate::upgrade::observe::port_free_here(hosts.secondary, port),
         )
     } else {
-        (Vec::new(), None)
+        (Ok(Vec::new()), None)
     };
     Ok(Observed {
         view,

@@ -17,8 +17,9 @@ pub struct Observed {
     /// The primary's engine and the secondary's, for messages.
     pub endpoints: (String, String),
     /// The containers publishing the secondary's host port on its engine
-    /// (looked at when there is no secondary yet).
-    pub port_users: Vec<String>,
+    /// (looked at when there is no secondary yet), or why the engine could
+    /// not tell.
+    pub port_users: Result<Vec<String>, String>,
     /// Whether that port can be bound on this machine (`None`: the engine
     /// is not local, so this machine's ports say nothing).
     pub port_free_here: Option<bool>,
@@ -155,7 +156,8 @@ fn create(o: &Observed, opts: &PairOptions, primary: &Member) -> Result<(), Refu
             vec!["choose another port, for example --secondary-port 6687".into()],
         ));
     }
-    if let Some(user) = o.port_users.first() {
+    let users = o.port_users.as_ref().map_err(|e| refused(e.clone(), Vec::new()))?;
+    if let Some(user) = users.first() {
         return Err(refused(
             format!("host port {port} is taken by container {user} on {engine}"),
             vec!["choose a free port with --secondary-port PORT".into()],

@@ -14,7 +14,7 @@ fn observed(primary: Option<Member>, secondary: Option<Member>) -> Observed {
         view: PairView { primary, secondary },
         split: false,
         endpoints: ("unix:///a.sock".into(), "unix:///a.sock".into()),
-        port_users: Vec::new(),
+        port_users: Ok(Vec::new()),
         port_free_here: Some(true),
     }
 }
@@ -83,7 +83,7 @@ fn a_secondary_is_created_only_beside_a_holder_on_a_free_port() {
             .contains("would take the lock instead of waiting")
     );
     let mut o = observed(Some(holder()), None);
-    o.port_users = vec!["grafana".into()];
+    o.port_users = Ok(vec!["grafana".into()]);
     assert_eq!(
         refusal(&o).what,
         "host port 6687 is taken by container grafana on unix:///a.sock"
@@ -91,6 +91,17 @@ fn a_secondary_is_created_only_beside_a_holder_on_a_free_port() {
     let mut o = observed(Some(holder()), None);
     o.port_free_here = Some(false);
     assert_eq!(refusal(&o).what, "host port 6687 is in use on this host");
+    // The engine could not list its containers: a refusal in its turn.
+    let mut o = observed(Some(sample("primary", "chainlink", LockRole::Stopped)), None);
+    o.port_users = Err("the engine failed".into());
+    assert!(
+        refusal(&o).what.contains("would take the lock"),
+        "the earlier check first"
+    );
+    let mut o = observed(Some(holder()), None);
+    o.port_users = Err("the engine failed".into());
+    let r = refusal(&o);
+    assert_eq!((r.what.as_str(), r.next_steps.len()), ("the engine failed", 0));
     let mut same_port = opts();
     same_port.secondary_port = 6688;
     let r = plan(&observed(Some(holder()), None), &same_port).expect_err("refused");

@@ -58,10 +58,10 @@ pub fn clone_spec_of(m: &Member, config: &ImageConfig, image: &str) -> Result<Cl
 /// What a pair upgrade's plan needs to know of the engines (read-only).
 #[derive(Clone, Debug)]
 pub struct Seen {
-    /// The config of the image the holder runs.
-    pub holder_image: ImageConfig,
-    /// The config of the image the waiting member runs.
-    pub waiting_image: ImageConfig,
+    /// The config of the image the holder runs, or why it cannot be read.
+    pub holder_image: Result<ImageConfig, Failure>,
+    /// The config of the image the waiting member runs, or why not.
+    pub waiting_image: Result<ImageConfig, Failure>,
     /// Whether every engine of the pair has the target image already.
     pub target_present: bool,
     /// The holder's engine, and the waiting member's, when the pair runs
@@ -72,13 +72,15 @@ pub struct Seen {
 /// Reads what [`plan`] needs.
 pub async fn observe<E: Engine>(hosts: Hosts<'_, E>, roles: &Roles<'_>, target: &str) -> Result<Seen, Failure> {
     let ((h, hw), (w, ww)) = (roles.holder, roles.waiting);
+    let waiting_image = image_config(hosts.of(ww), w).await;
+    let holder_image = image_config(hosts.of(hw), h).await;
     let mut target_present = true;
     for engine in engines(hosts) {
         target_present &= engine.inspect_image(target).await.ok().flatten().is_some();
     }
     Ok(Seen {
-        holder_image: image_config(hosts.of(hw), h).await?,
-        waiting_image: image_config(hosts.of(ww), w).await?,
+        holder_image,
+        waiting_image,
         target_present,
         split: hosts
             .split()
@@ -114,8 +116,10 @@ pub fn plan(
     hand_back: bool,
 ) -> Result<PairPlan, Failure> {
     let ((h, hw), (w, ww)) = (roles.holder, roles.waiting);
-    let w_spec = clone_spec_of(w, &seen.waiting_image, target)?;
-    let h_spec = clone_spec_of(h, &seen.holder_image, target)?;
+    // In the order the upgrade itself would meet them: the waiting member
+    // first.
+    let w_spec = clone_spec_of(w, seen.waiting_image.as_ref().map_err(Clone::clone)?, target)?;
+    let h_spec = clone_spec_of(h, seen.holder_image.as_ref().map_err(Clone::clone)?, target)?;
     let (first, pulls) = pull_step(opts.pull, target, seen.target_present);
     let (w_old, h_old) = (old_name(&w.name), old_name(&h.name));
     let grace = opts.stop_timeout.as_secs();
@@ -240,8 +244,8 @@ mod tests {
             serde_json::from_str(include_str!("../../tests/fixtures/inspect-image-old.json")).expect("fixture");
         let config = image.config.expect("config");
         Seen {
-            holder_image: config.clone(),
-            waiting_image: config,
+            holder_image: Ok(config.clone()),
+            waiting_image: Ok(config),
             target_present: present,
             split: split.then(|| ("tcp://a:2376".to_string(), "tcp://b:2376".to_string())),
         }
