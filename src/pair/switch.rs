@@ -83,8 +83,12 @@ const FINISHED: &str = "interrupt received after the old holder was stopped: fin
 async fn observe<E: Engine>(hosts: Hosts<'_, E>, names: &super::PairNames) -> crate::engine::EngineResult<Observed> {
     let view = super::view(hosts, names).await?;
     let mut fresh = [None, None];
+    // Only the member that would take over (the other one holds the lock)
+    // can use it: no log is read for a switchover that will be refused.
+    let holders = view.holders();
     for (i, which) in [Which::Primary, Which::Secondary].into_iter().enumerate() {
         if let Some(m) = view.of(which)
+            && holders == [which.other()]
             && m.lock == LockRole::Waiting
             && started_recently(m)
         {
