@@ -153,7 +153,7 @@ async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report 
                 return pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, events, interrupt).await;
             }
             let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
-            upgrade::upgrade(engine, &opts, events, interrupt, |plan| !ask || confirm(plan)).await
+            upgrade::upgrade(engine, &opts, events, interrupt, |plan| !ask || confirm(events, plan)).await
         };
         // A dry run changes nothing: it takes no run lock (but says when a
         // run is in events).
@@ -171,11 +171,11 @@ async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report 
         .unwrap_or_else(|e| engine_failed(Report::new("upgrade", &opts.container, Outcome::Unreachable), e))
 }
 
-/// Asks on the terminal whether to carry out `plan`.
-fn confirm(plan: &upgrade::Plan) -> bool {
-    let redactor = crate::redact::Redactor::from_env(&plan.secret_env);
+/// Asks on the terminal whether to carry out `plan` (shown through the
+/// events' redactor, which knows the node's secrets by then).
+fn confirm(events: &Events, plan: &upgrade::Plan) -> bool {
     let mut err = std::io::stderr();
-    let _ = write!(err, "{}Proceed? [y/N] ", redactor.text(&plan.to_human()));
+    let _ = write!(err, "{}Proceed? [y/N] ", events.redact(&plan.to_human()));
     let _ = err.flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);

@@ -278,16 +278,12 @@ impl<E: Engine> PairUpgrade<'_, E> {
         let (h_new, h_line) = match self.recreate(hw, &h, &target).await {
             Ok(recreated) => recreated,
             Err(f) => {
-                self.report.set_outcome(Outcome::NeedsHuman);
-                self.report.state = format!(
-                    "{} serves the new version; {} could not be recreated on it and nothing would take over",
-                    w.name, h.name
-                );
-                self.report.left = vec![old_name(&w.name), old_name(&h.name)];
-                self.report.next_steps = vec![format!(
+                let why = format!("{} could not be recreated on it", h.name);
+                let next = format!(
                     "read the lines below, fix it, then remove {} and run `cl-maint failover up`",
                     old_name(&h.name)
-                )];
+                );
+                self.no_standby(&w.name, &h.name, &why, next);
                 return Err(f);
             }
         };
@@ -312,21 +308,14 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 bolt_shared: false,
             };
             if transfer.prepare(Some(&h_line)).await.is_err() {
-                self.report.set_outcome(Outcome::NeedsHuman);
-                self.report.state = format!(
-                    "{} serves the new version; the new {} stopped after it logged that it waits for the lock, and nothing would take over",
-                    w.name, h.name
-                );
-                self.report.left = vec![old_name(&w.name), old_name(&h.name)];
-                self.report.next_steps = vec![format!(
+                let why = format!("the new {} stopped after it logged that it waits for the lock", h.name);
+                let next = format!(
                     "read its log (`docker logs --tail 50 {}`), fix it, then remove {} and run `cl-maint failover up`",
                     h.name,
                     old_name(&h.name)
-                )];
-                return Err(Failure::new(format!(
-                    "the new {} stopped after it logged that it waits for the lock",
-                    h.name
-                )));
+                );
+                self.no_standby(&w.name, &h.name, &why, next);
+                return Err(Failure::new(why));
             }
             let took = transfer.plain(&Interrupt::new()).await;
             match took.gap {
@@ -381,6 +370,15 @@ impl<E: Engine> PairUpgrade<'_, E> {
 
     fn recovery(&self) -> Duration {
         self.opts.takeover_timeout.max(Duration::from_secs(60))
+    }
+
+    /// `serving` holds the lock on the new version, but `other` is not its
+    /// standby (`why`); both originals are left renamed aside.
+    fn no_standby(&mut self, serving: &str, other: &str, why: &str, next: String) {
+        self.report.set_outcome(Outcome::NeedsHuman);
+        self.report.state = format!("{serving} serves the new version; {why} and nothing would take over");
+        self.report.left = vec![old_name(serving), old_name(other)];
+        self.report.next_steps = vec![next];
     }
 
     fn handoff(&mut self, from: &str, to: &str, gap: Duration) {

@@ -7,6 +7,7 @@ use crate::engine::Engine;
 use crate::report::{Outcome, Report};
 
 use super::{Executor, Failure, describe, recovery_timeout};
+use crate::handoff::steps;
 use crate::handoff::waits::{self, WaitFailure};
 
 impl<E: Engine> Executor<'_, E> {
@@ -230,12 +231,7 @@ impl<E: Engine> Executor<'_, E> {
     /// The standby was stopped but the new primary never answered.
     pub(super) async fn hand_back_failed(self, standby: &str, replacement: &str, wait: WaitFailure) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
-        let failure = Failure::new(describe(
-            &format!("the new {name} did not take over"),
-            &wait,
-            self.opts.takeover_timeout,
-        ))
-        .tail_of(&wait);
+        let failure = steps::takeover_failure(&format!("the new {name}"), &wait, self.opts.takeover_timeout);
         // Only one candidate at a time: stop the replacement, then restart the standby.
         if !waits::answers(self.engine, &p.primary_addr).await {
             let _ = self.engine.stop(replacement, self.opts.stop_timeout).await;
@@ -295,12 +291,11 @@ impl<E: Engine> Executor<'_, E> {
         wait: WaitFailure,
         stopped: Option<&str>,
     ) -> Report {
-        let what = describe(
+        let failure = Failure::waited(
             &format!("{holder} took the lock but did not start serving"),
             &wait,
             self.opts.takeover_timeout,
         );
-        let failure = Failure::new(what).tail_of(&wait);
         let mut state = format!(
             "{holder} holds the lock with the new version but does not serve on {addr} yet (migrations may still run)"
         );
