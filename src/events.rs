@@ -76,7 +76,7 @@ impl Events {
                 h.to, h.gap_ms
             )),
         }
-        if matches!(event, Event::Phase(_) | Event::Handoff(_)) {
+        if matches!(event, Event::Phase(_) | Event::Handoff(_) | Event::Warning(_)) {
             self.recorded.lock().unwrap_or_else(|e| e.into_inner()).push(event);
         }
     }
@@ -123,7 +123,7 @@ impl Events {
         self.display.pull_done();
     }
 
-    /// The report builder: `report` with the phases and handoffs recorded
+    /// The report builder: `report` with the phases, handoffs and warnings recorded
     /// since the last report (in the order they happened, after any the
     /// report has), and every text redacted.
     pub fn report(&self, mut report: Report) -> Report {
@@ -131,6 +131,7 @@ impl Events {
             match event {
                 Event::Phase(p) => report.phases.push(p),
                 Event::Handoff(h) => report.handoffs.push(h),
+                Event::Warning(w) => report.warnings.push(w),
                 _ => {}
             }
         }
@@ -139,6 +140,7 @@ impl Events {
         report.state = r.text(&report.state);
         report.next_steps = report.next_steps.iter().map(|n| r.text(n)).collect();
         report.log_tail = report.log_tail.iter().map(|l| r.text(l)).collect();
+        report.warnings = report.warnings.iter().map(|w| r.text(w)).collect();
         report.plan_text = report.plan_text.as_deref().map(|p| r.text(p));
         report
     }

@@ -135,6 +135,9 @@ pub struct Report {
     pub left: Vec<String>,
     /// The last log lines of the container that failed, redacted.
     pub log_tail: Vec<String>,
+    /// The warnings the run gave on its way, redacted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The members of the failover pair as the run left them (pair commands).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<crate::members::Member>,
@@ -162,6 +165,7 @@ impl Report {
             next_steps: Vec::new(),
             left: Vec::new(),
             log_tail: Vec::new(),
+            warnings: Vec::new(),
             members: Vec::new(),
             plan: None,
             plan_text: None,

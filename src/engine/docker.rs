@@ -404,11 +404,11 @@ impl Engine for DockerEngine {
     }
 
     fn log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<String>> {
-        retry::log_lines(&self.docker, id, follow, false)
+        retry::log_lines(&self.docker, self.endpoint(), id, follow, false)
     }
 
     fn timed_log_lines(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogLine>> {
-        retry::log_lines(&self.docker, id, follow, true)
+        retry::log_lines(&self.docker, self.endpoint(), id, follow, true)
             .map(|line| line.map(|line| timed_line(&line)))
             .boxed()
     }

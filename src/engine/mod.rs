@@ -173,8 +173,13 @@ pub struct State {
     pub status: String,
     /// Whether it runs now.
     pub running: bool,
-    /// The exit code of its last run (when not running).
+    /// The exit code of its last run (when not running, or restarting).
     pub exit_code: Option<i64>,
+    /// Whether its restart policy is restarting it after an exit (Docker
+    /// then says it runs, but no process does).
+    pub restarting: bool,
+    /// How many times the engine has restarted it by its restart policy.
+    pub restart_count: i64,
 }
 
 /// Reads the state out of an inspect document.
@@ -184,6 +189,8 @@ pub fn state_of(c: &ContainerInspectResponse) -> State {
         status: s.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default(),
         running: s.and_then(|s| s.running).unwrap_or(false),
         exit_code: s.and_then(|s| s.exit_code),
+        restarting: s.and_then(|s| s.restarting).unwrap_or(false),
+        restart_count: c.restart_count.unwrap_or(0),
     }
 }
 

@@ -201,6 +201,7 @@ pub fn plan(
         changes: &changes,
         docker_commands: &commands,
         generation: h.generation.or(w.generation),
+        warnings: &[],
     };
     Ok(PairPlan {
         json: shown.to_json(),

@@ -93,6 +93,12 @@ impl Report {
                 out.push_str(&format!("    | {l}\n"));
             }
         }
+        if !self.warnings.is_empty() {
+            out.push_str("  warnings:\n");
+            for w in &self.warnings {
+                out.push_str(&format!("    ! {w}\n"));
+            }
+        }
         if !self.next_steps.is_empty() {
             out.push_str("  next:\n");
             for s in &self.next_steps {

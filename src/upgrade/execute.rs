@@ -8,6 +8,7 @@
 //! after it, the way out is forward (keep the new version running) and the
 //! report says exactly what state the node is in.
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -35,6 +36,10 @@ pub struct Executor<'a, E: Engine> {
     interrupt: &'a Interrupt,
     report: Report,
     phase_started: Instant,
+    /// The original's container id now (a way back may create it again).
+    original_id: String,
+    /// The engine removed the original on its stop (`--rm`).
+    original_gone: AtomicBool,
 }
 
 /// How long a container restarted to recover may take to hold the lock:
@@ -70,6 +75,8 @@ impl<'a, E: Engine> Executor<'a, E> {
             interrupt,
             report,
             phase_started: Instant::now(),
+            original_id: plan.primary_id.clone(),
+            original_gone: AtomicBool::new(false),
         }
     }
 
@@ -311,6 +318,8 @@ impl<'a, E: Engine> Executor<'a, E> {
     }
 }
 
+#[path = "down.rs"]
+mod down;
 #[path = "overlap.rs"]
 mod overlap;
 #[path = "recovery.rs"]

@@ -87,6 +87,11 @@ fn test_plan() -> Plan {
         standby: spec(STANDBY, NEW_IMAGE, 6687),
         replacement: spec(NAME, NEW_IMAGE, 6688),
         old_name: OLD.to_string(),
+        mode: crate::upgrade::preflight::Mode::Handoff,
+        original: spec(NAME, OLD_IMAGE, 6688),
+        auto_remove: false,
+        was_running: true,
+        warnings: Vec::new(),
         generation: Some(Generation::Lease),
         lock_file_shared: false,
         steps: Vec::new(),
@@ -351,6 +356,13 @@ async fn upgrades_a_plan_built_from_captured_inspect_documents() {
         standby_port_free_here: None,
         generation: Some(Generation::Lease),
         logged_version: Some("1.0.0".into()),
+        primary_now: Some(crate::members::member::sample(
+            "primary",
+            &name,
+            crate::members::LockRole::Holding,
+        )),
+        primary_tail: Vec::new(),
+        holders: Vec::new(),
     };
     let plan = plan::plan(&observed, &opts).expect("a plan");
 

@@ -5,8 +5,10 @@ pub mod execute;
 pub mod observe;
 pub mod options;
 pub mod plan;
+pub mod preflight;
 pub mod pull;
 pub mod shown;
+pub mod words;
 
 use crate::engine::Engine;
 use crate::events::Events;
@@ -36,6 +38,7 @@ pub async fn upgrade<E: Engine>(
         Err(refusal) => {
             report.error = Some(refusal.reason);
             report.next_steps = refusal.fix;
+            report.log_tail = refusal.tail;
             report.state = "nothing was changed".into();
             return report;
         }
@@ -55,6 +58,9 @@ pub async fn upgrade<E: Engine>(
             opts.container, plan.from.reference
         );
         return report;
+    }
+    for w in &plan.warnings {
+        events.warn(w);
     }
     if !confirm(&plan) {
         report.error = Some("not confirmed".into());
@@ -105,7 +111,11 @@ pub async fn upgrade<E: Engine>(
         return report;
     }
     // On the heap: the executor's state is large (see `handoff::transfer`).
-    Box::pin(execute::Executor::new(engine, &plan, opts, events, interrupt, report).run()).await
+    let executor = execute::Executor::new(engine, &plan, opts, events, interrupt, report);
+    match plan.mode {
+        preflight::Mode::Handoff => Box::pin(executor.run()).await,
+        preflight::Mode::Recreate => Box::pin(executor.recreate_down()).await,
+    }
 }
 
 fn version_from_tag(tag: &str) -> Option<String> {

@@ -4,6 +4,8 @@ use bollard::models::{ContainerInspectResponse, ImageInspect};
 use futures::StreamExt;
 
 use crate::engine::{Engine, EngineResult, name_of, summary_name};
+use crate::members::member::{self, LockRole, Member};
+use crate::members::sharing::holders_beside;
 use crate::members::{Leftover, leftovers};
 use crate::node::logs::{self, Event, Generation};
 
@@ -39,6 +41,13 @@ pub struct Observed {
     pub generation: Option<Generation>,
     /// The version the primary's log reports (`Starting Chainlink Node X`).
     pub logged_version: Option<String>,
+    /// What the primary does with the lock, as the node itself shows it.
+    pub primary_now: Option<Member>,
+    /// The primary's last log lines, when it does not hold the lock.
+    pub primary_tail: Vec<String>,
+    /// When the primary does not hold the lock: the running containers
+    /// sharing its database that do.
+    pub holders: Vec<Member>,
 }
 
 /// Reads what the plan needs.
@@ -75,6 +84,15 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         Some(p) => startup_facts(engine, p).await,
         None => (None, None),
     };
+    let (mut primary_now, mut primary_tail, mut holders) = (None, Vec::new(), Vec::new());
+    if let Some(p) = &primary {
+        let now = member::describe(engine, "primary", p.clone()).await?;
+        if now.lock != LockRole::Holding {
+            primary_tail = crate::handoff::waits::last_lines(engine, &now.id).await;
+            holders = holders_beside(engine, p).await?;
+        }
+        primary_now = Some(now);
+    }
     Ok(Observed {
         endpoint: engine.endpoint(),
         published_host: engine.published_host(),
@@ -87,6 +105,9 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         standby_port_free_here,
         generation,
         logged_version,
+        primary_now,
+        primary_tail,
+        holders,
     })
 }
 

@@ -60,10 +60,7 @@ impl<E: Engine> Executor<'_, E> {
     /// port, until it logs that it waits for the lock.
     pub(super) async fn recreate(&self) -> Result<Ready, RecreateError> {
         let (p, name) = (self.plan, &self.plan.container);
-        if let Err(e) = self.engine.rename(&p.primary_id, &p.old_name).await {
-            let what = format!("renaming the old {name} to {} failed: {e}", p.old_name);
-            return Err(RecreateError::Rename(Failure::new(what)));
-        }
+        self.set_aside().await.map_err(RecreateError::Rename)?;
         let id = match self.engine.create(&p.replacement).await {
             Ok(id) => id,
             Err(e) => {
@@ -110,7 +107,7 @@ impl<E: Engine> Executor<'_, E> {
     /// remove it and put the original back under its name, so the ways back
     /// find things as they were. When the new primary turned out to take the
     /// lock itself, the upgrade is finished on it instead (the report).
-    pub(super) async fn undo_early(self, early: Option<Early>, standby: &str) -> Result<Self, Report> {
+    pub(super) async fn undo_early(mut self, early: Option<Early>, standby: &str) -> Result<Self, Report> {
         let Some(early) = early else { return Ok(self) };
         let (p, name) = (self.plan, self.plan.container.clone());
         let (replacement, renamed) = match early.result {
@@ -125,9 +122,9 @@ impl<E: Engine> Executor<'_, E> {
             let _ = self.engine.stop(id, self.opts.stop_timeout).await;
             self.remove_quietly(id).await;
         }
-        if renamed && let Err(e) = self.engine.rename(&p.primary_id, &name).await {
+        if renamed && let Err(e) = self.restore_original(false).await {
             self.events
-                .warn(&format!("could not rename {} back to {name}: {e}", p.old_name));
+                .warn(&format!("could not put the old {name} back under its name: {e}"));
         }
         Ok(self)
     }

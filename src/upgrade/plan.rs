@@ -9,7 +9,9 @@ use crate::spec::{self, CloneRequest, CloneSpec};
 
 use super::observe::Observed;
 use super::options::{PullPolicy, UpgradeOptions};
-use super::shown::{Shown, run_commands};
+use super::preflight::{Mode, lock_check};
+use super::shown::Shown;
+use super::words;
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
 
 /// Why the upgrade will not start.
@@ -19,6 +21,8 @@ pub struct Refusal {
     pub reason: String,
     /// What to do about it.
     pub fix: Vec<String>,
+    /// The node's last log lines, when they show why.
+    pub tail: Vec<String>,
 }
 
 /// The upgrade, step by step.
@@ -42,6 +46,19 @@ pub struct Plan {
     pub replacement: CloneSpec,
     /// The name the old primary gets while it is the rollback point.
     pub old_name: String,
+    /// How the node is replaced.
+    pub mode: Mode,
+    /// The primary as it is, to create it again when the engine removed it
+    /// on its stop (`docker run --rm`): the rollback point then.
+    pub original: CloneSpec,
+    /// Whether the engine removes the primary when it stops (`--rm`).
+    pub auto_remove: bool,
+    /// Whether the primary runs now (a node that is down is left down by a
+    /// rollback).
+    pub was_running: bool,
+    /// What the operator should know before the run (shown in the plan,
+    /// warned at the start of the run and kept in the report).
+    pub warnings: Vec<String>,
     /// The lock generation, when known.
     pub generation: Option<Generation>,
     /// Whether the node's data directory (`ROOT`, where the bolt era's
@@ -63,6 +80,7 @@ fn refuse(reason: String, fix: &[&str]) -> Refusal {
     Refusal {
         reason,
         fix: fix.iter().map(|f| f.to_string()).collect(),
+        tail: Vec::new(),
     }
 }
 
@@ -99,8 +117,9 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             &["check the name with `docker ps -a`", "pass it with --container NAME"],
         ));
     };
+    let mode = lock_check(observed, opts)?;
     let state = state_of(primary);
-    if !state.running {
+    if mode == Mode::Handoff && !state.running {
         return Err(refuse(
             format!("{name} is not running (state: {})", state.status),
             &[&format!(
@@ -120,6 +139,161 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             ],
         ));
     };
+    if mode == Mode::Handoff {
+        handoff_checks(observed, opts, primary, main_port)?;
+    }
+    let Some(old_image) = observed.primary_image.as_ref().and_then(|i| i.config.clone()) else {
+        return Err(refuse(
+            format!("the image {name} runs is not on the engine any more, so its defaults cannot be told apart"),
+            &[&format!(
+                "pull the image {name} runs (`docker pull {}`) and run again",
+                reference_of(primary)
+            )],
+        ));
+    };
+
+    let env = primary.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    let data_dir = crate::spec::data_dir_on_host(primary);
+    if mode == Mode::Handoff
+        && observed.generation == Some(Generation::Bolt)
+        && let Some(root) = env.iter().find_map(|e| e.strip_prefix("ROOT="))
+        && data_dir.is_none()
+    {
+        return Err(refuse(
+            format!(
+                "{name}'s data directory ROOT={root} is not on a volume or bind mount: a clone would get a database of its own, and two nodes would run at once"
+            ),
+            &[
+                "mount it from the host, as Chainlink's docs do (`-v ~/.chainlink:/chainlink` with ROOT=/chainlink), then run the upgrade again",
+            ],
+        ));
+    }
+    // The operator's settings are kept; only a bolt-era handoff needs one
+    // changed (both nodes must wait for the lock, not give up).
+    let bolt = mode == Mode::Handoff && is_bolt(observed.generation, &env);
+    let set_env = if bolt {
+        vec![("DATABASE_TIMEOUT".to_string(), WAIT_FOREVER.to_string())]
+    } else {
+        Vec::new()
+    };
+    let labels = |role: &str| {
+        vec![
+            (LABEL_PRIMARY.to_string(), name.clone()),
+            (LABEL_ROLE.to_string(), role.to_string()),
+        ]
+    };
+    let standby_req = CloneRequest {
+        name: standby_name(name),
+        image: observed.target.clone(),
+        http_host_port: Some(opts.standby_port),
+        set_env: set_env.clone(),
+        labels: labels("standby"),
+    };
+    let replacement_req = CloneRequest {
+        name: name.clone(),
+        image: observed.target.clone(),
+        http_host_port: None,
+        set_env,
+        labels: Vec::new(),
+    };
+    let original_req = CloneRequest {
+        name: name.clone(),
+        image: original_image(observed, primary),
+        http_host_port: None,
+        set_env: Vec::new(),
+        labels: Vec::new(),
+    };
+    let spec_error = |e: spec::SpecError| refuse(e.to_string(), &["report this as a bug in cl-maint"]);
+    let mut standby = spec::clone_spec(primary, &old_image, &standby_req).map_err(spec_error)?;
+    let replacement = spec::clone_spec(primary, &old_image, &replacement_req).map_err(spec_error)?;
+    let original = spec::clone_spec(primary, &old_image, &original_req).map_err(spec_error)?;
+    let auto_remove = primary
+        .host_config
+        .as_ref()
+        .and_then(|h| h.auto_remove)
+        .unwrap_or(false);
+    let mut warnings = Vec::new();
+    if auto_remove {
+        // cl-maint's own temporary container must outlive its stop: a way
+        // back may start it again.
+        if let Some(host) = standby.body.host_config.as_mut() {
+            host.auto_remove = Some(false);
+        }
+        standby
+            .changes
+            .push("not removed by the engine when it stops (--rm dropped): cl-maint removes it".into());
+        warnings.push(format!(
+            "{name} was started with --rm: when a supervisor (a systemd unit, a script) runs it as `docker run --rm`, it may start the OLD image again under the name {name} once the old container stops; change the image in the unit to {} before the upgrade (or stop the unit's restarts), or the node may end up on the old version",
+            observed.target
+        ));
+    }
+
+    let addr = |ip: &str, port: u16| crate::pair::member::address(ip, port, &observed.published_host);
+    let from = ImageInfo {
+        reference: reference_of(primary),
+        id: primary.image.clone().unwrap_or_default(),
+        digest: observed
+            .primary_image
+            .as_ref()
+            .and_then(|i| digest_for(i, &reference_of(primary))),
+        version: observed
+            .logged_version
+            .clone()
+            .or_else(|| version_of_image(observed.primary_image.as_ref())),
+    };
+    let old = old_name(name);
+    let mut plan = Plan {
+        container: name.clone(),
+        primary_id: primary.id.clone().unwrap_or_default(),
+        primary_addr: addr(&host_ip, main_port),
+        standby_addr: addr(&host_ip, opts.standby_port),
+        from,
+        target: observed.target.clone(),
+        standby,
+        replacement,
+        old_name: old,
+        mode,
+        original,
+        auto_remove,
+        was_running: state.running,
+        warnings,
+        generation: observed.generation,
+        lock_file_shared: data_dir.is_some(),
+        steps: Vec::new(),
+        changes: Vec::new(),
+        docker_commands: Vec::new(),
+        secret_env: env,
+    };
+    let present = observed.target_image.is_some();
+    (plan.steps, plan.changes, plan.docker_commands) = match mode {
+        Mode::Handoff => words::handoff(&plan, opts, present, bolt),
+        Mode::Recreate => words::recreate(&plan, opts, present),
+    };
+    Ok(plan)
+}
+
+/// The reference to create the original from again: its own, while that
+/// still names the image it runs (a moved tag would not).
+fn original_image(observed: &Observed, primary: &bollard::models::ContainerInspectResponse) -> String {
+    let reference = reference_of(primary);
+    let id = primary.image.clone().unwrap_or_default();
+    let tagged = observed
+        .primary_image
+        .as_ref()
+        .and_then(|i| i.repo_tags.as_ref())
+        .is_some_and(|tags| tags.contains(&reference));
+    if tagged || id.is_empty() { reference } else { id }
+}
+
+/// The checks only a handoff needs: a free standby port on another port
+/// than the node's, and a log the lock-wait line can be read from.
+fn handoff_checks(
+    observed: &Observed,
+    opts: &UpgradeOptions,
+    primary: &bollard::models::ContainerInspectResponse,
+    main_port: u16,
+) -> Result<(), Refusal> {
+    let name = &opts.container;
     if opts.standby_port == main_port {
         return Err(refuse(
             format!(
@@ -155,164 +329,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             &["use a log driver that `docker logs` can read (json-file, local, journald)"],
         ));
     }
-    let Some(old_image) = observed.primary_image.as_ref().and_then(|i| i.config.clone()) else {
-        return Err(refuse(
-            format!("the image {name} runs is not on the engine any more, so its defaults cannot be told apart"),
-            &[&format!(
-                "pull the image {name} runs (`docker pull {}`) and run again",
-                reference_of(primary)
-            )],
-        ));
-    };
-
-    let env = primary.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
-    let data_dir = crate::spec::data_dir_on_host(primary);
-    if observed.generation == Some(Generation::Bolt)
-        && let Some(root) = env.iter().find_map(|e| e.strip_prefix("ROOT="))
-        && data_dir.is_none()
-    {
-        return Err(refuse(
-            format!(
-                "{name}'s data directory ROOT={root} is not on a volume or bind mount: a clone would get a database of its own, and two nodes would run at once"
-            ),
-            &[
-                "mount it from the host, as Chainlink's docs do (`-v ~/.chainlink:/chainlink` with ROOT=/chainlink), then run the upgrade again",
-            ],
-        ));
-    }
-    let bolt = is_bolt(observed.generation, &env);
-    let set_env = if bolt {
-        vec![("DATABASE_TIMEOUT".to_string(), WAIT_FOREVER.to_string())]
-    } else {
-        Vec::new()
-    };
-    let labels = |role: &str| {
-        vec![
-            (LABEL_PRIMARY.to_string(), name.clone()),
-            (LABEL_ROLE.to_string(), role.to_string()),
-        ]
-    };
-    let standby_req = CloneRequest {
-        name: standby_name(name),
-        image: observed.target.clone(),
-        http_host_port: Some(opts.standby_port),
-        set_env: set_env.clone(),
-        labels: labels("standby"),
-    };
-    let replacement_req = CloneRequest {
-        name: name.clone(),
-        image: observed.target.clone(),
-        http_host_port: None,
-        set_env,
-        labels: Vec::new(),
-    };
-    let spec_error = |e: spec::SpecError| refuse(e.to_string(), &["report this as a bug in cl-maint"]);
-    let standby = spec::clone_spec(primary, &old_image, &standby_req).map_err(spec_error)?;
-    let replacement = spec::clone_spec(primary, &old_image, &replacement_req).map_err(spec_error)?;
-
-    let addr = |ip: &str, port: u16| crate::pair::member::address(ip, port, &observed.published_host);
-    let from = ImageInfo {
-        reference: reference_of(primary),
-        id: primary.image.clone().unwrap_or_default(),
-        digest: observed
-            .primary_image
-            .as_ref()
-            .and_then(|i| digest_for(i, &reference_of(primary))),
-        version: observed
-            .logged_version
-            .clone()
-            .or_else(|| version_of_image(observed.primary_image.as_ref())),
-    };
-    let old = old_name(name);
-    let stop = if opts.kill {
-        format!("kill {name} (SIGKILL, as the documented procedure does)")
-    } else {
-        format!(
-            "stop {name} gracefully (SIGTERM, up to {}s)",
-            opts.stop_timeout.as_secs()
-        )
-    };
-    let (pull_step, pulls) = pull_step(opts.pull, &observed.target, observed.target_image.is_some());
-    let steps = vec![
-        pull_step,
-        format!(
-            "create and start the standby {} on host port {} with the new image",
-            standby.name, opts.standby_port
-        ),
-        format!(
-            "wait (up to {}s) until the standby logs that it is waiting for the lock",
-            opts.wait_timeout.as_secs()
-        ),
-        format!("{stop}; the standby takes the lock"),
-        format!(
-            "confirm the standby answers HTTP on {} (up to {}s)",
-            addr(&host_ip, opts.standby_port),
-            opts.takeover_timeout.as_secs()
-        ),
-        format!("rename {name} to {old} (kept stopped as the rollback point)"),
-        format!("create and start the new {name} on port {main_port} with the new image; wait for its lock-wait line"),
-        format!(
-            "stop the standby gracefully; confirm {name} answers HTTP on {}",
-            addr(&host_ip, main_port)
-        ),
-        if opts.keep_old {
-            format!("remove the standby; keep {old}")
-        } else {
-            format!("remove the standby and {old}")
-        },
-    ];
-    let mut changes = vec![format!("image: {} -> {}", from.reference, observed.target)];
-    if bolt {
-        changes.push(format!(
-            "DATABASE_TIMEOUT={WAIT_FOREVER} (wait for the lock indefinitely) on the standby and the new {name}, so each waits while the other holds the lock"
-        ));
-    }
-    changes.push(format!(
-        "the standby publishes only the node's port, on host port {}",
-        opts.standby_port
-    ));
-    let mut docker_commands = Vec::new();
-    if pulls {
-        docker_commands.push(format!("docker pull {}", observed.target));
-    }
-    docker_commands.extend(run_commands(&standby));
-    docker_commands.push(format!(
-        "docker logs -f {}   # until it says it is waiting for the lock",
-        standby.name
-    ));
-    docker_commands.push(if opts.kill {
-        format!("docker kill {name}")
-    } else {
-        format!("docker stop -t {} {name}", opts.stop_timeout.as_secs())
-    });
-    docker_commands.push(format!("docker rename {name} {old}"));
-    docker_commands.extend(run_commands(&replacement));
-    docker_commands.push(format!(
-        "docker stop -t {} {}",
-        opts.stop_timeout.as_secs(),
-        standby.name
-    ));
-    docker_commands.push(format!("docker rm {}", standby.name));
-    if !opts.keep_old {
-        docker_commands.push(format!("docker rm {old}"));
-    }
-    Ok(Plan {
-        container: name.clone(),
-        primary_id: primary.id.clone().unwrap_or_default(),
-        primary_addr: addr(&host_ip, main_port),
-        standby_addr: addr(&host_ip, opts.standby_port),
-        from,
-        target: observed.target.clone(),
-        standby,
-        replacement,
-        old_name: old,
-        generation: observed.generation,
-        lock_file_shared: data_dir.is_some(),
-        steps,
-        changes,
-        docker_commands,
-        secret_env: env,
-    })
+    Ok(())
 }
 
 /// The first step of an upgrade to `target` under the pull policy, in words,
@@ -338,10 +355,14 @@ impl Plan {
                 self.container, self.from.reference, self.target
             ),
             steps: &self.steps,
-            containers: vec![(&self.standby, "standby"), (&self.replacement, "new primary")],
+            containers: match self.mode {
+                Mode::Handoff => vec![(&self.standby, "standby"), (&self.replacement, "new primary")],
+                Mode::Recreate => vec![(&self.replacement, "new primary")],
+            },
             changes: &self.changes,
             docker_commands: &self.docker_commands,
             generation: self.generation,
+            warnings: &self.warnings,
         }
     }
 

@@ -100,11 +100,11 @@ impl<E: Engine> Executor<'_, E> {
         // Stop the standby first, so the restarted primary is the only candidate.
         let _ = self.engine.stop(standby, self.opts.stop_timeout).await;
         self.begin(&format!("starting the original {name} again"));
-        let restarted = match self.engine.start(&p.primary_id).await {
-            Ok(()) => {
+        let restarted = match self.restore_original(true).await {
+            Ok(id) => {
                 waits::serving(
                     self.engine,
-                    &p.primary_id,
+                    &id,
                     &p.primary_addr,
                     recovery_timeout(self.opts),
                     self.interrupt,
@@ -157,11 +157,13 @@ impl<E: Engine> Executor<'_, E> {
                 ..
             }
         );
-        let _ = self.engine.stop(&p.primary_id, self.opts.stop_timeout).await;
+        let _ = self.engine.stop(&self.original_id, self.opts.stop_timeout).await;
         // Keep the node up on whichever container works: the new version.
         let standby_runs = self.restart_standby(standby).await;
         let why = if migrated {
-            "the database was migrated by the new version, and the old version refuses it".to_string()
+            format!(
+                "the database was migrated by the new version: {name} held the lock before the upgrade, and now refuses the database as too new"
+            )
         } else {
             describe(
                 &format!("the original {name} could not take the lock again"),
@@ -199,12 +201,12 @@ impl<E: Engine> Executor<'_, E> {
     }
 
     /// The new primary could not be created or never waited for the lock.
-    pub(super) async fn replacement_failed(self, replacement: Option<&str>, failure: Failure) -> Report {
+    pub(super) async fn replacement_failed(mut self, replacement: Option<&str>, failure: Failure) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
         if let Some(id) = replacement {
             self.remove_quietly(id).await;
         }
-        let renamed_back = self.engine.rename(&p.primary_id, &name).await.is_ok();
+        let renamed_back = self.restore_original(false).await.is_ok();
         let state = format!(
             "the node runs the new version in {} on {} (it holds the lock)",
             p.standby.name, p.standby_addr

@@ -23,6 +23,8 @@ pub struct Shown<'a> {
     pub docker_commands: &'a [String],
     /// The lock generation, when known.
     pub generation: Option<Generation>,
+    /// What the operator should know before the run.
+    pub warnings: &'a [String],
 }
 
 /// The plan as JSON (see docs/json.md).
@@ -33,6 +35,8 @@ struct PlanDoc<'a> {
     changes: &'a [String],
     docker_commands: &'a [String],
     lock_generation: Option<Generation>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 impl Shown<'_> {
@@ -52,6 +56,7 @@ impl Shown<'_> {
             changes: self.changes,
             docker_commands: self.docker_commands,
             lock_generation: self.generation,
+            warnings: self.warnings,
         })
         .unwrap_or_default()
     }
@@ -74,6 +79,12 @@ impl Shown<'_> {
         out.push_str("Equivalent docker commands:\n");
         for c in self.docker_commands {
             out.push_str(&format!("  {c}\n"));
+        }
+        if !self.warnings.is_empty() {
+            out.push_str("Warnings:\n");
+            for w in self.warnings {
+                out.push_str(&format!("  ! {w}\n"));
+            }
         }
         out
     }

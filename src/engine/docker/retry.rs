@@ -68,6 +68,13 @@ fn open(docker: &Docker, id: &str, follow: bool, timestamps: bool) -> BoxStream<
     super::lines(chunks.map(move |c| c.map(|c| c.into_bytes()).map_err(super::api_error(action.clone())))).boxed()
 }
 
+/// Whether the container's run has ended: it does not run, or its restart
+/// policy is restarting it after an exit.
+fn ended(c: &bollard::models::ContainerInspectResponse) -> bool {
+    let state = c.state.as_ref();
+    state.and_then(|st| st.running) != Some(true) || state.and_then(|st| st.restarting) == Some(true)
+}
+
 /// A log stream that error: no answer from the engine (not an engine error).
 fn no_answer(e: &EngineError) -> bool {
     matches!(e, EngineError::Api { status: None, .. })
@@ -80,6 +87,7 @@ fn no_answer(e: &EngineError) -> bool {
 /// engine's RFC 3339 time of it and a space.
 pub fn log_lines(
     docker: &Docker,
+    endpoint: String,
     id: &str,
     follow: bool,
     timestamps: bool,
@@ -91,6 +99,7 @@ pub fn log_lines(
         stream: Option<BoxStream<'static, EngineResult<String>>>,
         delivered: usize,
         docker: Docker,
+        endpoint: String,
         id: String,
         timestamps: bool,
         broken_since: Option<Instant>,
@@ -99,6 +108,7 @@ pub fn log_lines(
         stream: Some(open(docker, id, true, timestamps)),
         delivered: 0,
         docker: docker.clone(),
+        endpoint,
         id: id.to_string(),
         timestamps,
         broken_since: None,
@@ -117,9 +127,11 @@ pub fn log_lines(
                     return Some((Err(e), s));
                 }
                 Some(Err(e)) => Some(e),
-                // Ended: the container stopped, or the connection dropped.
+                // Ended: the container stopped (a container its restart
+                // policy is restarting has stopped too: its run ended), or
+                // the connection dropped.
                 None => match s.docker.inspect_container(&s.id, None).await {
-                    Ok(c) if c.state.as_ref().and_then(|st| st.running) != Some(true) => return None,
+                    Ok(c) if ended(&c) => return None,
                     Err(e) if !transient(&e) => return None,
                     _ => None,
                 },
@@ -128,7 +140,7 @@ pub fn log_lines(
             if since.elapsed() >= RETRY_FOR {
                 s.stream = None;
                 let e = failure.unwrap_or_else(|| EngineError::Unreachable {
-                    endpoint: "the Docker Engine".into(),
+                    endpoint: s.endpoint.clone(),
                     reason: format!("the log of {} broke off and could not be read again", s.id),
                 });
                 return Some((Err(e), s));

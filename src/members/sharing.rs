@@ -1,0 +1,104 @@
+//! Which other containers share a node's database, and which of them hold
+//! its lock: what preflight tells an operator whose node does not hold it.
+
+use bollard::models::ContainerInspectResponse;
+
+use crate::engine::{Engine, EngineResult, summary_name};
+
+use super::member::{self, LockRole, Member};
+
+/// The environment variables that name a node's database: v1's
+/// `DATABASE_URL`, and v2's `CL_DATABASE_URL` (its secrets file may name it
+/// instead; that file is not read here).
+const URL_VARS: [&str; 2] = ["DATABASE_URL", "CL_DATABASE_URL"];
+
+/// The database URL a container's environment names, if any.
+pub fn database_url(c: &ContainerInspectResponse) -> Option<String> {
+    let env = c.config.as_ref()?.env.as_ref()?;
+    env.iter().find_map(|e| {
+        let (name, value) = e.split_once('=')?;
+        (URL_VARS.contains(&name) && !value.is_empty()).then(|| value.to_string())
+    })
+}
+
+/// Whether two containers on one engine provably use the same database: the
+/// same data directory (`ROOT` on the same volume or host directory, where
+/// the bolt era's file lock lives), or the same database URL.
+pub fn same_database(a: &ContainerInspectResponse, b: &ContainerInspectResponse) -> bool {
+    let dir = crate::spec::data_dir_on_host(a);
+    if dir.is_some() && dir == crate::spec::data_dir_on_host(b) {
+        return true;
+    }
+    let url = database_url(a);
+    url.is_some() && url == database_url(b)
+}
+
+/// The running containers on `engine`, other than `c`, that share its
+/// database and answer as its lock holder.
+pub async fn holders_beside<E: Engine>(engine: &E, c: &ContainerInspectResponse) -> EngineResult<Vec<Member>> {
+    let mut holders = Vec::new();
+    for other in engine.list_all_containers().await? {
+        let running = other.state.as_ref().is_some_and(|s| s.to_string() == "running");
+        if !running || other.id == c.id {
+            continue;
+        }
+        let Some(inspect) = engine.inspect_container(&summary_name(&other)).await? else {
+            continue;
+        };
+        if !same_database(c, &inspect) {
+            continue;
+        }
+        let m = member::describe(engine, "holder", inspect).await?;
+        if m.lock == LockRole::Holding {
+            holders.push(m);
+        }
+    }
+    Ok(holders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ContainerConfig, MountPoint};
+
+    fn container(env: &[&str], volume: Option<&str>) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            config: Some(ContainerConfig {
+                env: Some(
+                    env.iter()
+                        .map(|e| e.to_string())
+                        .chain(["ROOT=/chainlink".to_string()])
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            mounts: volume.map(|v| {
+                vec![MountPoint {
+                    typ: Some("volume".into()),
+                    name: Some(v.into()),
+                    destination: Some("/chainlink".into()),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_same_database_by_data_directory_or_url() {
+        let url = "DATABASE_URL=postgresql://u:p@db:5432/cl";
+        let v2_url = "CL_DATABASE_URL=postgresql://u:p@db:5432/cl";
+        assert!(same_database(&container(&[], Some("a")), &container(&[], Some("a"))));
+        assert!(!same_database(&container(&[], Some("a")), &container(&[], Some("b"))));
+        assert!(same_database(
+            &container(&[url], None),
+            &container(&[v2_url], Some("b"))
+        ));
+        assert!(!same_database(
+            &container(&[url], None),
+            &container(&["DATABASE_URL=postgresql://u:p@db:5432/other"], None)
+        ));
+        // Nothing known on either side is not the same database.
+        assert!(!same_database(&container(&[], None), &container(&[], None)));
+    }
+}

@@ -1,0 +1,160 @@
+//! A plan in words: its steps, the settings that change, and the equivalent
+//! `docker` commands (secrets redacted later). Pure.
+
+use crate::node::lock::WAIT_FOREVER;
+
+use super::options::UpgradeOptions;
+use super::plan::{Plan, pull_step};
+use super::shown::run_commands;
+
+/// Steps, changes and docker commands.
+pub type Words = (Vec<String>, Vec<String>, Vec<String>);
+
+/// How the old container is stopped, in words and as a command.
+fn stop(p: &Plan, opts: &UpgradeOptions) -> (String, String) {
+    let name = &p.container;
+    if opts.kill {
+        (
+            format!("kill {name} (SIGKILL, as the documented procedure does)"),
+            format!("docker kill {name}"),
+        )
+    } else {
+        let secs = opts.stop_timeout.as_secs();
+        (
+            format!("stop {name} gracefully (SIGTERM, up to {secs}s)"),
+            format!("docker stop -t {secs} {name}"),
+        )
+    }
+}
+
+/// What happens to the old container once it stopped.
+fn set_aside(p: &Plan) -> String {
+    let (name, old) = (&p.container, &p.old_name);
+    if p.auto_remove {
+        format!(
+            "rename {name} to {old} (kept stopped as the rollback point); the engine removes it on its stop (--rm), so cl-maint keeps its settings to create it again for a rollback"
+        )
+    } else {
+        format!("rename {name} to {old} (kept stopped as the rollback point)")
+    }
+}
+
+/// Chainlink's procedure: standby, handoff, recreate, hand back.
+pub fn handoff(p: &Plan, opts: &UpgradeOptions, present: bool, bolt: bool) -> Words {
+    let (name, old) = (&p.container, &p.old_name);
+    let (stop, stop_command) = stop(p, opts);
+    let (pull_step, pulls) = pull_step(opts.pull, &p.target, present);
+    let steps = vec![
+        pull_step,
+        format!(
+            "create and start the standby {} on host port {} with the new image",
+            p.standby.name, opts.standby_port
+        ),
+        format!(
+            "wait (up to {}s) until the standby logs that it is waiting for the lock",
+            opts.wait_timeout.as_secs()
+        ),
+        format!("{stop}; the standby takes the lock"),
+        format!(
+            "confirm the standby answers HTTP on {} (up to {}s)",
+            p.standby_addr,
+            opts.takeover_timeout.as_secs()
+        ),
+        set_aside(p),
+        format!(
+            "create and start the new {name} on {} with the new image; wait for its lock-wait line",
+            p.primary_addr
+        ),
+        format!(
+            "stop the standby gracefully; confirm {name} answers HTTP on {}",
+            p.primary_addr
+        ),
+        if opts.keep_old {
+            format!("remove the standby; keep {old}")
+        } else {
+            format!("remove the standby and {old}")
+        },
+    ];
+    let mut changes = vec![format!("image: {} -> {}", p.from.reference, p.target)];
+    if bolt {
+        changes.push(format!(
+            "DATABASE_TIMEOUT={WAIT_FOREVER} (wait for the lock indefinitely) on the standby and the new {name}, so each waits while the other holds the lock"
+        ));
+    }
+    changes.push(format!(
+        "the standby publishes only the node's port, on host port {}",
+        opts.standby_port
+    ));
+    if p.auto_remove {
+        changes.push("the standby is not started with --rm: cl-maint removes it itself".into());
+    }
+    let mut commands = Vec::new();
+    if pulls {
+        commands.push(format!("docker pull {}", p.target));
+    }
+    commands.extend(run_commands(&p.standby));
+    commands.push(format!(
+        "docker logs -f {}   # until it says it is waiting for the lock",
+        p.standby.name
+    ));
+    commands.push(stop_command);
+    if !p.auto_remove {
+        commands.push(format!("docker rename {name} {old}"));
+    }
+    commands.extend(run_commands(&p.replacement));
+    commands.push(format!(
+        "docker stop -t {} {}",
+        opts.stop_timeout.as_secs(),
+        p.standby.name
+    ));
+    commands.push(format!("docker rm {}", p.standby.name));
+    if !opts.keep_old && !p.auto_remove {
+        commands.push(format!("docker rm {old}"));
+    }
+    (steps, changes, commands)
+}
+
+/// `--force` on a node that is down: recreate it in place and confirm it
+/// takes the lock and serves.
+pub fn recreate(p: &Plan, opts: &UpgradeOptions, present: bool) -> Words {
+    let (name, old) = (&p.container, &p.old_name);
+    let (stop, stop_command) = stop(p, opts);
+    let (pull_step, pulls) = pull_step(opts.pull, &p.target, present);
+    let mut steps = vec![pull_step];
+    if p.was_running {
+        steps.push(format!("{stop} (it holds no lock and serves nothing)"));
+    }
+    steps.extend([
+        set_aside(p),
+        format!("create and start the new {name} on {} with the new image", p.primary_addr),
+        format!(
+            "confirm it takes the lock and answers HTTP on {} (up to {}s); otherwise remove it and put {name} back as it was",
+            p.primary_addr,
+            opts.takeover_timeout.as_secs()
+        ),
+        if opts.keep_old {
+            format!("keep {old}")
+        } else {
+            format!("remove {old}")
+        },
+    ]);
+    let changes = vec![
+        format!("image: {} -> {}", p.from.reference, p.target),
+        format!("{name} is recreated in place, with no standby: the node is down already (--force)"),
+    ];
+    let mut commands = Vec::new();
+    if pulls {
+        commands.push(format!("docker pull {}", p.target));
+    }
+    if p.was_running {
+        commands.push(stop_command);
+    }
+    if !p.auto_remove {
+        commands.push(format!("docker rename {name} {old}"));
+    }
+    commands.extend(run_commands(&p.replacement));
+    if !opts.keep_old && !p.auto_remove {
+        commands.push(format!("docker rm {old}"));
+    }
+    (steps, changes, commands)
+}
