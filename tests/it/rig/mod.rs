@@ -289,7 +289,25 @@ impl Rig {
         self.create_node(&self.docker, spec, reference).await
     }
 
+    /// Like [`Rig::start_node`], with the host settings changed by `tweak`
+    /// (a restart policy, `--rm`).
+    pub async fn start_node_with(&self, spec: NodeSpec<'_>, tweak: impl FnOnce(&mut HostConfig)) -> Node {
+        self.pull(spec.tag).await;
+        let reference = self.images.reference(spec.tag);
+        self.create_node_with(&self.docker, spec, &reference, tweak).await
+    }
+
     async fn create_node(&self, docker: &Docker, spec: NodeSpec<'_>, reference: &str) -> Node {
+        self.create_node_with(docker, spec, reference, |_| {}).await
+    }
+
+    async fn create_node_with(
+        &self,
+        docker: &Docker,
+        spec: NodeSpec<'_>,
+        reference: &str,
+        tweak: impl FnOnce(&mut HostConfig),
+    ) -> Node {
         let name = format!("{}-{}", self.id, spec.suffix);
         let port = free_port();
         let mut env = vec![
@@ -312,10 +330,14 @@ impl Rig {
             image: Some(reference.to_string()),
             env: Some(env),
             labels: Some(labels),
-            host_config: Some(HostConfig {
-                binds: Some(vec![format!("{}:/chainlink", self.dir.display())]),
-                port_bindings: Some(bindings),
-                ..Default::default()
+            host_config: Some({
+                let mut host = HostConfig {
+                    binds: Some(vec![format!("{}:/chainlink", self.dir.display())]),
+                    port_bindings: Some(bindings),
+                    ..Default::default()
+                };
+                tweak(&mut host);
+                host
             }),
             ..Default::default()
         };
