@@ -91,6 +91,15 @@ impl Refusal {
     }
 }
 
+/// Whether the engine removes the member when it stops (`docker run --rm`).
+pub fn auto_removed(m: &Member) -> bool {
+    m.inspect
+        .host_config
+        .as_ref()
+        .and_then(|h| h.auto_remove)
+        .unwrap_or(false)
+}
+
 /// The plan of a switchover in `direction` (`hold`: the old holder stays
 /// stopped).
 pub fn plan(o: &Observed, names: &PairNames, direction: Direction, hold: bool) -> Result<Decision, Refusal> {
@@ -146,6 +155,18 @@ pub fn plan(o: &Observed, names: &PairNames, direction: Direction, hold: bool) -
     }
     let to = from.other();
     let (old, new) = (view.of(from).unwrap().clone(), view.of(to).unwrap().clone());
+    if auto_removed(&old) {
+        return Err(Refusal::new(
+            format!(
+                "{} was started with --rm: a switchover stops it, and the engine would then remove it, so it could neither wait for the lock again nor take it back",
+                old.name
+            ),
+            format!(
+                "recreate {} without --rm (a member of a pair must survive its stops; a systemd unit can run `docker start -a` of a kept container instead of `docker run --rm`), then run this again",
+                old.name
+            ),
+        ));
+    }
     let Some(to_addr) = new.addr.clone() else {
         return Err(Refusal {
             next_steps: Vec::new(),

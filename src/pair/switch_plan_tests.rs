@@ -146,3 +146,15 @@ fn how_the_successor_comes_to_wait() {
     assert_eq!(p.successor, Successor::AsIs);
     assert!(!p.shared, "no shared mount seen: not provably one lock file");
 }
+
+#[test]
+fn a_holder_run_with_rm_is_refused_before_any_change() {
+    let mut o = pair();
+    o.view.primary.as_mut().unwrap().inspect.host_config = Some(bollard::models::HostConfig {
+        auto_remove: Some(true),
+        ..Default::default()
+    });
+    let r = refusal(&o, Direction::Other);
+    assert!(r.what.contains("chainlink was started with --rm"), "{r:?}");
+    assert!(r.next_steps[0].contains("recreate chainlink without --rm"), "{r:?}");
+}

@@ -179,8 +179,17 @@ async fn create<E: Engine>(
             (LABEL_ROLE.to_string(), ROLE_SECONDARY.to_string()),
         ],
     };
-    let spec = spec::clone_spec(&primary.inspect, &image_config, &request)
+    let mut spec = spec::clone_spec(&primary.inspect, &image_config, &request)
         .map_err(|e| Failure::new(format!("cannot clone {p}: {e}")))?;
+    // A standby must survive its stops: the switchovers stop it and start it again.
+    if let Some(host) = spec.body.host_config.as_mut()
+        && host.auto_remove == Some(true)
+    {
+        host.auto_remove = Some(false);
+        events.note(&format!(
+            "{p} runs with --rm; {s} is created without it, as a standby must survive its stops"
+        ));
+    }
     let engine = hosts.secondary;
     // A clone keeps the primary's mounts: on one engine it shares the lock file.
     let shared = !hosts.split() && spec::data_dir_on_host(&primary.inspect).is_some();

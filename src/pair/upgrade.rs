@@ -106,6 +106,19 @@ impl<E: Engine> PairUpgrade<'_, E> {
             Which::Secondary => (s, p),
         };
         let (hw, ww) = (holder, holder.other());
+        if let Some(m) = [&h, &w].into_iter().find(|m| super::switch_plan::auto_removed(m)) {
+            return self.refuse(
+                Outcome::Refused,
+                format!(
+                    "{} was started with --rm: the upgrade stops each member, and the engine would then remove it",
+                    m.name
+                ),
+                vec![format!(
+                    "recreate {} without --rm (a member of a pair must survive its stops), then run the upgrade again",
+                    m.name
+                )],
+            );
+        }
         if w.lock != LockRole::Waiting {
             return self.refuse(
                 Outcome::Refused,
@@ -232,7 +245,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
                         // before answering): the database may be migrated.
                         self.report.set_outcome(Outcome::NeedsHuman);
                         self.report.state = format!(
-                            "NO node holds the lock: {} took the lock on {target} and died, and {} ({}) refuses the database the new version migrated",
+                            "NO node holds the lock: {} died on {target} before it answered, and {} ({}), which held the lock before the upgrade, now refuses the database as too new: the new version took the lock and migrated it",
                             w.name, h.name, h.image
                         );
                         self.report.next_steps = vec![

@@ -35,7 +35,12 @@ pub async fn upgrade<E: Engine>(
     };
     // The node's secrets are known before anything of it is shown (a
     // refusal shows its last log lines).
-    if let Some(env) = observed.primary.as_ref().and_then(|p| p.config.as_ref()).and_then(|c| c.env.as_ref()) {
+    if let Some(env) = observed
+        .primary
+        .as_ref()
+        .and_then(|p| p.config.as_ref())
+        .and_then(|c| c.env.as_ref())
+    {
         events.secrets(env);
     }
     let plan = match plan::plan(&observed, opts) {

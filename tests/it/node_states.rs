@@ -77,10 +77,15 @@ async fn crash_looping_primary_is_refused(generation: Gen, test: &str) {
     assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
     assert_eq!((run.code, outcome(&run)), (3, "refused"), "{run:?}");
     let error = error_of(&run);
-    assert!(error.contains("is crash-looping: the engine has restarted it"), "{error}");
+    assert!(
+        error.contains("is crash-looping: the engine has restarted it"),
+        "{error}"
+    );
     assert!(error.contains("restart policy (unless-stopped)"), "{error}");
     assert!(
-        run.report["log_tail"].to_string().contains("is lower than database version"),
+        run.report["log_tail"]
+            .to_string()
+            .contains("is lower than database version"),
         "the last lines show why: {run:?}"
     );
     assert!(run.report["next_steps"].to_string().contains("--force"), "{run:?}");
@@ -91,10 +96,17 @@ async fn crash_looping_primary_is_refused(generation: Gen, test: &str) {
     // never holds the lock, so the node is put back as it was, at once.
     let started = Instant::now();
     let run = upgrade(&rig, &node.name, NEW, &["--force", "--takeover-timeout", "2m"]).await;
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!((run.code, outcome(&run)), (5, "rolled-back"), "{run:?}");
     let error = error_of(&run);
-    assert!(error.contains("the new") && error.contains("exited (code 1)"), "{error}");
+    assert!(
+        error.contains("the new") && error.contains("exited (code 1)"),
+        "{error}"
+    );
     assert!(
         !error.contains("migrated by the new version"),
         "the new version never held the lock: {error}"
@@ -127,15 +139,25 @@ async fn force_recreates_a_crash_looping_node_on_the_new_image() {
     until_crash_looping(&rig, &node).await;
     let run = upgrade(&rig, &node.name, NEW, &["--force"]).await;
     assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
-    assert!(run.report["state"].as_str().unwrap().contains("it was down before"), "{run:?}");
-    assert!(run.report["handoffs"].as_array().unwrap().is_empty(), "no standby: {run:?}");
+    assert!(
+        run.report["state"].as_str().unwrap().contains("it was down before"),
+        "{run:?}"
+    );
+    assert!(
+        run.report["handoffs"].as_array().unwrap().is_empty(),
+        "no standby: {run:?}"
+    );
     rig.wait_serving(&node, Duration::from_secs(20)).await;
     assert_eq!(names(&rig).await, vec![node.name.clone()], "nothing left behind");
     let (image, _) = image_and_rm(&rig, &node.name).await;
     assert_eq!(image, rig.images.reference(NEW));
     let c = rig.docker.inspect_container(&node.name, None).await.unwrap();
     let policy = c.host_config.and_then(|h| h.restart_policy).and_then(|p| p.name);
-    assert_eq!(policy, Some(RestartPolicyNameEnum::UNLESS_STOPPED), "the operator's policy is kept");
+    assert_eq!(
+        policy,
+        Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+        "the operator's policy is kept"
+    );
     rig.journal().assert_safe(Duration::MAX);
 }
 
@@ -151,7 +173,9 @@ async fn force_recreates_a_stopped_node() {
     let run = upgrade(&rig, &node.name, NEW, &["--force", "--dry-run"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        run.report["plan"]["steps"].to_string().contains("confirm it takes the lock"),
+        run.report["plan"]["steps"]
+            .to_string()
+            .contains("confirm it takes the lock"),
         "{run:?}"
     );
     let run = upgrade(&rig, &node.name, NEW, &["--force"]).await;
@@ -183,9 +207,14 @@ async fn waiting_primary_is_refused(generation: Gen, test: &str) {
             error.contains("does not hold the node's lock: it runs but waits for the lock"),
             "{error}"
         );
-        assert!(error.contains(&format!("{} (it answers on {}) holds it", holder.name, holder.addr)), "{error}");
         assert!(
-            run.report["next_steps"].to_string().contains(&format!("--container {}", holder.name)),
+            error.contains(&format!("{} (it answers on {}) holds it", holder.name, holder.addr)),
+            "{error}"
+        );
+        assert!(
+            run.report["next_steps"]
+                .to_string()
+                .contains(&format!("--container {}", holder.name)),
             "{run:?}"
         );
         assert_eq!(world(&rig).await, before, "{extra:?} changed something");
@@ -251,11 +280,16 @@ async fn a_rm_node_is_created_again_from_its_settings_on_a_rollback() {
     let node = rig
         .start_node_with(spec("chainlink", OLD, Gen::Bolt, &env), |h| h.auto_remove = Some(true))
         .await;
-    rig.wait_for_line(&node, Duration::from_secs(20), |l| l.contains("Starting Chainlink Node"))
-        .await;
+    rig.wait_for_line(&node, Duration::from_secs(20), |l| {
+        l.contains("Starting Chainlink Node")
+    })
+    .await;
     let run = upgrade(&rig, &node.name, NEW, &["--force", "--takeover-timeout", "3s"]).await;
     assert_eq!((run.code, outcome(&run)), (5, "rolled-back"), "{run:?}");
-    assert!(run.report["state"].as_str().unwrap().contains("running again"), "{run:?}");
+    assert!(
+        run.report["state"].as_str().unwrap().contains("running again"),
+        "{run:?}"
+    );
     assert_eq!(names(&rig).await, vec![node.name.clone()], "nothing left behind");
     assert_eq!(
         image_and_rm(&rig, &node.name).await,
@@ -287,7 +321,46 @@ async fn a_crash_looping_standby_is_an_exit_not_an_engine_error() {
     let error = error_of(&run);
     assert!(error.contains("exited (code 2)"), "{error}");
     assert!(!error.contains("Docker Engine"), "{error}");
-    assert!(run.report["log_tail"].to_string().contains("simulated crash at start"), "{run:?}");
+    assert!(
+        run.report["log_tail"].to_string().contains("simulated crash at start"),
+        "{run:?}"
+    );
     assert_eq!(names(&rig).await, vec![node.name.clone()]);
     rig.wait_serving(&node, Duration::from_secs(20)).await;
+}
+
+/// A pair whose primary runs with `--rm`: `failover up` creates the
+/// secondary without it (a standby must survive its stops); a switchover
+/// and a pair upgrade, which stop the primary, are refused before any change.
+#[tokio::test]
+async fn a_pair_with_a_rm_primary() {
+    let rig = Rig::new("ns-rm-pair").await;
+    let env = ["DATABASE_TIMEOUT=0"];
+    let node = rig
+        .start_node_with(spec("chainlink", OLD, Gen::Lease, &env), |h| h.auto_remove = Some(true))
+        .await;
+    rig.wait_serving(&node, Duration::from_secs(20)).await;
+    let pair = crate::failover::Pair {
+        secondary: format!("{}-secondary", rig.id),
+        primary: node.clone(),
+        port: crate::rig::free_port(),
+    };
+    let run = pair.run(&rig, &["failover", "up"]).await;
+    assert_eq!((run.code, outcome(&run)), (0, "pair-ready"), "{run:?}");
+    assert!(
+        !image_and_rm(&rig, &pair.secondary).await.1,
+        "the secondary has no --rm"
+    );
+    let before = world(&rig).await;
+    for args in [vec!["failover"], vec!["upgrade", "--tag", NEW]] {
+        let run = pair.run(&rig, &args).await;
+        assert_eq!((run.code, outcome(&run)), (3, "refused"), "{args:?}: {run:?}");
+        let error = error_of(&run);
+        assert!(
+            error.contains(&format!("{} was started with --rm", node.name)),
+            "{error}"
+        );
+        assert_eq!(world(&rig).await, before, "{args:?} changed something");
+    }
+    rig.journal().assert_safe(Duration::MAX);
 }
