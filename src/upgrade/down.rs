@@ -52,9 +52,16 @@ impl<E: Engine> Executor<'_, E> {
     /// Whether the engine removed the original (it may take a moment after
     /// the stop returned).
     async fn removed_by_engine(&self) -> bool {
+        self.gone(&self.plan.primary_id).await
+    }
+
+    /// Whether the container `id` is gone, or goes within [`REMOVAL`] (the
+    /// engine removes a `--rm` container a moment after its stop, and its
+    /// name is taken until then).
+    async fn gone(&self, id: &str) -> bool {
         let deadline = Instant::now() + REMOVAL;
         loop {
-            match self.engine.inspect_container(&self.plan.primary_id).await {
+            match self.engine.inspect_container(id).await {
                 Ok(None) => return true,
                 Ok(Some(_)) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
                 _ => return false,
@@ -218,6 +225,8 @@ impl<E: Engine> Executor<'_, E> {
         if let Some(id) = new {
             let _ = self.engine.stop(id, self.opts.stop_timeout).await;
             self.remove_quietly(id).await;
+            // Its name must be free before the original takes it back.
+            self.gone(id).await;
         }
         match self.restore_original(p.was_running).await {
             Ok(_) => {

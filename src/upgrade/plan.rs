@@ -117,16 +117,6 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             &["check the name with `docker ps -a`", "pass it with --container NAME"],
         ));
     };
-    let mode = lock_check(observed, opts)?;
-    let state = state_of(primary);
-    if mode == Mode::Handoff && !state.running {
-        return Err(refuse(
-            format!("{name} is not running (state: {})", state.status),
-            &[&format!(
-                "start it first (`docker start {name}`) and check it holds the lock, then run the upgrade again"
-            )],
-        ));
-    }
     let Some((host_ip, main_port)) = spec::published_http_port(primary) else {
         return Err(refuse(
             format!(
@@ -139,6 +129,16 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             ],
         ));
     };
+    let mode = lock_check(observed, opts)?;
+    let state = state_of(primary);
+    if mode == Mode::Handoff && !state.running {
+        return Err(refuse(
+            format!("{name} is not running (state: {})", state.status),
+            &[&format!(
+                "start it first (`docker start {name}`) and check it holds the lock, then run the upgrade again"
+            )],
+        ));
+    }
     if mode == Mode::Handoff {
         handoff_checks(observed, opts, primary, main_port)?;
     }
