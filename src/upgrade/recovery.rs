@@ -143,12 +143,21 @@ impl<E: Engine> Executor<'_, E> {
                     vec!["read the standby's last log lines, fix the cause, and run the upgrade again".into()],
                 )
             }
-            Err(back) => self.old_cannot_run(standby, failure, back).await,
+            Err(back) => self.old_cannot_run(standby, failure, back, new_version_held).await,
         }
     }
 
     /// Rolling back failed: the old version cannot hold the lock again.
-    async fn old_cannot_run(self, standby: &str, failure: Failure, back: WaitFailure) -> Report {
+    /// A migration is claimed only when the new version was seen holding
+    /// the lock (`new_version_held`); otherwise the report says what the
+    /// old version's log showed.
+    async fn old_cannot_run(
+        self,
+        standby: &str,
+        failure: Failure,
+        back: WaitFailure,
+        new_version_held: bool,
+    ) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
         let migrated = matches!(
             back,
@@ -160,9 +169,13 @@ impl<E: Engine> Executor<'_, E> {
         let _ = self.engine.stop(&self.original_id, self.opts.stop_timeout).await;
         // Keep the node up on whichever container works: the new version.
         let standby_runs = self.restart_standby(standby).await;
-        let why = if migrated {
+        let why = if migrated && new_version_held {
             format!(
-                "the database was migrated by the new version: {name} held the lock before the upgrade, and now refuses the database as too new"
+                "the database was migrated by the new version (it held the lock), and the original {name} now refuses it as too new"
+            )
+        } else if migrated {
+            format!(
+                "the original {name}, which held the lock before the upgrade, now refuses the database as too new (its log says a newer version migrated it); cl-maint did not see the new version answer as the holder"
             )
         } else {
             describe(

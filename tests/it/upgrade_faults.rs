@@ -305,7 +305,7 @@ async fn a_new_version_that_crashes_after_migrating_needs_a_human() {
         report["error"]
             .as_str()
             .unwrap()
-            .contains("migrated by the new version"),
+            .contains("now refuses the database as too new"),
         "{report}"
     );
     assert!(

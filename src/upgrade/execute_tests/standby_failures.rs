@@ -192,7 +192,7 @@ async fn old_version_refusing_the_migrated_database_keeps_the_new_version_on_the
             .is_some_and(|l| classify(l) == Some(Event::Downgrade))
     );
     assert!(
-        error(&report).contains("the database was migrated by the new version"),
+        error(&report).contains("now refuses the database as too new (its log says a newer version migrated it)"),
         "{}",
         error(&report)
     );
