@@ -241,11 +241,11 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 self.restore_waiting(ww, &w, Some(&w_new)).await;
                 match back {
                     Err(f) if f.migrated => {
-                        // The new version held the lock after all (it died
-                        // before answering): the database may be migrated.
+                        // The old version's log says a newer version migrated
+                        // the database: the new one died before answering.
                         self.report.set_outcome(Outcome::NeedsHuman);
                         self.report.state = format!(
-                            "NO node holds the lock: {} died on {target} before it answered, and {} ({}), which held the lock before the upgrade, now refuses the database as too new: the new version took the lock and migrated it",
+                            "NO node holds the lock: {} died on {target} before it answered, and {} ({}), which held the lock before the upgrade, now refuses the database as too new (its log says a newer version migrated it)",
                             w.name, h.name, h.image
                         );
                         self.report.next_steps = vec![
