@@ -166,27 +166,14 @@ impl<E: Engine> Executor<'_, E> {
         }
     }
 
-    async fn down_done(mut self) -> Report {
+    async fn down_done(self) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
-        let mut left = Vec::new();
-        if !self.original_gone.load(Ordering::SeqCst) {
-            if self.opts.keep_old {
-                left.push(p.old_name.clone());
-            } else if let Err(e) = self.engine.remove(&p.primary_id).await {
-                self.events.warn(&format!("could not remove {}: {e}", p.old_name));
-                left.push(p.old_name.clone());
-            }
-        }
-        let next = left
-            .iter()
-            .map(|l| format!("remove {l} when you no longer need it: `docker rm {l}`"))
-            .collect();
-        self.report.left = left;
+        let left = self.remove_old().await.into_iter().collect();
         let state = format!(
             "{name} runs {} and holds the lock on {} (it was down before the upgrade)",
             p.target, p.primary_addr
         );
-        self.finish(Outcome::Upgraded, state, None, next)
+        self.upgraded(left, state)
     }
 
     /// The new container held the lock (the database may now be migrated)

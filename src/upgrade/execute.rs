@@ -298,22 +298,41 @@ impl<'a, E: Engine> Executor<'a, E> {
             self.events.warn(&format!("could not remove {standby_name}: {e}"));
             left.push(standby_name.clone());
         }
-        if self.opts.keep_old {
-            left.push(p.old_name.clone());
-        } else if let Err(e) = self.engine.remove(&p.primary_id).await {
-            self.events.warn(&format!("could not remove {}: {e}", p.old_name));
-            left.push(p.old_name.clone());
-        }
+        left.extend(self.remove_old().await);
         self.end("cleanup");
-        let mut next = Vec::new();
-        for l in &left {
-            next.push(format!("remove {l} when you no longer need it: `docker rm {l}`"));
-        }
-        self.report.left = left;
         if self.interrupt.is_set() && !warned {
             self.events.warn(FINISHING);
         }
         let state = format!("{name} runs {} and holds the lock on {}", p.target, p.primary_addr);
+        self.upgraded(left, state)
+    }
+
+    /// Removes the old container (unless `--keep-old`, or the engine
+    /// removed it already); returns its name when it is left in place.
+    async fn remove_old(&self) -> Option<String> {
+        let p = self.plan;
+        if self.original_gone.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        if self.opts.keep_old {
+            return Some(p.old_name.clone());
+        }
+        match self.engine.remove(&p.primary_id).await {
+            Ok(()) => None,
+            Err(e) => {
+                self.events.warn(&format!("could not remove {}: {e}", p.old_name));
+                Some(p.old_name.clone())
+            }
+        }
+    }
+
+    /// Ends a successful upgrade, with the containers `left` in place.
+    fn upgraded(mut self, left: Vec<String>, state: String) -> Report {
+        let next = left
+            .iter()
+            .map(|l| format!("remove {l} when you no longer need it: `docker rm {l}`"))
+            .collect();
+        self.report.left = left;
         self.finish(Outcome::Upgraded, state, None, next)
     }
 }

@@ -28,7 +28,7 @@ use crate::handoff::Failure;
 use crate::handoff::steps;
 use crate::handoff::waits::{self, WaitLine};
 use crate::interrupt::Interrupt;
-use crate::report::{Outcome, Report};
+use crate::report::Report;
 
 use super::Executor;
 
@@ -132,7 +132,7 @@ impl<E: Engine> Executor<'_, E> {
     /// The new primary took the lock before the standby did (a standby that
     /// did not take a free lock for a few hundred ms): the node already runs
     /// the new version on its main port; the standby is removed.
-    async fn replacement_took_over(mut self, standby: &str) -> Report {
+    async fn replacement_took_over(self, standby: &str) -> Report {
         let (p, name) = (self.plan, self.plan.container.clone());
         self.events.warn(&format!(
             "the new {name} took the lock before {} did; finishing on it",
@@ -143,15 +143,8 @@ impl<E: Engine> Executor<'_, E> {
         if self.engine.remove(standby).await.is_err() {
             left.push(p.standby.name.clone());
         }
-        if self.opts.keep_old || self.engine.remove(&p.primary_id).await.is_err() {
-            left.push(p.old_name.clone());
-        }
-        let next = left
-            .iter()
-            .map(|l| format!("remove {l} when you no longer need it: `docker rm {l}`"))
-            .collect();
-        self.report.left = left;
+        left.extend(self.remove_old().await);
         let state = format!("{name} runs {} and holds the lock on {}", p.target, p.primary_addr);
-        self.finish(Outcome::Upgraded, state, None, next)
+        self.upgraded(left, state)
     }
 }
