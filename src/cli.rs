@@ -55,6 +55,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Command {
+    /// The pair a command works on, when it works on one.
+    pub fn pair_mut(&mut self) -> Option<&mut PairArgs> {
+        match self {
+            Command::Upgrade(a) => Some(&mut a.pair),
+            Command::Failover(a) => Some(&mut a.pair),
+            Command::Recover(a) => Some(&mut a.pair),
+            Command::Status(a) => Some(&mut a.pair),
+            Command::Health(a) => Some(&mut a.pair),
+            _ => None,
+        }
+    }
+}
+
 impl Cli {
     /// Checks what clap cannot declare, before anything does I/O: a flag
     /// that does not apply to the subcommand given.
@@ -156,6 +170,10 @@ pub struct PairArgs {
     /// (same forms as --host).
     #[arg(long, env = "CL_MAINT_SECONDARY_HOST", value_name = "URL", global = true)]
     pub secondary_host: Option<String>,
+    /// Whether the operator named the secondary (a flag, or the config's
+    /// `secondary`), which proves it a member of the pair; set after parsing.
+    #[arg(skip)]
+    pub secondary_named: bool,
 }
 
 /// `cl-maint status`.
@@ -253,6 +271,10 @@ pub struct FailoverArgs {
     /// Leave the old holder stopped after the switchover (to patch its host).
     #[arg(long, global = true)]
     pub hold: bool,
+    /// Do not ask before a switchover (cl-maint never asks when stdin is
+    /// not a terminal).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
     /// The deadlines.
     #[command(flatten)]
     pub timeouts: Timeouts,

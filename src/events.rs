@@ -28,6 +28,10 @@ pub enum Event {
     Handoff(Handoff),
 }
 
+/// Asks the operator to confirm what a run will do (the text says it);
+/// true to go on. Commands are given one only when someone can be asked.
+pub type Confirm<'a> = dyn Fn(&str) -> bool + Sync + 'a;
+
 /// Where a command's events go: the progress display and the report
 /// builder.
 pub struct Events {

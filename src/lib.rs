@@ -52,6 +52,7 @@ where
             return code;
         }
     };
+    config::apply::mark_named(&mut cli, &matches);
     match &cli.command {
         cli::Command::Completions { shell } => return write_out(&cli::completions(*shell)),
         cli::Command::Man => {

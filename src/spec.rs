@@ -53,7 +53,12 @@ pub enum SpecError {
 /// lock file, so their `flock`s contend.
 pub fn data_dir_on_host(c: &ContainerInspectResponse) -> Option<String> {
     let env = c.config.as_ref()?.env.as_ref()?;
-    let root = env.iter().find_map(|e| e.strip_prefix("ROOT="))?.trim_end_matches('/');
+    // The last `ROOT=` wins, as in the node's environment.
+    let root = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("ROOT="))?
+        .trim_end_matches('/');
     let below = |dest: &str| -> Option<String> {
         let dest = dest.trim_end_matches('/');
         if root == dest {

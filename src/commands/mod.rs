@@ -147,13 +147,25 @@ async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report 
         {
             return report;
         }
+        let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
         let upgrade = async {
-            if let Some(view) = pair::upgrade::find_pair(hosts, &names).await {
-                let hand_back = !args.no_hand_back;
-                return pair::upgrade::upgrade_pair(hosts, &names, view, &opts, hand_back, events, interrupt).await;
+            match pair::upgrade::find_pair(hosts, &names, args.pair.secondary_named).await {
+                pair::upgrade::Found::Pair(view) => {
+                    let hand_back = !args.no_hand_back;
+                    let confirm = |text: &str| confirm(events, text);
+                    let confirm = ask.then_some(&confirm as &crate::events::Confirm<'_>);
+                    return pair::upgrade::upgrade_pair(
+                        hosts, &names, view, &opts, hand_back, events, interrupt, confirm,
+                    )
+                    .await;
+                }
+                pair::upgrade::Found::Unproven(what, next) => return unproven("upgrade", &names, what, next),
+                pair::upgrade::Found::Alone => {}
             }
-            let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
-            upgrade::upgrade(engine, &opts, events, interrupt, |plan| !ask || confirm(events, plan)).await
+            upgrade::upgrade(engine, &opts, events, interrupt, |plan| {
+                !ask || confirm(events, &plan.to_human())
+            })
+            .await
         };
         // A dry run changes nothing: it takes no run lock (but says when a
         // run is in events).
@@ -171,11 +183,11 @@ async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report 
         .unwrap_or_else(|e| engine_failed(Report::new("upgrade", &opts.container, Outcome::Unreachable), e))
 }
 
-/// Asks on the terminal whether to carry out `plan` (shown through the
-/// events' redactor, which knows the node's secrets by then).
-fn confirm(events: &Events, plan: &upgrade::Plan) -> bool {
+/// Asks on the terminal whether to carry out the plan `text` (shown
+/// through the events' redactor, which knows the node's secrets by then).
+fn confirm(events: &Events, text: &str) -> bool {
     let mut err = std::io::stderr();
-    let _ = write!(err, "{}Proceed? [y/N] ", events.redact(&plan.to_human()));
+    let _ = write!(err, "{}Proceed? [y/N] ", events.redact(text));
     let _ = err.flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -258,19 +270,55 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
         Some(FailoverAction::Up) => "failover up",
         Some(FailoverAction::Back) => "failover back",
     };
-    let work = async |hosts: Engines<'_>, _: Option<crate::runlock::Owner>| match args.action {
-        Some(FailoverAction::Up) => pair::up::up(hosts, &opts, events, interrupt).await,
-        Some(FailoverAction::Back) => {
-            let back = pair::switch::Direction::Back;
-            pair::switch::switch(hosts, &opts, back, args.hold, events, interrupt).await
+    let names = args.pair.names();
+    let work = async |hosts: Engines<'_>, _: Option<crate::runlock::Owner>| {
+        // A pair is worked on only when its secondary is proven a member.
+        if let Ok(view) = pair::view(hosts, &names).await
+            && let (Some(p), Some(s)) = (&view.primary, &view.secondary)
+            && crate::members::sharing::membership(s, p, args.pair.secondary_named, hosts.split()).is_none()
+        {
+            let (what, next) = pair::upgrade::unproven(s, p);
+            return unproven(command, &names, what, next);
         }
-        None => {
-            let other = pair::switch::Direction::Other;
-            pair::switch::switch(hosts, &opts, other, args.hold, events, interrupt).await
-        }
+        let ask = !args.yes && args.action != Some(FailoverAction::Up) && std::io::stdin().is_terminal();
+        let confirm = |text: &str| confirm(events, text);
+        let confirm = ask.then_some(&confirm as &crate::events::Confirm<'_>);
+        failover_work(hosts, args, &opts, events, interrupt, confirm).await
     };
     let report = setup.locked(cli, command, &args.pair, false, work).await;
     print(cli, &setup.events.report(report))
+}
+
+/// The failover command itself, once the pair is known to be one.
+async fn failover_work(
+    hosts: Engines<'_>,
+    args: &FailoverArgs,
+    opts: &crate::pair::PairOptions,
+    events: &Events,
+    interrupt: &crate::interrupt::Interrupt,
+    confirm: Option<&crate::events::Confirm<'_>>,
+) -> Report {
+    let opts = opts.clone();
+    match args.action {
+        Some(FailoverAction::Up) => pair::up::up(hosts, &opts, events, interrupt).await,
+        Some(FailoverAction::Back) => {
+            let back = pair::switch::Direction::Back;
+            pair::switch::switch(hosts, &opts, back, args.hold, events, interrupt, confirm).await
+        }
+        None => {
+            let other = pair::switch::Direction::Other;
+            pair::switch::switch(hosts, &opts, other, args.hold, events, interrupt, confirm).await
+        }
+    }
+}
+
+/// The refusal of a command on a pair whose secondary is not proven a member.
+fn unproven(command: &str, names: &crate::pair::PairNames, what: String, next: Vec<String>) -> Report {
+    let mut report = Report::new(command, &names.primary, Outcome::Refused);
+    report.error = Some(what);
+    report.next_steps = next;
+    report.state = "nothing was changed".into();
+    report
 }
 
 /// `cl-maint recover`.

@@ -94,6 +94,18 @@ fn source_of(matches: &ArgMatches, id: &str) -> Option<ValueSource> {
     best
 }
 
+/// Marks the pair's secondary as named by the operator when a flag or an
+/// environment variable gave it ([`apply`] does so for the config file).
+pub fn mark_named(cli: &mut Cli, matches: &ArgMatches) {
+    let named = matches!(
+        source_of(matches, "secondary"),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    );
+    if let Some(p) = cli.command.pair_mut() {
+        p.secondary_named = named;
+    }
+}
+
 /// What the command line gave: each setting whose value came from a flag or
 /// an environment variable, not from a default.
 pub fn given(cli: &Cli, matches: &ArgMatches) -> Given {
@@ -177,6 +189,7 @@ pub fn apply(cli: &mut Cli, e: &Effective) {
         p.container = e.container.value.clone();
         p.secondary = e.secondary.value.clone();
         p.secondary_host = e.secondary_host.value.clone();
+        p.secondary_named = !matches!(e.secondary.source, Source::Default);
     };
     let timeouts = |t: &mut crate::cli::Timeouts| {
         t.wait_timeout = e.wait_timeout.value;

@@ -4,6 +4,7 @@
 use bollard::models::ContainerInspectResponse;
 
 use crate::engine::{Engine, EngineResult, summary_name};
+use crate::names::{LABEL_PRIMARY, LABEL_ROLE, ROLE_SECONDARY};
 
 use super::member::{self, LockRole, Member};
 
@@ -15,7 +16,7 @@ const URL_VARS: [&str; 2] = ["DATABASE_URL", "CL_DATABASE_URL"];
 /// The database URL a container's environment names, if any.
 pub fn database_url(c: &ContainerInspectResponse) -> Option<String> {
     let env = c.config.as_ref()?.env.as_ref()?;
-    env.iter().find_map(|e| {
+    env.iter().rev().find_map(|e| {
         let (name, value) = e.split_once('=')?;
         (URL_VARS.contains(&name) && !value.is_empty()).then(|| value.to_string())
     })
@@ -31,6 +32,38 @@ pub fn same_database(a: &ContainerInspectResponse, b: &ContainerInspectResponse)
     }
     let url = database_url(a);
     url.is_some() && url == database_url(b)
+}
+
+/// What proves that `s` is the secondary of `p`, in words, or `None`.
+/// A guess (the default name, the same image repository) is never proof:
+/// cl-maint's label set by `failover up`; the operator naming it
+/// (`--secondary` or the config's `secondary`, `named`); or the same
+/// database as the engine shows it (on one engine the same data directory
+/// or database URL, across two the same database URL).
+pub fn membership(s: &Member, p: &Member, named: bool, split: bool) -> Option<&'static str> {
+    let labels = s.inspect.config.as_ref().and_then(|c| c.labels.as_ref());
+    let labelled = labels.is_some_and(|l| {
+        l.get(LABEL_PRIMARY) == Some(&p.name) && l.get(LABEL_ROLE).map(String::as_str) == Some(ROLE_SECONDARY)
+    });
+    if labelled {
+        Some("cl-maint's label from `failover up`")
+    } else if named {
+        Some("named as the secondary (--secondary, or the config's `secondary`)")
+    } else if !split && same_database(&s.inspect, &p.inspect) {
+        Some("the same data directory or database URL")
+    } else if split && database_url(&s.inspect).is_some_and(|u| Some(u) == database_url(&p.inspect)) {
+        Some("the same database URL")
+    } else {
+        None
+    }
+}
+
+/// Whether `s` looks like a member of a pair with `p` without proof: the
+/// same image repository, or cl-maint's secondary label (of any node).
+pub fn looks_like_member(s: &Member, p: &Member) -> bool {
+    let labels = s.inspect.config.as_ref().and_then(|c| c.labels.as_ref());
+    let a_secondary = labels.is_some_and(|l| l.get(LABEL_ROLE).map(String::as_str) == Some(ROLE_SECONDARY));
+    a_secondary || crate::reference::repository(&s.image) == crate::reference::repository(&p.image)
 }
 
 /// The running containers on `engine`, other than `c`, that share its

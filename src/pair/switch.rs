@@ -31,6 +31,7 @@ pub async fn switch<E: Engine>(
     hold: bool,
     events: &Events,
     interrupt: &Interrupt,
+    confirm: Option<&crate::events::Confirm<'_>>,
 ) -> Report {
     let names = &opts.names;
     let command = match direction {
@@ -49,6 +50,9 @@ pub async fn switch<E: Engine>(
     let warned = AtomicBool::new(false);
     report.state = "nothing was changed".into();
     let ran = match switch_plan::plan(&observed, names, direction, hold) {
+        Ok(Decision::Switch(plan)) if confirm.is_some_and(|ask| !ask(&ask_text(&plan, hold))) => Err(Failure::new(
+            format!("not confirmed; {} still holds the lock", plan.old.name),
+        )),
         Ok(Decision::Switch(plan)) => execute(hosts, opts, hold, &plan, events, interrupt, &warned, &mut report).await,
         Ok(Decision::AlreadyThere(state)) => {
             report.set_outcome(Outcome::NothingToDo);
@@ -73,6 +77,19 @@ pub async fn switch<E: Engine>(
         events.warn(FINISHED);
     }
     report
+}
+
+/// What a switchover will do, for the operator to confirm.
+fn ask_text(plan: &SwitchPlan, hold: bool) -> String {
+    let then = if hold {
+        format!("{} stays stopped (--hold)", plan.old.name)
+    } else {
+        format!("{} waits for the lock again", plan.old.name)
+    };
+    format!(
+        "Switchover: stop {} (it holds the lock); {} takes the lock and answers on {}; then {then}.\n",
+        plan.old.name, plan.new.name, plan.to_addr
+    )
 }
 
 /// The warning for an interrupt past the handoff.

@@ -51,7 +51,18 @@ async fn switch_calls(fake: &FakeEngine, direction: Direction) -> (Vec<String>, 
     let mut opts = PairOptions::new(PRIMARY, SECONDARY);
     opts.stop_timeout = Duration::from_secs(5);
     let events = Events::new(crate::progress::Progress::with_mode(Mode::Quiet));
-    let report = events.report(switch(Hosts::one(fake), &opts, direction, false, &events, &Interrupt::new()).await);
+    let report = events.report(
+        switch(
+            Hosts::one(fake),
+            &opts,
+            direction,
+            false,
+            &events,
+            &Interrupt::new(),
+            None,
+        )
+        .await,
+    );
     assert_eq!(report.outcome, Outcome::SwitchedOver, "{:?}", report.error);
     assert!(fake.two_holders().is_empty(), "{:?}", fake.two_holders());
     let phases = report.phases.iter().map(|p| p.name.clone()).collect();
@@ -120,4 +131,42 @@ async fn a_bolt_era_standby_is_never_restarted_and_timed_only_when_it_started_a_
     let (calls, phases) = switch_calls(&fake, Direction::Back).await;
     assert_eq!(calls, ["stop chainlink-secondary", "start chainlink-secondary"]);
     assert!(phases.contains(&"lock-retry".to_string()), "{phases:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_switchover_not_confirmed_changes_nothing() {
+    let fake = pair().await;
+    let before = fake.calls().len();
+    let opts = PairOptions::new(PRIMARY, SECONDARY);
+    let events = Events::new(crate::progress::Progress::with_mode(Mode::Quiet));
+    let asked = std::sync::Mutex::new(String::new());
+    let no = |text: &str| {
+        *asked.lock().unwrap() = text.to_string();
+        false
+    };
+    let report = switch(
+        Hosts::one(&fake),
+        &opts,
+        Direction::Other,
+        false,
+        &events,
+        &Interrupt::new(),
+        Some(&no),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert_eq!(
+        report.error.as_deref(),
+        Some("not confirmed; chainlink still holds the lock")
+    );
+    assert!(
+        asked
+            .lock()
+            .unwrap()
+            .starts_with("Switchover: stop chainlink (it holds the lock); chainlink-secondary takes the lock"),
+        "{}",
+        asked.lock().unwrap()
+    );
+    assert_eq!(fake.calls()[before..].to_vec(), Vec::<String>::new());
+    assert_eq!(fake.holder().as_deref(), Some(PRIMARY));
 }

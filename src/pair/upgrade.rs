@@ -14,7 +14,8 @@ use crate::events::Events;
 use crate::handoff::transfer::Transfer;
 use crate::handoff::waits::{self, Release, WaitLine};
 use crate::interrupt::Interrupt;
-use crate::names::{LABEL_PRIMARY, LABEL_ROLE, old_name};
+use crate::members::sharing::{looks_like_member, membership};
+use crate::names::old_name;
 use crate::node::image::{digest_for, version_of_image};
 use crate::report::{ImageInfo, Outcome, Report};
 use crate::upgrade::options::UpgradeOptions;
@@ -35,6 +36,7 @@ pub async fn upgrade_pair<E: Engine>(
     hand_back: bool,
     events: &Events,
     interrupt: &Interrupt,
+    confirm: Option<&crate::events::Confirm<'_>>,
 ) -> Report {
     let mut report = Report::new("upgrade", &names.primary, Outcome::Refused);
     report.state = "nothing was changed".into();
@@ -52,6 +54,7 @@ pub async fn upgrade_pair<E: Engine>(
         interrupt,
         report,
         kept: Vec::new(),
+        confirm,
     };
     if let Err(f) = run.run(&view, p, s, hand_back).await {
         run.report.error = Some(f.what);
@@ -73,6 +76,8 @@ struct PairUpgrade<'a, E: Engine> {
     /// Whether the members (and so their replacements, which keep their
     /// mounts) share the bolt-era lock file.
     shared: bool,
+    /// Asks the operator to confirm the plan (on a terminal).
+    confirm: Option<&'a crate::events::Confirm<'a>>,
 }
 
 impl<E: Engine> PairUpgrade<'_, E> {
@@ -159,18 +164,26 @@ impl<E: Engine> PairUpgrade<'_, E> {
             digest: None,
             version: h.version.clone(),
         });
-        if self.opts.dry_run {
+        if self.opts.dry_run || self.confirm.is_some() {
             let roles = upgrade_plan::Roles {
                 holder: (&h, hw),
                 waiting: (&w, ww),
             };
             let seen = upgrade_plan::observe(self.hosts, &roles, &target).await?;
             let plan = upgrade_plan::plan(&seen, &roles, &target, self.opts, hand_back)?;
-            self.report.set_outcome(Outcome::DryRun);
-            self.report.plan = Some(plan.json);
-            self.report.plan_text = Some(plan.text);
-            self.report.state = "nothing was changed or pulled".into();
-            return Ok(());
+            if !self.opts.dry_run {
+                if let Some(ask) = self.confirm
+                    && !ask(&plan.text)
+                {
+                    return Err(Failure::new("not confirmed"));
+                }
+            } else {
+                self.report.set_outcome(Outcome::DryRun);
+                self.report.plan = Some(plan.json);
+                self.report.plan_text = Some(plan.text);
+                self.report.state = "nothing was changed or pulled".into();
+                return Ok(());
+            }
         }
 
         // Pull on each engine.
@@ -491,21 +504,56 @@ impl<E: Engine> PairUpgrade<'_, E> {
     }
 }
 
-/// The pair, when the primary has a secondary (so an upgrade must take
-/// both); `None` otherwise (or when the engines cannot be read: the
-/// single-node upgrade then reports that).
-pub async fn find_pair<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Option<PairView> {
-    let view = super::view(hosts, names).await.ok()?;
-    matches!((&view.primary, &view.secondary), (Some(p), Some(s)) if is_secondary_of(s, p)).then_some(view)
+/// What an upgrade of the node works on.
+pub enum Found {
+    /// A failover pair whose secondary is proven a member.
+    Pair(PairView),
+    /// The node alone.
+    Alone,
+    /// A container looks like the node's secondary, but nothing proves it:
+    /// refused (what, next steps).
+    Unproven(String, Vec<String>),
 }
 
-/// Whether `c` is the secondary of `primary` (cl-maint's label, or the same
-/// image repository as the primary).
-pub fn is_secondary_of(c: &Member, primary: &Member) -> bool {
-    let labels = c.inspect.config.as_ref().and_then(|c| c.labels.as_ref());
-    let labelled = labels.is_some_and(|l| {
-        l.get(LABEL_PRIMARY) == Some(&primary.name)
-            && l.get(LABEL_ROLE).map(String::as_str) == Some(super::ROLE_SECONDARY)
-    });
-    labelled || crate::reference::repository(&c.image) == crate::reference::repository(&primary.image)
+/// Whether the upgrade is a pair's: the secondary exists and is proven a
+/// member ([`crate::members::sharing::membership`]; `named`: the operator
+/// named it). One that only looks like a member is refused, never guessed.
+pub async fn find_pair<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, named: bool) -> Found {
+    let Ok(view) = super::view(hosts, names).await else {
+        return Found::Alone;
+    };
+    let (Some(p), Some(s)) = (&view.primary, &view.secondary) else {
+        return Found::Alone;
+    };
+    if membership(s, p, named, hosts.split()).is_some() {
+        return Found::Pair(view);
+    }
+    if looks_like_member(s, p) {
+        let (what, next) = unproven(s, p);
+        return Found::Unproven(what, next);
+    }
+    Found::Alone
+}
+
+/// The refusal for a container that is not proven the secondary of `p`.
+pub fn unproven(s: &Member, p: &Member) -> (String, Vec<String>) {
+    let (s, p) = (&s.name, &p.name);
+    let what = format!(
+        "{s} may be the secondary of {p}, but nothing proves it belongs to this node: it has no cl-maint label for {p}, it was not named with --secondary or in the config, and it does not use {p}'s database as the engine shows it (the same data directory or database URL)"
+    );
+    let next = vec![
+        format!(
+            "if {s} is {p}'s secondary, name it: `--secondary {s}`, or `secondary = \"{s}\"` in the node's config (`cl-maint failover up` labels the secondaries it creates)"
+        ),
+        format!(
+            "if it belongs to another node, name this node's own secondary with --secondary NAME, or a name no container has to work on {p} alone"
+        ),
+    ];
+    (what, next)
+}
+
+/// Whether `c` is proven the secondary of `primary` by cl-maint's label or
+/// the same database (for `recover`, which has no operator's word on it).
+pub fn is_secondary_of(c: &Member, primary: &Member, split: bool) -> bool {
+    membership(c, primary, false, split).is_some()
 }

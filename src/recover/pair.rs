@@ -28,7 +28,7 @@ pub async fn find<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Result<b
     };
     let secondary = crate::pair::member::observe(hosts.secondary, "secondary", &names.secondary).await?;
     Ok(match (primary, secondary) {
-        (Some(p), Some(s)) => crate::pair::upgrade::is_secondary_of(&s, &p),
+        (Some(p), Some(s)) => crate::pair::upgrade::is_secondary_of(&s, &p, hosts.split()),
         (None, Some(s)) => s
             .inspect
             .config
