@@ -507,7 +507,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
 /// What an upgrade of the node works on.
 pub enum Found {
     /// A failover pair whose secondary is proven a member.
-    Pair(PairView),
+    Pair(Box<PairView>),
     /// The node alone.
     Alone,
     /// A container looks like the node's secondary, but nothing proves it:
@@ -526,7 +526,7 @@ pub async fn find_pair<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, named:
         return Found::Alone;
     };
     if membership(s, p, named, hosts.split()).is_some() {
-        return Found::Pair(view);
+        return Found::Pair(Box::new(view));
     }
     if looks_like_member(s, p) {
         let (what, next) = unproven(s, p);
