@@ -155,7 +155,7 @@ async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report 
                     let confirm = |text: &str| confirm(events, text);
                     let confirm = ask.then_some(&confirm as &crate::events::Confirm<'_>);
                     return pair::upgrade::upgrade_pair(
-                        hosts, &names, view, &opts, hand_back, events, interrupt, confirm,
+                        hosts, &names, *view, &opts, hand_back, events, interrupt, confirm,
                     )
                     .await;
                 }
