@@ -72,6 +72,61 @@ impl fmt::Display for Version {
     }
 }
 
+/// Which way a move from one version to another goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// To a newer version, or the same one.
+    Forward,
+    /// Back within the same `major.minor` (`2.10.1` → `2.10.0`).
+    PatchBack,
+    /// Back across a minor or major version (`2.10.0` → `2.9.1`).
+    Back,
+}
+
+/// The step from version `from` to `to`; `None` when either is unknown.
+/// Only `major.minor.patch` count: a suffix names a variant of a release as
+/// often as a pre-release of it (`2.10.0-plugins`), so it is no step.
+pub fn step(from: &str, to: &str) -> Option<Step> {
+    let (from, to) = (Version::parse(from)?, Version::parse(to)?);
+    let core = |v: &Version| (v.major, v.minor, v.patch);
+    Some(if core(&to) >= core(&from) {
+        Step::Forward
+    } else if (to.major, to.minor) == (from.major, from.minor) {
+        Step::PatchBack
+    } else {
+        Step::Back
+    })
+}
+
+/// Why a move from `from` to `to` is refused before any change, or `None`.
+/// A node refuses a database a newer version has migrated, so going back
+/// needs the snapshot taken before the upgrade; `force` allows a step back
+/// within the same `major.minor`.
+pub fn downgrade_refusal(from: &str, to: &str, force: bool) -> Option<(String, Vec<String>)> {
+    let step = step(from, to)?;
+    if step == Step::Forward || (step == Step::PatchBack && force) {
+        return None;
+    }
+    let what = format!(
+        "{to} is older than {from}, which the node runs: {from} may have migrated the database, and Chainlink refuses to start on a database a newer version has migrated"
+    );
+    let mut next = vec![
+        format!(
+            "to go back to {to}, restore the database snapshot taken before {from} was installed, then run {to} (docs/recovery.md, \"Going back to an older version\")"
+        ),
+        "check the tag, if an older version was not what you meant".to_string(),
+    ];
+    if step == Step::PatchBack {
+        next.push(format!(
+            "a step back within {}: run again with --force if {to} reads the database {from} left (its release notes say whether {from} added migrations)",
+            to.rsplit_once('.').map_or(to, |(mm, _)| mm)
+        ));
+    } else {
+        next.push("--force does not override this across minor or major versions".to_string());
+    }
+    Some((what, next))
+}
+
 /// `Starting Chainlink Node 2.10.0 at commit abc` → `2.10.0`.
 pub fn started_version(line: &str) -> Option<String> {
     let message = super::logs::message(line);
@@ -93,6 +148,27 @@ mod tests {
             Some("2.10.0".to_string())
         );
         assert_eq!(started_version("Starting Chainlink Node unknown at commit x"), None);
+    }
+
+    #[test]
+    fn downgrades_are_refused_and_a_patch_step_back_only_with_force() {
+        assert_eq!(step("2.10.0", "2.11.0"), Some(Step::Forward));
+        assert_eq!(step("2.10.0", "2.10.0"), Some(Step::Forward));
+        assert_eq!(step("2.10.1", "2.10.0"), Some(Step::PatchBack));
+        assert_eq!(step("2.10.0", "2.9.3"), Some(Step::Back));
+        assert_eq!(step("2.10.0", "latest"), None);
+        assert_eq!(step("2.10.0", "2.10.0-plugins"), Some(Step::Forward));
+        assert_eq!(downgrade_refusal("2.10.0", "2.11.0", false), None);
+        let (what, next) = downgrade_refusal("2.10.0", "2.9.3", true).expect("refused even with --force");
+        assert!(what.starts_with("2.9.3 is older than 2.10.0"), "{what}");
+        assert!(next[0].contains("restore the database snapshot"), "{next:?}");
+        assert!(next[2].contains("--force does not override"), "{next:?}");
+        let (_, next) = downgrade_refusal("2.10.1", "2.10.0", false).expect("refused without --force");
+        assert!(
+            next[2].contains("a step back within 2.10: run again with --force"),
+            "{next:?}"
+        );
+        assert_eq!(downgrade_refusal("2.10.1", "2.10.0", true), None);
     }
 
     #[test]

@@ -87,6 +87,18 @@ impl<E: Engine> PairUpgrade<'_, E> {
         Err(Failure::new(what))
     }
 
+    /// Refuses going back from a version either member runs to `target`.
+    fn refuse_downgrade(&mut self, h: &Member, w: &Member, target: &str) -> Result<(), Failure> {
+        for m in [h, w] {
+            if let Some(running) = &m.version
+                && let Some((what, next)) = crate::node::version::downgrade_refusal(running, target, self.opts.force)
+            {
+                return self.refuse(Outcome::Refused, format!("{}: {what}", m.name), next);
+            }
+        }
+        Ok(())
+    }
+
     async fn run(&mut self, view: &super::PairView, p: Member, s: Member, hand_back: bool) -> Result<(), Failure> {
         let holders = view.holders();
         let holder = match holders.as_slice() {
@@ -164,6 +176,9 @@ impl<E: Engine> PairUpgrade<'_, E> {
             digest: None,
             version: h.version.clone(),
         });
+        if let Some(target_version) = crate::upgrade::version_from_tag(&self.opts.tag) {
+            self.refuse_downgrade(&h, &w, &target_version)?;
+        }
         if self.opts.dry_run || self.confirm.is_some() {
             let roles = upgrade_plan::Roles {
                 holder: (&h, hw),
@@ -204,6 +219,9 @@ impl<E: Engine> PairUpgrade<'_, E> {
             digest: image.as_ref().and_then(|i| digest_for(i, &target)),
             version: version_of_image(image.as_ref()),
         });
+        if let Some(target_version) = self.report.to.as_ref().and_then(|t| t.version.clone()) {
+            self.refuse_downgrade(&h, &w, &target_version)?;
+        }
         if h.image_id == new_id && w.image_id == new_id && !self.opts.force {
             self.report.set_outcome(Outcome::UpToDate);
             self.report.state = format!("{} and {} already run {target}; nothing was changed", h.name, w.name);

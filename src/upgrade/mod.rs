@@ -112,6 +112,18 @@ pub async fn upgrade<E: Engine>(
             .unwrap_or_default()
     ));
     report.to = Some(to.clone());
+    // A tag that names no version (`latest`): the image's own says.
+    if let (Some(running), Some(target)) = (&plan.from.version, &to.version)
+        && let Some((what, next)) = crate::node::version::downgrade_refusal(running, target, opts.force)
+    {
+        report.error = Some(what);
+        report.next_steps = next;
+        report.state = format!(
+            "nothing was changed ({} was pulled); {} runs {}",
+            plan.target, opts.container, plan.from.reference
+        );
+        return report;
+    }
     if to.id == plan.from.id && !opts.force {
         report.set_outcome(Outcome::UpToDate);
         report.state = format!(
@@ -128,6 +140,7 @@ pub async fn upgrade<E: Engine>(
     }
 }
 
-fn version_from_tag(tag: &str) -> Option<String> {
+/// The version a tag names (`2.10.0`, `v2.10.0`), if it names one.
+pub fn version_from_tag(tag: &str) -> Option<String> {
     crate::node::version::Version::parse(tag).map(|_| tag.trim_start_matches('v').to_string())
 }

@@ -241,6 +241,17 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             .clone()
             .or_else(|| version_of_image(observed.primary_image.as_ref())),
     };
+    // Going back is refused before anything changes (the target's version
+    // from the tag here; from the image after the pull).
+    if let (Some(running), Some(target)) = (&from.version, super::version_from_tag(&opts.tag))
+        && let Some((reason, fix)) = crate::node::version::downgrade_refusal(running, &target, opts.force)
+    {
+        return Err(Refusal {
+            reason,
+            fix,
+            tail: Vec::new(),
+        });
+    }
     let old = old_name(name);
     let mut plan = Plan {
         container: name.clone(),

@@ -366,3 +366,46 @@ async fn a_pair_with_a_rm_primary() {
     }
     rig.journal().assert_safe(Duration::MAX);
 }
+
+/// Going back to an older version is refused before anything changes,
+/// even with `--force` across a minor version: the node would refuse the
+/// database the newer version migrated. For a node and for a pair.
+#[tokio::test]
+async fn a_downgrade_is_refused_before_any_change() {
+    let rig = Rig::new("ns-downgrade").await;
+    let node = rig
+        .start_node(spec("chainlink", NEW, Gen::Lease, &["DATABASE_TIMEOUT=0"]))
+        .await;
+    rig.wait_serving(&node, Duration::from_secs(20)).await;
+    let pair = crate::failover::Pair {
+        secondary: format!("{}-secondary", rig.id),
+        primary: node.clone(),
+        port: crate::rig::free_port(),
+    };
+    let alone = format!("{}-nobody", rig.id);
+    let check = async |args: &[&str], secondary: &str| {
+        let before = world(&rig).await;
+        let mut all = args.to_vec();
+        all.extend(["--container", &node.name, "--secondary", secondary, "--tag", OLD]);
+        let started = Instant::now();
+        let run = rig.cl_maint(&all).await;
+        assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
+        assert_eq!((run.code, outcome(&run)), (3, "refused"), "{all:?}: {run:?}");
+        let error = error_of(&run);
+        assert!(error.contains(&format!("{OLD} is older than {NEW}")), "{error}");
+        assert!(
+            run.report["next_steps"]
+                .to_string()
+                .contains("restore the database snapshot"),
+            "{run:?}"
+        );
+        assert_eq!(world(&rig).await, before, "{all:?} changed something");
+    };
+    let port = crate::rig::free_port().to_string();
+    check(&["upgrade", "--standby-port", &port], &alone).await;
+    check(&["upgrade", "--standby-port", &port, "--force"], &alone).await;
+    let run = pair.run(&rig, &["failover", "up"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    check(&["upgrade"], &pair.secondary).await;
+    check(&["upgrade", "--force", "--dry-run"], &pair.secondary).await;
+}
