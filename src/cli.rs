@@ -12,43 +12,59 @@ use crate::upgrade::options;
 #[command(name = "cl-maint", version, about, long_about = None, after_help = exit_code_help())]
 pub struct Cli {
     /// The Docker Engine to talk to: unix:///path/docker.sock, tcp://host:port
-    /// (TLS with DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) or ssh://user@host; without
-    /// it, DOCKER_CONTEXT or the current Docker context, then the local socket.
-    #[arg(long, global = true, env = "DOCKER_HOST", value_name = "URL")]
+    /// (TLS with DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) or ssh://user@host
+    /// [env: DOCKER_HOST]; without either, DOCKER_CONTEXT or the current
+    /// Docker context, then the local socket.
+    // DOCKER_HOST is read after parsing (`Cli::host_from_env`), not by clap,
+    // whose usage line would then show --host as if it were required.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "URL")]
     pub host: Option<String>,
     /// Print the result as one JSON document on stdout.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Print nothing on stderr but warnings and errors.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// More progress detail on stderr: -v each change the engine is asked
     /// for, -vv every engine call and poll answer (RUST_LOG still controls
     /// diagnostics).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Colour in human output: auto (when printing to a terminal and NO_COLOR
     /// is not set), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = crate::color::ColorChoice::Auto, value_name = "WHEN")]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = crate::color::ColorChoice::Auto, value_name = "WHEN")]
     pub color: crate::color::ColorChoice,
     /// The config file [default: ./cl-maint.toml, then
     /// $XDG_CONFIG_HOME/cl-maint/cl-maint.toml or ~/.config/cl-maint/cl-maint.toml].
     /// Flags beat the file; the file beats the defaults.
-    #[arg(long, global = true, env = "CL_MAINT_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "CL_MAINT_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<std::path::PathBuf>,
     /// The node of the config file to act on (default: the file's only node).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "NAME")]
     pub node: Option<String>,
-    /// The host port the node publishes its HTTP port on: an upgrade refuses
-    /// a container that publishes another (guards against the wrong container).
-    #[arg(long, global = true, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    /// The host port the node publishes its HTTP port on, to guard against
+    /// the wrong container: upgrade and failover refuse a container that
+    /// publishes another; status and health say so.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
     /// The lock generation, instead of detecting it from the node's log.
-    #[arg(long, global = true, value_enum, value_name = "GENERATION")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        value_name = "GENERATION"
+    )]
     pub lock: Option<crate::config::LockKind>,
     /// A regular expression matching the node's "waiting for the lock" log
     /// line, for builds whose line cl-maint does not know (needs --lock).
-    #[arg(long, global = true, value_name = "REGEX")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "REGEX")]
     pub lock_wait_pattern: Option<String>,
     /// What to do.
     #[command(subcommand)]
@@ -70,6 +86,14 @@ impl Command {
 }
 
 impl Cli {
+    /// `DOCKER_HOST` stands for `--host` when the flag is not given (an
+    /// empty value counts as unset, as for `docker`).
+    pub fn host_from_env(&mut self) {
+        if self.host.is_none() {
+            self.host = std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty());
+        }
+    }
+
     /// Checks what clap cannot declare, before anything does I/O: a flag
     /// that does not apply to the subcommand given.
     pub fn validate(&self) -> Result<(), String> {
@@ -161,14 +185,20 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
 #[derive(Debug, Args, Clone)]
 pub struct PairArgs {
     /// The primary: the node's container, on its main port.
-    #[arg(long, default_value = "chainlink", value_parser = parse_container, global = true)]
+    #[arg(long, help_heading = "The node and its pair", default_value = "chainlink", value_parser = parse_container, global = true)]
     pub container: String,
     /// The secondary (hot standby) container.
-    #[arg(long, default_value = crate::pair::DEFAULT_SECONDARY, value_parser = parse_container, global = true)]
+    #[arg(long, help_heading = "The node and its pair", default_value = crate::pair::DEFAULT_SECONDARY, value_parser = parse_container, global = true)]
     pub secondary: String,
     /// The Docker Engine running the secondary, when it is not the primary's
     /// (same forms as --host).
-    #[arg(long, env = "CL_MAINT_SECONDARY_HOST", value_name = "URL", global = true)]
+    #[arg(
+        long,
+        help_heading = "The node and its pair",
+        env = "CL_MAINT_SECONDARY_HOST",
+        value_name = "URL",
+        global = true
+    )]
     pub secondary_host: Option<String>,
     /// Whether the operator named the secondary (a flag, or the config's
     /// `secondary`), which proves it a member of the pair; set after parsing.

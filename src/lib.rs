@@ -53,6 +53,7 @@ where
         }
     };
     config::apply::mark_named(&mut cli, &matches);
+    cli.host_from_env();
     match &cli.command {
         cli::Command::Completions { shell } => return write_out(&cli::completions(*shell)),
         cli::Command::Man => {

@@ -181,19 +181,14 @@ impl Report {
 
 /// The report for a run that could not talk to the engine: nothing changed.
 pub fn engine_failed(mut report: Report, e: EngineError) -> Report {
-    let outcome = if matches!(e, EngineError::Unreachable { .. }) {
+    let outcome = if e.unreachable() {
         Outcome::Unreachable
     } else {
         Outcome::Failed
     };
     report.set_outcome(outcome);
+    report.next_steps = e.next_steps();
     report.error = Some(e.to_string());
     report.state = "nothing was changed".into();
-    if outcome == Outcome::Unreachable {
-        report.next_steps = vec![
-            "check that the Docker Engine runs (`docker version`)".into(),
-            "point cl-maint at it with --host or DOCKER_HOST (unix:///var/run/docker.sock, tcp://host:2375)".into(),
-        ];
-    }
     report
 }

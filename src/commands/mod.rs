@@ -143,7 +143,7 @@ async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report 
     let work = async |hosts: Engines<'_>| {
         let engine = hosts.primary;
         if let Some(port) = cli.port
-            && let Some(report) = port_mismatch(engine, &opts.container, port).await
+            && let Some(report) = port_mismatch(engine, "upgrade", &opts.container, port).await
         {
             return report;
         }
@@ -198,22 +198,33 @@ fn confirm(events: &Events, text: &str) -> bool {
 /// host port than `--port` (or the config's `port`) says: probably the wrong
 /// container. `None` when it matches, or when there is no such container
 /// (the upgrade says so itself).
-async fn port_mismatch<E: crate::engine::Engine>(engine: &E, container: &str, port: u16) -> Option<Report> {
+async fn port_mismatch<E: crate::engine::Engine>(
+    engine: &E,
+    command: &str,
+    container: &str,
+    port: u16,
+) -> Option<Report> {
+    let (what, next) = port_differs(engine, container, port).await?;
+    let mut report = Report::new(command, container, Outcome::Refused);
+    report.error = Some(what);
+    report.state = "unchanged".to_string();
+    report.next_steps = vec![next];
+    Some(report)
+}
+
+/// When the node's container publishes its HTTP port on another host port
+/// than the operator set: what differs, and what to check.
+async fn port_differs<E: crate::engine::Engine>(engine: &E, container: &str, port: u16) -> Option<(String, String)> {
     let c = engine.inspect_container(container).await.ok().flatten()?;
     let published = crate::spec::published_http_port(&c).map(|(_, p)| p);
     if published == Some(port) {
         return None;
     }
-    let mut report = Report::new("upgrade", container, Outcome::Refused);
     let now = published.map_or_else(|| "does not publish it".to_string(), |p| format!("publishes it on {p}"));
-    report.error = Some(format!(
-        "the node's port is set to {port} (--port or the config's `port`), but {container} {now}"
-    ));
-    report.state = "unchanged".to_string();
-    report.next_steps = vec![format!(
-        "check that {container} is the node you mean (--container / --node), or correct the port"
-    )];
-    Some(report)
+    Some((
+        format!("the node's port is set to {port} (--port or the config's `port`), but {container} {now}"),
+        format!("check that {container} is the node you mean (--container / --node), or correct the port"),
+    ))
 }
 
 /// Prints the report on stdout (JSON or human) and returns its exit code.
@@ -272,6 +283,11 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
     };
     let names = args.pair.names();
     let work = async |hosts: Engines<'_>, _: Option<crate::runlock::Owner>| {
+        if let Some(port) = cli.port
+            && let Some(report) = port_mismatch(hosts.primary, command, &names.primary, port).await
+        {
+            return report;
+        }
         // A pair is worked on only when its secondary is proven a member.
         if let Ok(view) = pair::view(hosts, &names).await
             && let (Some(p), Some(s)) = (&view.primary, &view.secondary)
@@ -339,7 +355,14 @@ pub async fn status(cli: &Cli, args: &PairArgs) -> i32 {
     let setup = Setup::read_only(cli);
     let status = setup
         .on_pair(cli, args, async |hosts: Engines<'_>| {
-            pair::status::status(hosts, &names).await
+            let mut status = pair::status::status(hosts, &names).await;
+            if let Some(port) = cli.port
+                && let Some((what, next)) = port_differs(hosts.primary, &names.primary, port).await
+            {
+                status.summary = format!("{}; {what}", status.summary);
+                status.next_steps.push(next);
+            }
+            status
         })
         .await
         .unwrap_or_else(pair::status::unreachable);
@@ -359,7 +382,14 @@ pub async fn health(cli: &Cli, args: &HealthArgs) -> i32 {
     let setup = Setup::read_only(cli);
     let report = setup
         .on_pair(cli, &args.pair, async |hosts: Engines<'_>| {
-            pair::health::health(hosts, &names, &opts).await
+            let mut report = pair::health::health(hosts, &names, &opts).await;
+            if let Some(port) = cli.port
+                && let Some((what, next)) = port_differs(hosts.primary, &names.primary, port).await
+            {
+                report.summary = format!("{}; {what}", report.summary);
+                report.next_steps.push(next);
+            }
+            report
         })
         .await
         .unwrap_or_else(|e| pair::health::HealthReport::unreachable(pair::status::unreachable(e)));

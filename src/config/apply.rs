@@ -115,9 +115,13 @@ pub fn given(cli: &Cli, matches: &ArgMatches) -> Given {
         _ => None,
     };
     let mut g = Given {
-        host: src("host", "--host", "DOCKER_HOST")
-            .zip(cli.host.clone())
-            .map(|(s, v)| Setting::new(v, s)),
+        // A host not from the flag came from DOCKER_HOST (`Cli::host_from_env`).
+        host: match source_of(matches, "host") {
+            Some(ValueSource::CommandLine) => Some(Source::Flag("--host")),
+            _ => cli.host.as_ref().map(|_| Source::Env("DOCKER_HOST")),
+        }
+        .zip(cli.host.clone())
+        .map(|(s, v)| Setting::new(v, s)),
         port: src("port", "--port", "").zip(cli.port).map(|(s, v)| Setting::new(v, s)),
         lock: src("lock", "--lock", "").zip(cli.lock).map(|(s, v)| Setting::new(v, s)),
         lock_wait_pattern: src("lock_wait_pattern", "--lock-wait-pattern", "")

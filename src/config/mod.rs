@@ -137,16 +137,20 @@ fn check_node_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// An engine address with anything in its userinfo (`user:password@`)
-/// replaced, for output.
+/// An engine address with the password in its userinfo (`user:password@`)
+/// replaced, for output. The user is kept: it is no secret, and an ssh
+/// address is checked by it.
 pub fn redact_host(host: &str) -> String {
     let Some(start) = host.find("://").map(|i| i + 3) else {
         return host.to_string();
     };
     let rest = &host[start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{}{}", &host[..start], crate::redact::MASK, &rest[at..]),
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return host.to_string();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{}{user}:{}{}", &host[..start], crate::redact::MASK, &rest[at..]),
         None => host.to_string(),
     }
 }

@@ -51,7 +51,7 @@ impl DockerEngine {
     /// from when it cannot be decided or nothing answers.
     pub async fn connect(host: Option<&str>) -> EngineResult<DockerEngine> {
         let env = Environment::from_process(host);
-        let endpoint = endpoint::resolve(&env).map_err(|e| EngineError::Unreachable {
+        let endpoint = endpoint::resolve(&env).map_err(|e| EngineError::Unusable {
             endpoint: e.endpoint,
             reason: e.reason,
         })?;
@@ -112,8 +112,17 @@ impl DockerEngine {
     }
 }
 
-/// An error and its causes, joined: bollard's own message alone often says
-/// only "client error (Connect)".
+/// What the HTTP client libraries add to a cause without saying anything
+/// an operator can act on.
+const LIBRARY_NOISE: [&str; 4] = [
+    "Error in the hyper legacy client",
+    "client error (Connect)",
+    "tcp connect error",
+    "error trying to connect",
+];
+
+/// An error and its causes, joined, without the libraries' own wrapping:
+/// bollard's message alone often says only "client error (Connect)".
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -125,7 +134,11 @@ fn chain(e: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    let parts: Vec<&str> = text
+        .split(": ")
+        .filter(|part| !LIBRARY_NOISE.contains(&part.trim()))
+        .collect();
+    if parts.is_empty() { text } else { parts.join(": ") }
 }
 
 /// What to check when the endpoint does not answer.

@@ -51,6 +51,15 @@ pub enum EngineError {
         /// The underlying error.
         reason: String,
     },
+    /// The engine's address cannot be used, so it was never tried (a
+    /// malformed address, a context that does not exist, TLS files missing).
+    #[error("cl-maint cannot use the Docker Engine address {endpoint}, so it did not try it: {reason}")]
+    Unusable {
+        /// The address and where it came from.
+        endpoint: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// The engine answered with an error.
     #[error("{action} failed: {message}")]
     Api {
@@ -64,6 +73,27 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Whether no engine was reached at all (not answering, or an address
+    /// that cannot be used): exit 4.
+    pub fn unreachable(&self) -> bool {
+        matches!(self, EngineError::Unreachable { .. } | EngineError::Unusable { .. })
+    }
+
+    /// What the operator should do about it (nothing for an error the
+    /// engine answered with: its message says it).
+    pub fn next_steps(&self) -> Vec<String> {
+        match self {
+            EngineError::Unusable { .. } => vec![
+                "correct the engine's address: --host, DOCKER_HOST, DOCKER_CONTEXT, or `host` in the config (`cl-maint config check` shows which one is used)".into(),
+            ],
+            EngineError::Unreachable { .. } => vec![
+                "check that the Docker Engine runs (`docker version` with the same settings) and that --host / --secondary-host point at it".into(),
+                "a remote engine: ssh://user@host, or TLS on tcp://host:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH; never expose a plain tcp://host:2375".into(),
+            ],
+            EngineError::Api { .. } => Vec::new(),
+        }
+    }
+
     /// Whether the engine said the object does not exist (HTTP 404).
     pub fn is_not_found(&self) -> bool {
         matches!(self, EngineError::Api { status: Some(404), .. })

@@ -84,7 +84,7 @@ pub fn unreachable(e: EngineError) -> Status {
     Status {
         command: "status".into(),
         verdict: Verdict::Unreachable,
-        exit_code: if matches!(e, EngineError::Unreachable { .. }) {
+        exit_code: if e.unreachable() {
             exit::ENGINE_UNREACHABLE
         } else {
             exit::FAILURE
@@ -93,10 +93,7 @@ pub fn unreachable(e: EngineError) -> Status {
         members: Vec::new(),
         summary: e.to_string(),
         run_in_progress: None,
-        next_steps: vec![
-            "check that the Docker Engine runs (`docker version`) and that --host / --secondary-host point at it"
-                .into(),
-        ],
+        next_steps: e.next_steps(),
     }
 }
 

@@ -81,6 +81,14 @@ fn docker_word(s: &str, max: usize, first: fn(char) -> bool) -> bool {
 pub fn validate_tag(tag: &str) -> Result<(), String> {
     if docker_word(tag, 128, |c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
+    } else if let Some((repository, version)) = tag.rsplit_once(':')
+        && !version.contains('/')
+        && validate_repository(repository).is_ok()
+        && docker_word(version, 128, |c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        Err(format!(
+            "invalid tag {tag:?}: --tag takes the tag alone; give the repository with --image: `--image {repository} --tag {version}`"
+        ))
     } else {
         Err(format!(
             "invalid tag {tag:?}: a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (for example 2.10.0 or latest)"
@@ -147,6 +155,11 @@ mod tests {
         for bad in ["", ".x", "-x", "a:b", "a/b", "ü", &"x".repeat(129)] {
             assert!(validate_tag(bad).is_err(), "{bad}");
         }
+        // A whole reference: the message says how to split it.
+        let e = validate_tag("smartcontract/chainlink:2.10.0").unwrap_err();
+        assert!(e.ends_with("`--image smartcontract/chainlink --tag 2.10.0`"), "{e}");
+        let e = validate_tag("127.0.0.1:5000/chainlink:2.10.0").unwrap_err();
+        assert!(e.ends_with("`--image 127.0.0.1:5000/chainlink --tag 2.10.0`"), "{e}");
     }
 
     #[test]
