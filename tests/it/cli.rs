@@ -74,3 +74,41 @@ fn completions_and_the_man_page_are_generated_from_the_definitions() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(cl_maint::exit::USAGE));
 }
+
+/// With DOCKER_HOST set, the usage line does not show --host as if it were
+/// required; each subcommand's help lists the global and the pair's flags
+/// under headings of their own, apart from its own.
+#[test]
+fn usage_and_help_headings() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .arg("upgrade")
+        .env("DOCKER_HOST", "unix:///var/run/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(cl_maint::exit::USAGE));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Usage: cl-maint upgrade --tag <TAG>\n"), "{err}");
+    let help = Command::new(env!("CARGO_BIN_EXE_cl-maint"))
+        .args(["upgrade", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    let at = |heading: &str| text.find(heading).unwrap_or_else(|| panic!("{heading} in {text}"));
+    let (own, pair, global) = (
+        at("\nOptions:"),
+        at("\nThe node and its pair:"),
+        at("\nGlobal options:"),
+    );
+    assert!(own < pair && pair < global, "{text}");
+    let section = |from: usize, to: usize| &text[from..to];
+    assert!(
+        section(own, pair).contains("--tag <TAG>") && !section(own, pair).contains("--host"),
+        "{text}"
+    );
+    assert!(section(pair, global).contains("--secondary <SECONDARY>"), "{text}");
+    assert!(section(global, text.len()).contains("--host <URL>"), "{text}");
+    assert!(
+        text.contains("[env: DOCKER_HOST]"),
+        "the help still names DOCKER_HOST: {text}"
+    );
+}

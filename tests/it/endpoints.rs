@@ -119,6 +119,13 @@ async fn an_engine_that_does_not_answer_is_exit_4_naming_the_endpoint_and_its_so
     assert_eq!((run.code, outcome(&run)), (4, "unreachable"), "{run:?}");
     let error = error_of(&run);
     assert!(error.contains(&format!("{dead} (from --host)")), "{error}");
+    // What the system said, without the client libraries' wrapping.
+    assert!(error.contains("Connection refused"), "{error}");
+    assert!(!error.contains("hyper") && !error.contains("client error"), "{error}");
+    assert!(
+        run.report["next_steps"].to_string().contains("tcp://host:2376"),
+        "{run:?}"
+    );
 
     let run = self::run(&probe, &[("DOCKER_HOST", Some(&dead))]).await;
     assert_eq!(run.code, 4, "{run:?}");
@@ -169,6 +176,15 @@ async fn an_engine_that_does_not_answer_is_exit_4_naming_the_endpoint_and_its_so
     let run = self::run(&probe, &[("DOCKER_HOST", Some("ssh://clm-nobody@127.0.0.1:2222"))]).await;
     assert_eq!(run.code, 4, "{run:?}");
     assert!(error_of(&run).contains("~/.ssh/config"), "{run:?}");
+    // Never tried: not reported as an engine that did not answer.
+    assert!(error_of(&run).contains("so it did not try it"), "{run:?}");
+    assert!(!error_of(&run).contains("did not answer"), "{run:?}");
+    assert!(
+        run.report["next_steps"]
+            .to_string()
+            .contains("correct the engine's address"),
+        "{run:?}"
+    );
 }
 
 #[tokio::test]

@@ -409,3 +409,41 @@ async fn a_downgrade_is_refused_before_any_change() {
     check(&["upgrade"], &pair.secondary).await;
     check(&["upgrade", "--force", "--dry-run"], &pair.secondary).await;
 }
+
+/// `--port` (or the config's `port`) guards against the wrong container:
+/// upgrade and failover refuse one that publishes another port, status and
+/// health say so.
+#[tokio::test]
+async fn a_node_on_another_port_than_set_is_refused_or_named() {
+    let rig = Rig::new("ns-port").await;
+    let node = crate::upgrade::primary(&rig, Gen::Lease, &[]).await;
+    let wrong = crate::rig::free_port().to_string();
+    let secondary = format!("{}-secondary", rig.id);
+    let before = world(&rig).await;
+    let says = format!(
+        "the node's port is set to {wrong} (--port or the config's `port`), but {}",
+        node.name
+    );
+    for args in [vec!["upgrade", "--tag", NEW], vec!["failover"], vec!["failover", "up"]] {
+        let mut all = args.clone();
+        all.extend(["--container", &node.name, "--secondary", &secondary, "--port", &wrong]);
+        let run = rig.cl_maint(&all).await;
+        assert_eq!((run.code, outcome(&run)), (3, "refused"), "{all:?}: {run:?}");
+        assert!(error_of(&run).contains(&says), "{run:?}");
+    }
+    for command in ["status", "health"] {
+        let all = [
+            command,
+            "--container",
+            &node.name,
+            "--secondary",
+            &secondary,
+            "--port",
+            &wrong,
+        ];
+        let run = rig.cl_maint(&all).await;
+        assert_eq!(run.code, 0, "{all:?}: {run:?}");
+        assert!(run.report["summary"].as_str().unwrap().contains(&says), "{run:?}");
+    }
+    assert_eq!(world(&rig).await, before);
+}
