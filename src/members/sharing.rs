@@ -15,10 +15,18 @@ const URL_VARS: [&str; 2] = ["DATABASE_URL", "CL_DATABASE_URL"];
 
 /// The database URL a container's environment names, if any.
 pub fn database_url(c: &ContainerInspectResponse) -> Option<String> {
+    database_url_var(c).map(|(_, url)| url)
+}
+
+/// The variable naming the container's database (`DATABASE_URL` or
+/// `CL_DATABASE_URL`) and its value, if any (the last one set wins, as in
+/// the node's environment).
+pub fn database_url_var(c: &ContainerInspectResponse) -> Option<(&'static str, String)> {
     let env = c.config.as_ref()?.env.as_ref()?;
     env.iter().rev().find_map(|e| {
         let (name, value) = e.split_once('=')?;
-        (URL_VARS.contains(&name) && !value.is_empty()).then(|| value.to_string())
+        let var = URL_VARS.iter().find(|v| **v == name)?;
+        (!value.is_empty()).then(|| (*var, value.to_string()))
     })
 }
 

@@ -197,7 +197,8 @@ fn two_hosts(primary: &Member, engine: &str) -> Result<(), (String, Vec<String>)
             ));
         }
     }
-    if let Some(url) = primary.env().iter().find_map(|e| e.strip_prefix("DATABASE_URL=")) {
+    if let Some((var, url)) = crate::members::sharing::database_url_var(&primary.inspect) {
+        let url = url.as_str();
         let host = url
             .split('@')
             .nth(1)
@@ -208,10 +209,12 @@ fn two_hosts(primary: &Member, engine: &str) -> Result<(), (String, Vec<String>)
         if matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]") {
             return Err((
                 format!(
-                    "{}'s DATABASE_URL points at {host}: from another host that is another database",
+                    "{}'s {var} points at {host}: from another host that is another database",
                     primary.name
                 ),
-                vec!["point DATABASE_URL at an address both hosts reach, then recreate the node".into()],
+                vec![format!(
+                    "point {var} at an address both hosts reach, then recreate the node"
+                )],
             ));
         }
     }

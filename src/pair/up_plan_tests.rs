@@ -130,4 +130,15 @@ fn on_two_hosts_a_local_database_is_refused() {
     o.endpoints.1 = "tcp://b:2376".into();
     let r = refusal(&o);
     assert!(r.what.contains("DATABASE_URL points at localhost"), "{r:?}");
+    // A v2 node's variable is read too.
+    let mut primary = holder();
+    primary.inspect.config = Some(bollard::models::ContainerConfig {
+        env: Some(vec!["CL_DATABASE_URL=postgresql://u:p@127.0.0.1/cl".into()]),
+        ..Default::default()
+    });
+    let mut o = observed(Some(primary), None);
+    o.split = true;
+    o.endpoints.1 = "tcp://b:2376".into();
+    let r = refusal(&o);
+    assert!(r.what.contains("CL_DATABASE_URL points at 127.0.0.1"), "{r:?}");
 }

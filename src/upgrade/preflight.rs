@@ -82,14 +82,23 @@ pub fn lock_check(o: &Observed, opts: &UpgradeOptions) -> Result<Mode, Refusal> 
     if opts.force {
         return Ok(Mode::Recreate);
     }
+    let mut fix = vec![format!("read why in its log: `docker logs --tail 50 {name}`")];
+    if now.running && !state_of(&now.inspect).restarting {
+        fix.push(format!(
+            "if it does serve but not to this machine, run cl-maint where {} is reachable (the node's host): every handoff is confirmed there",
+            now.addr.as_deref().unwrap_or("its port")
+        ));
+    }
     Err(refusal(
         format!("{name} holds no lock and serves nothing: it {doing}"),
-        vec![
-            format!("read why in its log: `docker logs --tail 50 {name}`"),
+        [
+            fix,
+            vec![
             format!(
                 "to replace a node that is down with the new image anyway, run again with --force: the new {name} must then take the lock and serve, or {name} is put back as it is now"
-            ),
-        ],
+            )],
+        ]
+        .concat(),
     ))
 }
 
@@ -116,7 +125,7 @@ fn doing(now: &Member) -> String {
         LockRole::Stopped => format!("is not running ({}, exited{exit})", state.status),
         LockRole::Waiting => format!("runs but waits for the lock ({})", now.lock_evidence),
         _ => format!(
-            "runs but does not answer on {addr} ({}); if it just started, wait until it serves and run again",
+            "runs but does not answer on {addr} from where cl-maint runs ({}); if it just started, wait until it serves and run again",
             now.lock_evidence
         ),
     }

@@ -115,8 +115,9 @@ fn a_primary_that_does_not_answer_is_refused_without_force() {
     hung.lock_evidence = "it booted but does not answer HTTP".into();
     let r = lock_check(&observed(hung, Vec::new()), &opts(false)).unwrap_err();
     assert!(
-        r.reason
-            .contains("runs but does not answer on 127.0.0.1:6688 (it booted but does not answer HTTP)"),
+        r.reason.contains(
+            "runs but does not answer on 127.0.0.1:6688 from where cl-maint runs (it booted but does not answer HTTP)"
+        ),
         "{}",
         r.reason
     );
