@@ -447,3 +447,39 @@ async fn a_node_on_another_port_than_set_is_refused_or_named() {
     }
     assert_eq!(world(&rig).await, before);
 }
+
+/// A node that runs but answers nothing where cl-maint asks (here: its
+/// lock file is held outside Docker, and it logs no waiting line) is refused
+/// by a dry run too, saying it does not answer from where cl-maint runs.
+#[tokio::test]
+async fn a_dry_run_says_when_the_node_does_not_answer_from_here() {
+    let rig = Rig::new("ns-dry-silent").await;
+    let path = rig.dir.join("db.bolt");
+    let lock = std::fs::File::create(&path).expect("the lock file");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod the lock file");
+    lock.lock().expect("hold the lock file");
+    let env = ["DATABASE_TIMEOUT=0", "CL_DOUBLE_FAULT=silent-wait"];
+    let node = rig.start_node(spec("chainlink", OLD, Gen::Bolt, &env)).await;
+    rig.wait_for_line(&node, Duration::from_secs(20), |l| {
+        l.contains("Starting Chainlink Node")
+    })
+    .await;
+    let before = world(&rig).await;
+    let run = upgrade(&rig, &node.name, NEW, &["--dry-run"]).await;
+    assert_eq!((run.code, outcome(&run)), (3, "refused"), "{run:?}");
+    let error = error_of(&run);
+    assert!(
+        error.contains(&format!(
+            "runs but does not answer on {} from where cl-maint runs",
+            node.addr
+        )),
+        "{error}"
+    );
+    assert!(
+        run.report["next_steps"].to_string().contains("run cl-maint where"),
+        "{run:?}"
+    );
+    assert_eq!(world(&rig).await, before);
+    drop(lock);
+}
