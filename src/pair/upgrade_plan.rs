@@ -10,8 +10,8 @@ use bollard::models::ImageConfig;
 
 use crate::spec::{self, CloneRequest, CloneSpec};
 use crate::upgrade::options::UpgradeOptions;
-use crate::upgrade::plan::pull_step;
 use crate::upgrade::shown::{Shown, run_commands};
+use crate::upgrade::words::pull_step;
 
 use super::member::Member;
 use super::{Hosts, Which};

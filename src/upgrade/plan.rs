@@ -8,22 +8,12 @@ use crate::report::ImageInfo;
 use crate::spec::{self, CloneRequest, CloneSpec};
 
 use super::observe::Observed;
-use super::options::{PullPolicy, UpgradeOptions};
+use super::options::UpgradeOptions;
+pub use super::preflight::Refusal;
 use super::preflight::{Mode, lock_check};
 use super::shown::Shown;
 use super::words;
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE, old_name, standby_name};
-
-/// Why the upgrade will not start.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// What is wrong.
-    pub reason: String,
-    /// What to do about it.
-    pub fix: Vec<String>,
-    /// The node's last log lines, when they show why.
-    pub tail: Vec<String>,
-}
 
 /// The upgrade, step by step.
 #[derive(Clone, Debug)]
@@ -275,11 +265,24 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         docker_commands: Vec::new(),
         secret_env: env,
     };
-    let present = observed.target_image.is_some();
-    (plan.steps, plan.changes, plan.docker_commands) = match mode {
-        Mode::Handoff => words::handoff(&plan, opts, present, bolt),
-        Mode::Recreate => words::recreate(&plan, opts, present),
+    let sketch = words::Sketch {
+        container: &plan.container,
+        old_name: &plan.old_name,
+        from: &plan.from.reference,
+        target: &plan.target,
+        primary_addr: &plan.primary_addr,
+        standby_addr: &plan.standby_addr,
+        standby: &plan.standby,
+        replacement: &plan.replacement,
+        auto_remove,
+        was_running: plan.was_running,
+        present: observed.target_image.is_some(),
     };
+    let words = match mode {
+        Mode::Handoff => words::handoff(&sketch, opts, bolt),
+        Mode::Recreate => words::recreate(&sketch, opts),
+    };
+    (plan.steps, plan.changes, plan.docker_commands) = words;
     Ok(plan)
 }
 
@@ -341,19 +344,6 @@ fn handoff_checks(
         ));
     }
     Ok(())
-}
-
-/// The first step of an upgrade to `target` under the pull policy, in words,
-/// and whether it pulls (`present`: the engine has the image already).
-pub fn pull_step(policy: PullPolicy, target: &str, present: bool) -> (String, bool) {
-    let step = match policy {
-        PullPolicy::Always => format!("pull {target}"),
-        PullPolicy::Missing if present => format!("use {target} (on the engine already; --pull missing)"),
-        PullPolicy::Missing => format!("pull {target} (not on the engine)"),
-        PullPolicy::Never => format!("use {target} from the engine (--pull never)"),
-    };
-    let pulls = policy == PullPolicy::Always || (policy == PullPolicy::Missing && !present);
-    (step, pulls)
 }
 
 impl Plan {

@@ -9,7 +9,17 @@ use crate::members::member::{LockRole, Member};
 
 use super::observe::Observed;
 use super::options::UpgradeOptions;
-use super::plan::Refusal;
+
+/// Why the upgrade will not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// What is wrong.
+    pub reason: String,
+    /// What to do about it.
+    pub fix: Vec<String>,
+    /// The node's last log lines, when they show why.
+    pub tail: Vec<String>,
+}
 
 /// How the node is replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,16 +3,43 @@
 
 use crate::node::lock::WAIT_FOREVER;
 
-use super::options::UpgradeOptions;
-use super::plan::{Plan, pull_step};
+use crate::spec::CloneSpec;
+
+use super::options::{PullPolicy, UpgradeOptions};
 use super::shown::run_commands;
 
 /// Steps, changes and docker commands.
 pub type Words = (Vec<String>, Vec<String>, Vec<String>);
 
+/// What a plan's words are made of.
+pub struct Sketch<'a> {
+    /// The node's container name.
+    pub container: &'a str,
+    /// The name the old container gets while it is the rollback point.
+    pub old_name: &'a str,
+    /// The image the node runs.
+    pub from: &'a str,
+    /// The image it is upgraded to.
+    pub target: &'a str,
+    /// Where the node answers.
+    pub primary_addr: &'a str,
+    /// Where the standby answers.
+    pub standby_addr: &'a str,
+    /// The standby.
+    pub standby: &'a CloneSpec,
+    /// The new node.
+    pub replacement: &'a CloneSpec,
+    /// Whether the engine removes the old container on its stop (`--rm`).
+    pub auto_remove: bool,
+    /// Whether the node runs now.
+    pub was_running: bool,
+    /// Whether the engine has the target image already.
+    pub present: bool,
+}
+
 /// How the old container is stopped, in words and as a command.
-fn stop(p: &Plan, opts: &UpgradeOptions) -> (String, String) {
-    let name = &p.container;
+fn stop(p: &Sketch<'_>, opts: &UpgradeOptions) -> (String, String) {
+    let name = p.container;
     if opts.kill {
         (
             format!("kill {name} (SIGKILL, as the documented procedure does)"),
@@ -28,8 +55,8 @@ fn stop(p: &Plan, opts: &UpgradeOptions) -> (String, String) {
 }
 
 /// What happens to the old container once it stopped.
-fn set_aside(p: &Plan) -> String {
-    let (name, old) = (&p.container, &p.old_name);
+fn set_aside(p: &Sketch<'_>) -> String {
+    let (name, old) = (p.container, p.old_name);
     if p.auto_remove {
         format!(
             "rename {name} to {old} (kept stopped as the rollback point); the engine removes it on its stop (--rm), so cl-maint keeps its settings to create it again for a rollback"
@@ -40,10 +67,10 @@ fn set_aside(p: &Plan) -> String {
 }
 
 /// Chainlink's procedure: standby, handoff, recreate, hand back.
-pub fn handoff(p: &Plan, opts: &UpgradeOptions, present: bool, bolt: bool) -> Words {
-    let (name, old) = (&p.container, &p.old_name);
+pub fn handoff(p: &Sketch<'_>, opts: &UpgradeOptions, bolt: bool) -> Words {
+    let (name, old) = (p.container, p.old_name);
     let (stop, stop_command) = stop(p, opts);
-    let (pull_step, pulls) = pull_step(opts.pull, &p.target, present);
+    let (pull_step, pulls) = pull_step(opts.pull, p.target, p.present);
     let steps = vec![
         pull_step,
         format!(
@@ -75,7 +102,7 @@ pub fn handoff(p: &Plan, opts: &UpgradeOptions, present: bool, bolt: bool) -> Wo
             format!("remove the standby and {old}")
         },
     ];
-    let mut changes = vec![format!("image: {} -> {}", p.from.reference, p.target)];
+    let mut changes = vec![format!("image: {} -> {}", p.from, p.target)];
     if bolt {
         changes.push(format!(
             "DATABASE_TIMEOUT={WAIT_FOREVER} (wait for the lock indefinitely) on the standby and the new {name}, so each waits while the other holds the lock"
@@ -92,7 +119,7 @@ pub fn handoff(p: &Plan, opts: &UpgradeOptions, present: bool, bolt: bool) -> Wo
     if pulls {
         commands.push(format!("docker pull {}", p.target));
     }
-    commands.extend(run_commands(&p.standby));
+    commands.extend(run_commands(p.standby));
     commands.push(format!(
         "docker logs -f {}   # until it says it is waiting for the lock",
         p.standby.name
@@ -101,7 +128,7 @@ pub fn handoff(p: &Plan, opts: &UpgradeOptions, present: bool, bolt: bool) -> Wo
     if !p.auto_remove {
         commands.push(format!("docker rename {name} {old}"));
     }
-    commands.extend(run_commands(&p.replacement));
+    commands.extend(run_commands(p.replacement));
     commands.push(format!(
         "docker stop -t {} {}",
         opts.stop_timeout.as_secs(),
@@ -116,10 +143,10 @@ pub fn handoff(p: &Plan, opts: &UpgradeOptions, present: bool, bolt: bool) -> Wo
 
 /// `--force` on a node that is down: recreate it in place and confirm it
 /// takes the lock and serves.
-pub fn recreate(p: &Plan, opts: &UpgradeOptions, present: bool) -> Words {
-    let (name, old) = (&p.container, &p.old_name);
+pub fn recreate(p: &Sketch<'_>, opts: &UpgradeOptions) -> Words {
+    let (name, old) = (p.container, p.old_name);
     let (stop, stop_command) = stop(p, opts);
-    let (pull_step, pulls) = pull_step(opts.pull, &p.target, present);
+    let (pull_step, pulls) = pull_step(opts.pull, p.target, p.present);
     let mut steps = vec![pull_step];
     if p.was_running {
         steps.push(format!("{stop} (it holds no lock and serves nothing)"));
@@ -139,7 +166,7 @@ pub fn recreate(p: &Plan, opts: &UpgradeOptions, present: bool) -> Words {
         },
     ]);
     let changes = vec![
-        format!("image: {} -> {}", p.from.reference, p.target),
+        format!("image: {} -> {}", p.from, p.target),
         format!("{name} is recreated in place, with no standby: the node is down already (--force)"),
     ];
     let mut commands = Vec::new();
@@ -152,9 +179,22 @@ pub fn recreate(p: &Plan, opts: &UpgradeOptions, present: bool) -> Words {
     if !p.auto_remove {
         commands.push(format!("docker rename {name} {old}"));
     }
-    commands.extend(run_commands(&p.replacement));
+    commands.extend(run_commands(p.replacement));
     if !opts.keep_old && !p.auto_remove {
         commands.push(format!("docker rm {old}"));
     }
     (steps, changes, commands)
+}
+
+/// The first step of an upgrade to `target` under the pull policy, in words,
+/// and whether it pulls (`present`: the engine has the image already).
+pub fn pull_step(policy: PullPolicy, target: &str, present: bool) -> (String, bool) {
+    let step = match policy {
+        PullPolicy::Always => format!("pull {target}"),
+        PullPolicy::Missing if present => format!("use {target} (on the engine already; --pull missing)"),
+        PullPolicy::Missing => format!("pull {target} (not on the engine)"),
+        PullPolicy::Never => format!("use {target} from the engine (--pull never)"),
+    };
+    let pulls = policy == PullPolicy::Always || (policy == PullPolicy::Missing && !present);
+    (step, pulls)
 }
