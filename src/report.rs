@@ -1,6 +1,7 @@
 //! The result of a run: one document, printed as a human summary or as JSON
 //! (`--json`) on stdout by `render::report`. Progress goes to stderr (see
-//! `progress.rs`).
+//! `progress.rs`). Every outcome and verdict is mapped to its exit code
+//! here (the codes themselves are `exit.rs`).
 
 use serde::Serialize;
 
@@ -69,6 +70,103 @@ impl Outcome {
             Outcome::Unreachable => exit::ENGINE_UNREACHABLE,
             Outcome::Failed => exit::FAILURE,
             Outcome::Interrupted => exit::INTERRUPTED,
+        }
+    }
+}
+
+// The verdicts of `status` and `health`, and their exit codes: with
+// `Outcome::exit_code` above, every exit code is mapped here.
+
+/// What the lock looks like across the members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Exactly one container answers as the lock holder.
+    OneHolder,
+    /// None does: the node is down.
+    NoHolder,
+    /// More than one answers as the holder: two nodes may be active.
+    SeveralHolders,
+    /// The engine could not be reached.
+    Unreachable,
+    /// The engine answered a read with an error (shown as `unreachable`).
+    #[serde(rename = "unreachable")]
+    EngineFailed,
+}
+
+impl Verdict {
+    /// The exit code.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::OneHolder => exit::OK,
+            Verdict::NoHolder => exit::NO_HOLDER,
+            Verdict::SeveralHolders => exit::SEVERAL_HOLDERS,
+            Verdict::Unreachable => exit::ENGINE_UNREACHABLE,
+            Verdict::EngineFailed => exit::FAILURE,
+        }
+    }
+
+    /// Reads the verdict off the members.
+    pub fn of(members: &[crate::members::Member]) -> Verdict {
+        match members
+            .iter()
+            .filter(|m| m.lock == crate::members::LockRole::Holding)
+            .count()
+        {
+            0 => Verdict::NoHolder,
+            1 => Verdict::OneHolder,
+            _ => Verdict::SeveralHolders,
+        }
+    }
+}
+
+/// What `health` found, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealthVerdict {
+    /// The holder's checks all pass (or it is still migrating).
+    Passing,
+    /// The holder answers, but a check fails.
+    Failing,
+    /// No member holds the lock.
+    NoHolder,
+    /// More than one member answers as the holder.
+    SeveralHolders,
+    /// The holder stopped answering `/health`.
+    NoAnswer,
+    /// `/health` answered something that is not the checks document.
+    Unreadable,
+    /// The checks pass, but `/metrics` refused the token.
+    MetricsRefused,
+    /// The engine could not be reached.
+    Unreachable,
+    /// The engine answered a read with an error (shown as `unreachable`).
+    #[serde(rename = "unreachable")]
+    EngineFailed,
+}
+
+impl HealthVerdict {
+    /// The exit code.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            HealthVerdict::Passing => exit::OK,
+            HealthVerdict::Failing => exit::CHECK_FAILING,
+            HealthVerdict::NoHolder | HealthVerdict::NoAnswer => exit::NO_HOLDER,
+            HealthVerdict::SeveralHolders => exit::SEVERAL_HOLDERS,
+            HealthVerdict::Unreadable | HealthVerdict::MetricsRefused | HealthVerdict::EngineFailed => exit::FAILURE,
+            HealthVerdict::Unreachable => exit::ENGINE_UNREACHABLE,
+        }
+    }
+
+    /// The health verdict when the lock itself is not in order (or the
+    /// engine could not be read).
+    pub fn of_status(v: Verdict) -> HealthVerdict {
+        match v {
+            Verdict::OneHolder => HealthVerdict::Passing,
+            Verdict::NoHolder => HealthVerdict::NoHolder,
+            Verdict::SeveralHolders => HealthVerdict::SeveralHolders,
+            Verdict::Unreachable => HealthVerdict::Unreachable,
+            Verdict::EngineFailed => HealthVerdict::EngineFailed,
         }
     }
 }
@@ -191,4 +289,69 @@ pub fn engine_failed(mut report: Report, e: EngineError) -> Report {
     report.error = Some(e.to_string());
     report.state = "nothing was changed".into();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every outcome and verdict maps to a documented code (`exit::TABLE`).
+    #[test]
+    fn every_exit_code_is_in_the_table() {
+        let documented = |code: i32| exit::TABLE.iter().any(|(c, _)| *c == code);
+        let outcomes = [
+            Outcome::Upgraded,
+            Outcome::UpToDate,
+            Outcome::DryRun,
+            Outcome::Refused,
+            Outcome::PullFailed,
+            Outcome::RolledBack,
+            Outcome::PairReady,
+            Outcome::SwitchedOver,
+            Outcome::NothingToDo,
+            Outcome::NoHolder,
+            Outcome::SeveralHolders,
+            Outcome::NeedsHuman,
+            Outcome::Unreachable,
+            Outcome::Failed,
+            Outcome::Interrupted,
+            Outcome::RunLocked,
+            Outcome::Recovered,
+        ];
+        let verdicts = [
+            Verdict::OneHolder,
+            Verdict::NoHolder,
+            Verdict::SeveralHolders,
+            Verdict::Unreachable,
+            Verdict::EngineFailed,
+        ];
+        let health = [
+            HealthVerdict::Passing,
+            HealthVerdict::Failing,
+            HealthVerdict::NoHolder,
+            HealthVerdict::SeveralHolders,
+            HealthVerdict::NoAnswer,
+            HealthVerdict::Unreadable,
+            HealthVerdict::MetricsRefused,
+            HealthVerdict::Unreachable,
+            HealthVerdict::EngineFailed,
+        ];
+        let codes = outcomes
+            .iter()
+            .map(|o| o.exit_code())
+            .chain(verdicts.iter().map(|v| v.exit_code()))
+            .chain(health.iter().map(|h| h.exit_code()));
+        for code in codes {
+            assert!(documented(code), "exit code {code} is not in exit::TABLE");
+        }
+        // Health follows the lock's verdict where there is no holder to ask.
+        for v in verdicts {
+            assert_eq!(HealthVerdict::of_status(v).exit_code(), v.exit_code(), "{v:?}");
+        }
+        assert_eq!(serde_json::to_value(Verdict::EngineFailed).unwrap(), "unreachable");
+        assert_eq!(
+            serde_json::to_value(HealthVerdict::MetricsRefused).unwrap(),
+            "metrics-refused"
+        );
+    }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::engine::Engine;
-use crate::exit;
 use crate::node::health::{self, Check};
+use crate::report::HealthVerdict;
 
 use super::status::{self, Verdict};
 use super::{Hosts, PairNames};
@@ -50,7 +50,7 @@ pub struct HealthReport {
     /// `health`.
     pub command: String,
     /// `passing`, `failing`, or why no checks were read.
-    pub verdict: String,
+    pub verdict: HealthVerdict,
     /// The process exit code.
     pub exit_code: i32,
     /// The container holding the lock.
@@ -72,11 +72,11 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
-    fn new(verdict: &str, exit_code: i32, summary: String) -> HealthReport {
+    fn new(verdict: HealthVerdict, summary: String) -> HealthReport {
         HealthReport {
             command: "health".into(),
-            verdict: verdict.into(),
-            exit_code,
+            verdict,
+            exit_code: verdict.exit_code(),
             holder: None,
             addr: None,
             http_status: None,
@@ -88,9 +88,15 @@ impl HealthReport {
         }
     }
 
+    /// Sets the verdict, and with it the exit code.
+    fn set(&mut self, verdict: HealthVerdict) {
+        self.verdict = verdict;
+        self.exit_code = verdict.exit_code();
+    }
+
     /// The report when the engines could not be read.
     pub fn unreachable(status: super::status::Status) -> HealthReport {
-        let mut r = HealthReport::new("unreachable", status.exit_code, status.summary);
+        let mut r = HealthReport::new(HealthVerdict::of_status(status.verdict), status.summary);
         r.next_steps = status.next_steps;
         r
     }
@@ -104,17 +110,12 @@ pub async fn health<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, opts: &He
         _ => None,
     };
     let Some(holder) = holder else {
-        let verdict = match st.verdict {
-            Verdict::NoHolder => "no-holder",
-            Verdict::SeveralHolders => "several-holders",
-            _ => "unreachable",
-        };
-        let mut r = HealthReport::new(verdict, st.exit_code, st.summary);
+        let mut r = HealthReport::new(HealthVerdict::of_status(st.verdict), st.summary);
         r.next_steps = st.next_steps;
         return r;
     };
     let addr = holder.addr.clone().unwrap_or_default();
-    let mut r = HealthReport::new("passing", exit::OK, String::new());
+    let mut r = HealthReport::new(HealthVerdict::Passing, String::new());
     r.holder = Some(holder.name.clone());
     r.addr = Some(addr.clone());
     let engine = if holder.host == hosts.secondary.endpoint() {
@@ -131,8 +132,7 @@ pub async fn health<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, opts: &He
                     r.summary = format!("{} holds the lock and is running its database migrations", holder.name);
                 }
                 Err(e) => {
-                    r.verdict = "unreadable".into();
-                    r.exit_code = exit::FAILURE;
+                    r.set(HealthVerdict::Unreadable);
                     r.summary = format!(
                         "{} answered /health with HTTP {} but not with the checks document ({e})",
                         holder.name, answer.status
@@ -141,18 +141,16 @@ pub async fn health<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, opts: &He
             }
         }
         Err(e) => {
-            r.verdict = "no-answer".into();
-            r.exit_code = exit::NO_HOLDER;
+            r.set(HealthVerdict::NoAnswer);
             r.summary = format!("{} stopped answering /health: {e}", holder.name);
             r.next_steps
                 .push("run `cl-maint status` to see who holds the lock now".into());
         }
     }
-    let failing: Vec<&Check> = r.checks.iter().filter(|c| !c.passing).collect();
+    let failing: Vec<String> = r.checks.iter().filter(|c| !c.passing).map(|c| c.name.clone()).collect();
     if !failing.is_empty() {
-        r.verdict = "failing".into();
-        r.exit_code = exit::CHECK_FAILING;
-        let list: Vec<&str> = failing.iter().map(|c| c.name.as_str()).collect();
+        r.set(HealthVerdict::Failing);
+        let list = &failing;
         r.summary = format!(
             "{} holds the lock; {} of {} checks FAIL: {}",
             holder.name,
@@ -192,8 +190,8 @@ async fn metrics(r: &mut HealthReport, addr: &str, opts: &HealthOptions) {
                 .push_str(&format!("; /metrics refused the request (HTTP {})", a.status));
             r.next_steps
                 .push("pass the node's Prometheus token with --metrics-token (or CL_MAINT_METRICS_TOKEN)".into());
-            if r.exit_code == exit::OK {
-                r.exit_code = exit::FAILURE;
+            if r.verdict == HealthVerdict::Passing {
+                r.set(HealthVerdict::MetricsRefused);
             }
         }
         Ok(a) => {

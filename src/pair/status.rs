@@ -4,46 +4,12 @@
 use serde::Serialize;
 
 use crate::engine::{Engine, EngineError};
-use crate::exit;
 
 use super::{Hosts, PairNames, Which};
 use crate::members::member::{LockRole, Member};
 use crate::members::members;
 
-/// What the lock looks like across the members.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Exactly one container answers as the lock holder.
-    OneHolder,
-    /// None does: the node is down.
-    NoHolder,
-    /// More than one answers as the holder: two nodes may be active.
-    SeveralHolders,
-    /// The engine could not be read.
-    Unreachable,
-}
-
-impl Verdict {
-    /// The exit code.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Verdict::OneHolder => exit::OK,
-            Verdict::NoHolder => exit::NO_HOLDER,
-            Verdict::SeveralHolders => exit::SEVERAL_HOLDERS,
-            Verdict::Unreachable => exit::ENGINE_UNREACHABLE,
-        }
-    }
-
-    /// Reads the verdict off the members.
-    pub fn of(members: &[Member]) -> Verdict {
-        match members.iter().filter(|m| m.lock == LockRole::Holding).count() {
-            0 => Verdict::NoHolder,
-            1 => Verdict::OneHolder,
-            _ => Verdict::SeveralHolders,
-        }
-    }
-}
+pub use crate::report::Verdict;
 
 /// The status document.
 #[derive(Clone, Debug, Serialize)]
@@ -83,11 +49,15 @@ pub async fn status<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Status
 pub fn unreachable(e: EngineError) -> Status {
     Status {
         command: "status".into(),
-        verdict: Verdict::Unreachable,
-        exit_code: if e.unreachable() {
-            exit::ENGINE_UNREACHABLE
+        verdict: if e.unreachable() {
+            Verdict::Unreachable
         } else {
-            exit::FAILURE
+            Verdict::EngineFailed
+        },
+        exit_code: if e.unreachable() {
+            Verdict::Unreachable.exit_code()
+        } else {
+            Verdict::EngineFailed.exit_code()
         },
         holder: None,
         members: Vec::new(),
@@ -179,7 +149,7 @@ pub fn judge(names: &PairNames, members: Vec<Member>) -> Status {
                 list.join(", ")
             )
         }
-        Verdict::Unreachable => String::new(),
+        Verdict::Unreachable | Verdict::EngineFailed => String::new(),
     };
     Status {
         command: "status".into(),
@@ -239,7 +209,10 @@ mod tests {
     #[test]
     fn no_holder_and_two_holders_have_their_own_codes() {
         let none = judge(&names(), vec![member("primary", "chainlink", LockRole::Stopped)]);
-        assert_eq!((none.verdict, none.exit_code), (Verdict::NoHolder, exit::NO_HOLDER));
+        assert_eq!(
+            (none.verdict, none.exit_code),
+            (Verdict::NoHolder, crate::exit::NO_HOLDER)
+        );
         assert!(none.next_steps.iter().any(|s| s.contains("docker start chainlink")));
         let two = judge(
             &names(),
@@ -250,7 +223,7 @@ mod tests {
         );
         assert_eq!(
             (two.verdict, two.exit_code),
-            (Verdict::SeveralHolders, exit::SEVERAL_HOLDERS)
+            (Verdict::SeveralHolders, crate::exit::SEVERAL_HOLDERS)
         );
         assert!(two.summary.contains("MORE THAN ONE"));
     }
