@@ -15,6 +15,7 @@ pub mod switch_plan;
 pub mod up;
 pub mod up_plan;
 pub mod upgrade;
+pub mod upgrade_checks;
 pub mod upgrade_plan;
 
 pub use crate::members::{

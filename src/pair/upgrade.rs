@@ -20,8 +20,8 @@ use crate::node::image::{digest_for, version_of_image};
 use crate::report::{ImageInfo, Outcome, Report};
 use crate::upgrade::options::UpgradeOptions;
 
-use super::member::{LockRole, Member};
-use super::{Hosts, PairNames, PairView, Which, upgrade_plan};
+use super::member::Member;
+use super::{Hosts, PairNames, PairView, Which, upgrade_checks, upgrade_plan};
 use crate::handoff::Failure;
 use crate::handoff::steps;
 
@@ -87,83 +87,31 @@ impl<E: Engine> PairUpgrade<'_, E> {
         Err(Failure::new(what))
     }
 
-    /// Refuses going back from a version either member runs to `target`.
-    fn refuse_downgrade(&mut self, h: &Member, w: &Member, target: &str) -> Result<(), Failure> {
-        for m in [h, w] {
-            if let Some(running) = &m.version
-                && let Some((what, next)) = crate::node::version::downgrade_refusal(running, target, self.opts.force)
-            {
-                return self.refuse(Outcome::Refused, format!("{}: {what}", m.name), next);
-            }
-        }
-        Ok(())
+    fn refused(&mut self, r: upgrade_checks::Refusal) -> Result<(), Failure> {
+        self.refuse(r.outcome, r.what, r.next)
     }
 
     async fn run(&mut self, view: &super::PairView, p: Member, s: Member, hand_back: bool) -> Result<(), Failure> {
-        let holders = view.holders();
-        let holder = match holders.as_slice() {
-            [one] => *one,
-            [] => {
-                return self.refuse(
-                    Outcome::NoHolder,
-                    format!("neither {} nor {} answers as the lock holder", p.name, s.name),
-                    vec!["see `cl-maint status`".into()],
-                );
-            }
-            _ => {
-                return self.refuse(
-                    Outcome::SeveralHolders,
-                    format!("both {} and {} answer as the lock holder", p.name, s.name),
-                    vec!["stop one at once (`docker stop NAME`), then check the database".into()],
-                );
-            }
+        // Observe, then decide (`upgrade_checks`, pure).
+        let mut leftovers = Vec::new();
+        for engine in [self.hosts.primary, self.hosts.secondary] {
+            let left = crate::members::leftovers(engine, &self.report.container)
+                .await
+                .map_err(|e| Failure::new(e.to_string()))?;
+            leftovers.extend(left);
+        }
+        let tag_version = crate::upgrade::version_from_tag(&self.opts.tag);
+        let container = self.report.container.clone();
+        let holder = match upgrade_checks::check(view, &container, &leftovers, tag_version.as_deref(), self.opts.force)
+        {
+            Ok(holder) => holder,
+            Err(r) => return self.refused(r),
         };
         let (h, w) = match holder {
             Which::Primary => (p, s),
             Which::Secondary => (s, p),
         };
         let (hw, ww) = (holder, holder.other());
-        if let Some(m) = [&h, &w].into_iter().find(|m| super::switch_plan::auto_removed(m)) {
-            return self.refuse(
-                Outcome::Refused,
-                format!(
-                    "{} was started with --rm: the upgrade stops each member, and the engine would then remove it",
-                    m.name
-                ),
-                vec![format!(
-                    "recreate {} without --rm (a member of a pair must survive its stops), then run the upgrade again",
-                    m.name
-                )],
-            );
-        }
-        if w.lock != LockRole::Waiting {
-            return self.refuse(
-                Outcome::Refused,
-                format!("{} does not wait for the lock ({})", w.name, w.lock_evidence),
-                vec!["make the pair whole first: `cl-maint failover up`".into()],
-            );
-        }
-        for engine in [self.hosts.primary, self.hosts.secondary] {
-            let left = crate::members::leftovers(engine, &self.report.container)
-                .await
-                .map_err(|e| Failure::new(e.to_string()))?;
-            if let Some(l) = left.first() {
-                return self.refuse(
-                    Outcome::Refused,
-                    format!("an earlier cl-maint run left {} ({}, {})", l.name, l.role, l.state),
-                    vec![
-                        format!(
-                            "run `cl-maint recover --container {}`, then the upgrade again",
-                            self.report.container
-                        ),
-                        format!(
-                            "or by hand: check `cl-maint status`, then remove it: `docker rm -f {}`",
-                            l.name
-                        ),
-                    ],
-                );
-            }
-        }
         let repository = self
             .opts
             .image
@@ -176,9 +124,6 @@ impl<E: Engine> PairUpgrade<'_, E> {
             digest: None,
             version: h.version.clone(),
         });
-        if let Some(target_version) = crate::upgrade::version_from_tag(&self.opts.tag) {
-            self.refuse_downgrade(&h, &w, &target_version)?;
-        }
         if self.opts.dry_run || self.confirm.is_some() {
             let roles = upgrade_plan::Roles {
                 holder: (&h, hw),
@@ -219,8 +164,10 @@ impl<E: Engine> PairUpgrade<'_, E> {
             digest: image.as_ref().and_then(|i| digest_for(i, &target)),
             version: version_of_image(image.as_ref()),
         });
-        if let Some(target_version) = self.report.to.as_ref().and_then(|t| t.version.clone()) {
-            self.refuse_downgrade(&h, &w, &target_version)?;
+        if let Some(target_version) = self.report.to.as_ref().and_then(|t| t.version.clone())
+            && let Err(r) = upgrade_checks::downgrade(&h, &w, &target_version, self.opts.force)
+        {
+            return self.refused(r);
         }
         if h.image_id == new_id && w.image_id == new_id && !self.opts.force {
             self.report.set_outcome(Outcome::UpToDate);
