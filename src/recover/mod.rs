@@ -11,6 +11,7 @@
 //! engine carries it out without cl-maint), then decides on what it sees.
 
 pub mod pair;
+pub mod pair_plan;
 pub mod single;
 pub mod survey;
 

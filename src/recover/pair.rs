@@ -18,6 +18,7 @@ use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
 
 use super::RecoverOptions;
+use super::pair_plan::{self, Look, Restore, Stop};
 use super::survey::{self, Seen};
 
 /// Whether the node has a secondary (so what is left is a pair's).
@@ -37,19 +38,6 @@ pub async fn find<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames) -> Result<b
             .is_some_and(|l| l.get(crate::names::LABEL_PRIMARY) == Some(&names.primary)),
         _ => false,
     })
-}
-
-/// Both members and their renamed originals.
-#[derive(Clone, Debug, Default)]
-struct Look {
-    members: [Option<Seen>; 2],
-    olds: [Option<Seen>; 2],
-}
-
-impl Look {
-    fn all(&self) -> Vec<&Seen> {
-        self.members.iter().chain(self.olds.iter()).flatten().collect()
-    }
 }
 
 const BOTH: [Which; 2] = [Which::Primary, Which::Secondary];
@@ -96,16 +84,15 @@ pub async fn recover<E: Engine>(
     let names = opts.names();
     let (seen, rest) = settled(hosts, &names, opts, interrupt).await?;
     report.state = "nothing was changed".into();
-    let holders: Vec<&Seen> = seen.all().into_iter().filter(|s| s.holds()).collect();
-    let holder = match holders.as_slice() {
-        [one] if rest => (*one).clone(),
-        [_, _, ..] => {
+    let plan = match pair_plan::decide(&seen, rest) {
+        Ok(plan) => plan,
+        Err(Stop::SeveralHolders) => {
             report.set_outcome(Outcome::SeveralHolders);
             report.next_steps =
                 vec!["stop every holder but one at once (`docker stop NAME`); see `cl-maint status`".into()];
             return Err("more than one container answers as the lock holder: two nodes may be active".into());
         }
-        _ => {
+        Err(Stop::NoHolder) => {
             report.set_outcome(Outcome::NeedsHuman);
             report.left = seen.all().iter().map(|s| s.m.name.clone()).collect();
             report.next_steps = vec![
@@ -116,56 +103,61 @@ pub async fn recover<E: Engine>(
                     .into(),
             );
         }
+        Err(Stop::OldHolds(i)) => {
+            // A renamed original holds: give it its name back.
+            let old = seen.olds[i].as_ref().map(|o| o.m.name.clone()).unwrap_or_default();
+            report.set_outcome(Outcome::NeedsHuman);
+            return Err(format!(
+                "{old} (a renamed original) holds the lock; rename it back by hand: `docker rename {old} {}`",
+                names.of(BOTH[i])
+            ));
+        }
     };
-    if let Some(i) = (0..2).find(|i| seen.olds[*i].as_ref().is_some_and(|o| o.m.id == holder.m.id)) {
-        let w = BOTH[i];
-        // A renamed original holds: give it its name back.
-        report.set_outcome(Outcome::NeedsHuman);
-        return Err(format!(
-            "{} (a renamed original) holds the lock; rename it back by hand: `docker rename {} {}`",
-            holder.m.name,
-            holder.m.name,
-            names.of(w)
-        ));
-    }
+    let holder = seen
+        .all()
+        .into_iter()
+        .find(|s| s.m.id == plan.holder_id)
+        .cloned()
+        .ok_or_else(|| "the holder was not seen".to_string())?;
     let mut changed = false;
     // The names: each member under its own name, on the holder's version
     // when the new version holds, or its untouched original otherwise.
     for (i, w) in BOTH.into_iter().enumerate() {
         let engine = hosts.of(w);
-        let Some(old) = seen.olds[i].clone() else { continue };
+        let (Some(restore), Some(old)) = (plan.restore[i].clone(), seen.olds[i].clone()) else {
+            continue;
+        };
         changed = true;
-        let current = seen.members[i].clone();
-        let holder_is_old_version = old.m.image_id == holder.m.image_id;
-        match current {
-            Some(c) if holder_is_old_version && c.m.id != holder.m.id => {
+        match restore {
+            Restore::OriginalBack => {
                 events.step(&format!(
                     "putting the original {} back (the new version never held the lock)",
                     names.of(w)
                 ));
-                let _ = engine.remove(&c.m.id).await;
+                if let Some(c) = &seen.members[i] {
+                    let _ = engine.remove(&c.m.id).await;
+                }
                 engine.rename(&old.m.id, names.of(w)).await.map_err(|e| e.to_string())?;
             }
-            Some(_) => {
+            Restore::DropOriginal => {
                 if opts.keep_old {
                     report.left.push(old.m.name.clone());
                 } else {
                     let _ = engine.remove(&old.m.id).await;
                 }
             }
-            None if holder_is_old_version => {
+            Restore::RenameBack => {
                 events.step(&format!("renaming {} back to {}", old.m.name, names.of(w)));
                 engine.rename(&old.m.id, names.of(w)).await.map_err(|e| e.to_string())?;
             }
-            None => {
+            Restore::Recreate => {
                 events.step(&format!("recreating {} on {}", names.of(w), holder.m.image));
-                let id = recreate(engine, &old, names.of(w), &holder.m.image).await?;
+                recreate(engine, &old, names.of(w), &holder.m.image).await?;
                 if !opts.keep_old {
                     let _ = engine.remove(&old.m.id).await;
                 } else {
                     report.left.push(old.m.name.clone());
                 }
-                let _ = id;
             }
         }
     }
