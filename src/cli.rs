@@ -86,16 +86,9 @@ impl Command {
 }
 
 impl Cli {
-    /// `DOCKER_HOST` stands for `--host` when the flag is not given (an
-    /// empty value counts as unset, as for `docker`).
-    pub fn host_from_env(&mut self) {
-        if self.host.is_none() {
-            self.host = std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty());
-        }
-    }
-
-    /// Checks what clap cannot declare, before anything does I/O: a flag
-    /// that does not apply to the subcommand given.
+    /// Checks what clap cannot declare, before anything does I/O: `--hold`
+    /// given before `up` (`failover --hold up`). After it, clap refuses it
+    /// itself (`up` has no `--hold`).
     pub fn validate(&self) -> Result<(), String> {
         if let Command::Failover(f) = &self.command
             && f.hold
@@ -104,6 +97,14 @@ impl Cli {
             return Err("--hold applies to a switchover (`cl-maint failover --hold`, `cl-maint failover back --hold`), not to `failover up`; nothing was changed".into());
         }
         Ok(())
+    }
+
+    /// `DOCKER_HOST` stands for `--host` when the flag is not given (an
+    /// empty value counts as unset, as for `docker`).
+    pub fn host_from_env(&mut self) {
+        if self.host.is_none() {
+            self.host = std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty());
+        }
     }
 }
 
@@ -299,7 +300,9 @@ pub struct FailoverArgs {
     #[arg(long, default_value_t = 6687, value_parser = clap::value_parser!(u16).range(1..), global = true)]
     pub secondary_port: u16,
     /// Leave the old holder stopped after the switchover (to patch its host).
-    #[arg(long, global = true)]
+    /// A switchover's flag: `failover up` has none, and `failover back`
+    /// takes its own (`failover back --hold`).
+    #[arg(long)]
     pub hold: bool,
     /// Do not ask before a switchover (cl-maint never asks when stdin is
     /// not a terminal).
@@ -318,7 +321,11 @@ pub enum FailoverAction {
     Up,
     /// Return the lock to the primary (starting it first if it is stopped),
     /// and make the secondary wait again.
-    Back,
+    Back {
+        /// Leave the secondary stopped after the handoff.
+        #[arg(long)]
+        hold: bool,
+    },
 }
 
 impl FailoverArgs {
@@ -448,10 +455,21 @@ mod tests {
 
     #[test]
     fn hold_applies_to_switchovers_only() {
-        assert!(parse(&["failover", "--hold"]).validate().is_ok());
-        assert!(parse(&["failover", "back", "--hold"]).validate().is_ok());
-        let e = parse(&["failover", "up", "--hold"]).validate().unwrap_err();
+        let hold = |args: &[&str]| match parse(args).command {
+            Command::Failover(f) => f.hold || matches!(f.action, Some(FailoverAction::Back { hold: true })),
+            _ => unreachable!(),
+        };
+        assert!(hold(&["failover", "--hold"]));
+        assert!(hold(&["failover", "back", "--hold"]));
+        assert!(hold(&["failover", "--hold", "back"]));
+        // Declared in clap: `failover up` has no --hold.
+        let e = Cli::try_parse_from(["cl-maint", "failover", "up", "--hold"]).unwrap_err();
+        assert_eq!(e.exit_code(), crate::exit::USAGE);
+        assert!(e.to_string().contains("unexpected argument '--hold'"), "{e}");
+        // Given before `up`, it parses; validation refuses it.
+        let e = parse(&["failover", "--hold", "up"]).validate().unwrap_err();
         assert!(e.contains("--hold applies to a switchover"), "{e}");
+        assert!(parse(&["failover", "--hold"]).validate().is_ok());
     }
 
     #[test]

@@ -279,7 +279,7 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
     let command = match args.action {
         None => "failover",
         Some(FailoverAction::Up) => "failover up",
-        Some(FailoverAction::Back) => "failover back",
+        Some(FailoverAction::Back { .. }) => "failover back",
     };
     let names = args.pair.names();
     let work = async |hosts: Engines<'_>, _: Option<crate::runlock::Owner>| {
@@ -317,9 +317,10 @@ async fn failover_work(
     let opts = opts.clone();
     match args.action {
         Some(FailoverAction::Up) => pair::up::up(hosts, &opts, events, interrupt).await,
-        Some(FailoverAction::Back) => {
+        Some(FailoverAction::Back { hold }) => {
             let back = pair::switch::Direction::Back;
-            pair::switch::switch(hosts, &opts, back, args.hold, events, interrupt, confirm).await
+            let hold = hold || args.hold;
+            pair::switch::switch(hosts, &opts, back, hold, events, interrupt, confirm).await
         }
         None => {
             let other = pair::switch::Direction::Other;

@@ -78,6 +78,11 @@ async fn bad_input_to_every_command_is_refused_and_changes_nothing() {
         (
             vec!["failover", "up", "--hold", "--container", p, "--secondary", s],
             2,
+            "unexpected argument '--hold'",
+        ),
+        (
+            vec!["failover", "--hold", "up", "--container", p, "--secondary", s],
+            2,
             "--hold applies to a switchover",
         ),
         // Invalid names, references, tags, durations, ports.
