@@ -1,7 +1,9 @@
 //! Events: what a running command tells its listeners. Steps emit them (a
 //! step started, a note, a warning, a phase done, a handoff measured); the
 //! progress display shows them as they come, and the report builder records
-//! the phases and handoffs for the report. Both see text only through one
+//! the phases, handoffs and warnings for the report. The outcome is decided
+//! where a command ends (it is the value it returns, its `Report`); the
+//! report builder emits it as the last event, so the display ends with it. Both see text only through one
 //! redactor, which learns the node's secret values as soon as a command has
 //! read them: redaction happens here, once, for the display and the report.
 
@@ -26,6 +28,8 @@ pub enum Event {
     Phase(Phase),
     /// A handoff was measured.
     Handoff(Handoff),
+    /// The run ended (emitted by the report builder).
+    Outcome(crate::report::Outcome),
 }
 
 /// Asks the operator to confirm what a run will do (the text says it);
@@ -78,6 +82,14 @@ impl Events {
             Event::Handoff(h) => self.display.note(&format!(
                 "{} holds the lock; {} ms without a node serving",
                 h.to, h.gap_ms
+            )),
+            Event::Outcome(o) => self.display.step(&format!(
+                "done: {} (exit {})",
+                serde_json::to_value(o)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                o.exit_code()
             )),
         }
         if matches!(event, Event::Phase(_) | Event::Handoff(_) | Event::Warning(_)) {
@@ -146,6 +158,7 @@ impl Events {
         report.log_tail = report.log_tail.iter().map(|l| r.text(l)).collect();
         report.warnings = report.warnings.iter().map(|w| r.text(w)).collect();
         report.plan_text = report.plan_text.as_deref().map(|p| r.text(p));
+        self.emit(Event::Outcome(report.outcome));
         report
     }
 }

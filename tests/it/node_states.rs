@@ -182,6 +182,12 @@ async fn force_recreates_a_stopped_node() {
     );
     let run = upgrade(&rig, &node.name, NEW, &["--force"]).await;
     assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
+    // The outcome is the progress display's last event.
+    assert!(
+        run.stderr.trim_end().ends_with("==> done: upgraded (exit 0)"),
+        "{}",
+        run.stderr
+    );
     rig.wait_serving(&node, Duration::from_secs(20)).await;
     assert_eq!(names(&rig).await, vec![node.name.clone()]);
     rig.journal().assert_safe(Duration::MAX);
