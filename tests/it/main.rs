@@ -14,6 +14,7 @@ mod fault_kit;
 mod faults_failover;
 mod faults_interrupts;
 mod faults_upgrade;
+mod image;
 mod membership;
 mod node_states;
 mod recover;

@@ -167,7 +167,7 @@ fn build_double(rig_dir: &Path) -> Result<PathBuf, String> {
     Ok(target_dir.join(triple).join("release").join("cl-node-double"))
 }
 
-fn host_triple() -> Result<String, String> {
+pub fn host_triple() -> Result<String, String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(&rustc)
         .arg("-vV")
@@ -239,10 +239,10 @@ pub async fn push_image(docker: &Docker, repo: &str, tag: &str) -> Result<(), St
 
 /// An exclusive `flock` on a file, held until dropped: serialises image
 /// preparation between test processes.
-struct FileLock(#[allow(dead_code)] std::fs::File);
+pub struct FileLock(#[allow(dead_code)] std::fs::File);
 
 impl FileLock {
-    fn take(path: &Path) -> Result<FileLock, String> {
+    pub fn take(path: &Path) -> Result<FileLock, String> {
         use std::os::fd::AsRawFd;
         let file = std::fs::OpenOptions::new()
             .create(true)
