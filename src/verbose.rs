@@ -119,6 +119,11 @@ impl<E: Engine> Engine for Traced<'_, E> {
         .await
     }
 
+    async fn read_file(&self, id: &str, path: &str) -> EngineResult<Option<Vec<u8>>> {
+        self.timed(READS, format!("read {path} in {id}"), self.inner.read_file(id, path))
+            .await
+    }
+
     async fn pull(&self, reference: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> EngineResult<()> {
         self.say(CHANGES, || format!("pull {reference}"));
         self.timed(

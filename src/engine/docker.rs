@@ -1,6 +1,7 @@
 //! The real engine, through bollard. The only file that touches
 //! `bollard::Docker`.
 
+mod archive;
 mod credentials;
 mod retry;
 
@@ -253,6 +254,22 @@ impl Engine for DockerEngine {
         let options = ListContainersOptionsBuilder::new().all(true).build();
         let (result, _) = retry::retrying(|| self.docker.list_containers(Some(options.clone()))).await;
         result.map_err(api_error("list containers".to_string()))
+    }
+
+    async fn read_file(&self, id: &str, path: &str) -> EngineResult<Option<Vec<u8>>> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut archive = Vec::new();
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => archive.extend_from_slice(&bytes),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+                Err(e) => return Err(api_error(format!("read {path} in container {id}"))(e)),
+            }
+        }
+        Ok(archive::first_file(&archive))
     }
 
     async fn pull(&self, reference: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> EngineResult<()> {

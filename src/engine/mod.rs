@@ -140,6 +140,10 @@ pub trait Engine: Send + Sync {
     /// Every container (running or not).
     fn list_all_containers(&self) -> impl Future<Output = EngineResult<Vec<ContainerSummary>>> + Send;
 
+    /// A file in the container's filesystem (`docker cp`), running or not;
+    /// `None` when there is no such file (or container).
+    fn read_file(&self, id: &str, path: &str) -> impl Future<Output = EngineResult<Option<Vec<u8>>>> + Send;
+
     /// `docker pull REFERENCE` with the operator's registry credentials,
     /// reporting progress as it goes.
     fn pull(

@@ -85,9 +85,57 @@ pub struct Member {
     pub uptime_s: Option<u64>,
     /// Its restart policy.
     pub restart: Option<String>,
+    /// The database it uses, as far as its environment or its secrets file
+    /// says (never shown: the URL holds the password).
+    #[serde(skip)]
+    pub database: Option<Database>,
     /// The inspect document.
     #[serde(skip)]
     pub inspect: ContainerInspectResponse,
+}
+
+/// Where a node's database URL was found, and the URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Database {
+    /// `CL_DATABASE_URL`, `DATABASE_URL`, or the secrets file
+    /// (`/chainlink/secrets.toml ([Database] URL)`).
+    pub source: String,
+    /// The URL (with its password: never shown).
+    pub url: String,
+}
+
+/// The database a container's node uses: its environment's variable, else
+/// the last secrets file on its command line that names one (read from the
+/// container through the engine).
+pub async fn database_of<E: Engine>(engine: &E, c: &ContainerInspectResponse) -> Option<Database> {
+    let config = c.config.as_ref()?;
+    let env = config.env.clone().unwrap_or_default();
+    if let Some((var, url)) = crate::node::config::database_url_var(&env) {
+        return Some(Database {
+            source: var.to_string(),
+            url,
+        });
+    }
+    let args: Vec<String> = config
+        .entrypoint
+        .iter()
+        .flatten()
+        .chain(config.cmd.iter().flatten())
+        .cloned()
+        .collect();
+    let id = c.id.clone()?;
+    let mut found = None;
+    for file in crate::node::config::secrets_files(&args) {
+        if let Ok(Some(bytes)) = engine.read_file(&id, &file).await
+            && let Some(url) = crate::node::config::database_url(&String::from_utf8_lossy(&bytes))
+        {
+            found = Some(Database {
+                source: format!("{file} ([Database] URL)"),
+                url,
+            });
+        }
+    }
+    found
 }
 
 impl Member {
@@ -159,6 +207,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
     let version = crate::node::image::version_of_image(image.as_ref()).or(logged_version);
     let s = c.state.as_ref();
     let started_at = state.running.then(|| s.and_then(|s| s.started_at.clone())).flatten();
+    let database = database_of(engine, &c).await;
     Ok(Member {
         role: role.to_string(),
         name: name_of(&c),
@@ -188,6 +237,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
             .and_then(|r| r.name)
             .map(|n| n.to_string())
             .filter(|n| !n.is_empty()),
+        database,
         inspect: c,
     })
 }
@@ -262,6 +312,7 @@ pub(crate) fn sample(role: &str, name: &str, lock: LockRole) -> Member {
         started_at: None,
         uptime_s: None,
         restart: None,
+        database: None,
         inspect: Default::default(),
     }
 }

@@ -1,45 +1,28 @@
 //! Which other containers share a node's database, and which of them hold
 //! its lock: what preflight tells an operator whose node does not hold it.
 
-use bollard::models::ContainerInspectResponse;
-
 use crate::engine::{Engine, EngineResult, summary_name};
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE, ROLE_SECONDARY};
 
 use super::member::{self, LockRole, Member};
 
-/// The environment variables that name a node's database: v1's
-/// `DATABASE_URL`, and v2's `CL_DATABASE_URL` (its secrets file may name it
-/// instead; that file is not read here).
-const URL_VARS: [&str; 2] = ["DATABASE_URL", "CL_DATABASE_URL"];
-
-/// The database URL a container's environment names, if any.
-pub fn database_url(c: &ContainerInspectResponse) -> Option<String> {
-    database_url_var(c).map(|(_, url)| url)
-}
-
-/// The variable naming the container's database (`DATABASE_URL` or
-/// `CL_DATABASE_URL`) and its value, if any (the last one set wins, as in
-/// the node's environment).
-pub fn database_url_var(c: &ContainerInspectResponse) -> Option<(&'static str, String)> {
-    let env = c.config.as_ref()?.env.as_ref()?;
-    env.iter().rev().find_map(|e| {
-        let (name, value) = e.split_once('=')?;
-        let var = URL_VARS.iter().find(|v| **v == name)?;
-        (!value.is_empty()).then(|| (*var, value.to_string()))
-    })
-}
-
-/// Whether two containers on one engine provably use the same database: the
+/// Whether two members on one engine provably use the same database: the
 /// same data directory (`ROOT` on the same volume or host directory, where
-/// the bolt era's file lock lives), or the same database URL.
-pub fn same_database(a: &ContainerInspectResponse, b: &ContainerInspectResponse) -> bool {
-    let dir = crate::spec::data_dir_on_host(a);
-    if dir.is_some() && dir == crate::spec::data_dir_on_host(b) {
+/// the bolt era's file lock lives), or the same database URL (from the
+/// environment or the secrets file).
+pub fn same_database(a: &Member, b: &Member) -> bool {
+    let dir = crate::spec::data_dir_on_host(&a.inspect);
+    if dir.is_some() && dir == crate::spec::data_dir_on_host(&b.inspect) {
         return true;
     }
-    let url = database_url(a);
-    url.is_some() && url == database_url(b)
+    same_url(a, b)
+}
+
+/// Whether two members name the same database URL.
+fn same_url(a: &Member, b: &Member) -> bool {
+    a.database
+        .as_ref()
+        .is_some_and(|x| Some(&x.url) == b.database.as_ref().map(|y| &y.url))
 }
 
 /// What proves that `s` is the secondary of `p`, in words, or `None`.
@@ -57,9 +40,9 @@ pub fn membership(s: &Member, p: &Member, named: bool, split: bool) -> Option<&'
         Some("cl-maint's label from `failover up`")
     } else if named {
         Some("named as the secondary (--secondary, or the config's `secondary`)")
-    } else if !split && same_database(&s.inspect, &p.inspect) {
+    } else if !split && same_database(s, p) {
         Some("the same data directory or database URL")
-    } else if split && database_url(&s.inspect).is_some_and(|u| Some(u) == database_url(&p.inspect)) {
+    } else if split && same_url(s, p) {
         Some("the same database URL")
     } else {
         None
@@ -74,23 +57,19 @@ pub fn looks_like_member(s: &Member, p: &Member) -> bool {
     a_secondary || crate::reference::repository(&s.image) == crate::reference::repository(&p.image)
 }
 
-/// The running containers on `engine`, other than `c`, that share its
+/// The running containers on `engine`, other than `node`, that share its
 /// database and answer as its lock holder.
-pub async fn holders_beside<E: Engine>(engine: &E, c: &ContainerInspectResponse) -> EngineResult<Vec<Member>> {
+pub async fn holders_beside<E: Engine>(engine: &E, node: &Member) -> EngineResult<Vec<Member>> {
     let mut holders = Vec::new();
     for other in engine.list_all_containers().await? {
         let running = other.state.as_ref().is_some_and(|s| s.to_string() == "running");
-        if !running || other.id == c.id {
+        if !running || other.id.as_deref() == Some(node.id.as_str()) {
             continue;
         }
-        let Some(inspect) = engine.inspect_container(&summary_name(&other)).await? else {
+        let Some(m) = member::observe(engine, "holder", &summary_name(&other)).await? else {
             continue;
         };
-        if !same_database(c, &inspect) {
-            continue;
-        }
-        let m = member::describe(engine, "holder", inspect).await?;
-        if m.lock == LockRole::Holding {
+        if m.lock == LockRole::Holding && same_database(node, &m) {
             holders.push(m);
         }
     }
@@ -100,46 +79,50 @@ pub async fn holders_beside<E: Engine>(engine: &E, c: &ContainerInspectResponse)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::members::member::{Database, sample};
     use bollard::models::{ContainerConfig, MountPoint};
 
-    fn container(env: &[&str], volume: Option<&str>) -> ContainerInspectResponse {
-        ContainerInspectResponse {
-            config: Some(ContainerConfig {
-                env: Some(
-                    env.iter()
-                        .map(|e| e.to_string())
-                        .chain(["ROOT=/chainlink".to_string()])
-                        .collect(),
-                ),
-                ..Default::default()
-            }),
-            mounts: volume.map(|v| {
-                vec![MountPoint {
-                    typ: Some("volume".into()),
-                    name: Some(v.into()),
-                    destination: Some("/chainlink".into()),
-                    ..Default::default()
-                }]
-            }),
+    fn member(url: Option<&str>, volume: Option<&str>) -> Member {
+        let mut m = sample("member", "m", LockRole::Holding);
+        m.inspect.config = Some(ContainerConfig {
+            env: Some(vec!["ROOT=/chainlink".to_string()]),
             ..Default::default()
-        }
+        });
+        m.inspect.mounts = volume.map(|v| {
+            vec![MountPoint {
+                typ: Some("volume".into()),
+                name: Some(v.into()),
+                destination: Some("/chainlink".into()),
+                ..Default::default()
+            }]
+        });
+        m.database = url.map(|u| Database {
+            source: "CL_DATABASE_URL".into(),
+            url: u.into(),
+        });
+        m
     }
 
     #[test]
     fn the_same_database_by_data_directory_or_url() {
-        let url = "DATABASE_URL=postgresql://u:p@db:5432/cl";
-        let v2_url = "CL_DATABASE_URL=postgresql://u:p@db:5432/cl";
-        assert!(same_database(&container(&[], Some("a")), &container(&[], Some("a"))));
-        assert!(!same_database(&container(&[], Some("a")), &container(&[], Some("b"))));
-        assert!(same_database(
-            &container(&[url], None),
-            &container(&[v2_url], Some("b"))
-        ));
+        let url = "postgresql://u:p@db:5432/cl";
+        assert!(same_database(&member(None, Some("a")), &member(None, Some("a"))));
+        assert!(!same_database(&member(None, Some("a")), &member(None, Some("b"))));
+        assert!(same_database(&member(Some(url), None), &member(Some(url), Some("b"))));
         assert!(!same_database(
-            &container(&[url], None),
-            &container(&["DATABASE_URL=postgresql://u:p@db:5432/other"], None)
+            &member(Some(url), None),
+            &member(Some("postgresql://u:p@db:5432/other"), None)
         ));
         // Nothing known on either side is not the same database.
-        assert!(!same_database(&container(&[], None), &container(&[], None)));
+        assert!(!same_database(&member(None, None), &member(None, None)));
+        // Across two engines only the URL counts.
+        let (a, b) = (member(Some(url), Some("a")), member(Some(url), Some("b")));
+        assert_eq!(membership(&a, &b, false, true), Some("the same database URL"));
+        let (a, b) = (member(None, Some("a")), member(None, Some("a")));
+        assert_eq!(
+            membership(&a, &b, false, true),
+            None,
+            "a volume name means nothing on another host"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! which log lines mean what across lock generations and log formats, the
 //! `/health` document, versions, and Go durations. Nothing here does I/O.
 
+pub mod config;
 pub mod godur;
 pub mod health;
 pub mod image;

@@ -197,8 +197,8 @@ fn two_hosts(primary: &Member, engine: &str) -> Result<(), (String, Vec<String>)
             ));
         }
     }
-    if let Some((var, url)) = crate::members::sharing::database_url_var(&primary.inspect) {
-        let url = url.as_str();
+    if let Some(db) = &primary.database {
+        let (var, url) = (db.source.as_str(), db.url.as_str());
         let host = url
             .split('@')
             .nth(1)

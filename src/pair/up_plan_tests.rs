@@ -121,24 +121,28 @@ fn a_bolt_era_primary_that_cannot_wait_gets_no_secondary() {
 #[test]
 fn on_two_hosts_a_local_database_is_refused() {
     let mut primary = holder();
-    primary.inspect.config = Some(bollard::models::ContainerConfig {
-        env: Some(vec!["DATABASE_URL=postgres://u:p@localhost:5432/cl".into()]),
-        ..Default::default()
+    primary.database = Some(crate::members::member::Database {
+        source: "DATABASE_URL".into(),
+        url: "postgres://u:p@localhost:5432/cl".into(),
     });
     let mut o = observed(Some(primary), None);
     o.split = true;
     o.endpoints.1 = "tcp://b:2376".into();
     let r = refusal(&o);
     assert!(r.what.contains("DATABASE_URL points at localhost"), "{r:?}");
-    // A v2 node's variable is read too.
+    // A v2 node's secrets file is read too (through the engine, by `describe`).
     let mut primary = holder();
-    primary.inspect.config = Some(bollard::models::ContainerConfig {
-        env: Some(vec!["CL_DATABASE_URL=postgresql://u:p@127.0.0.1/cl".into()]),
-        ..Default::default()
+    primary.database = Some(crate::members::member::Database {
+        source: "/chainlink/secrets.toml ([Database] URL)".into(),
+        url: "postgresql://u:p@127.0.0.1/cl".into(),
     });
     let mut o = observed(Some(primary), None);
     o.split = true;
     o.endpoints.1 = "tcp://b:2376".into();
     let r = refusal(&o);
-    assert!(r.what.contains("CL_DATABASE_URL points at 127.0.0.1"), "{r:?}");
+    assert!(
+        r.what
+            .contains("chainlink's /chainlink/secrets.toml ([Database] URL) points at 127.0.0.1"),
+        "{r:?}"
+    );
 }

@@ -89,7 +89,7 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         let now = member::describe(engine, "primary", p.clone()).await?;
         if now.lock != LockRole::Holding {
             primary_tail = crate::handoff::waits::last_lines(engine, &now.id).await;
-            holders = holders_beside(engine, p).await?;
+            holders = holders_beside(engine, &now).await?;
         }
         primary_now = Some(now);
     }

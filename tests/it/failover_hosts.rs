@@ -150,3 +150,62 @@ async fn a_local_volume_cannot_be_shared_with_another_host() {
         "nothing was created"
     );
 }
+
+/// A v2 node names its database in its secrets file (`-secrets FILE` on its
+/// command line): cl-maint reads it from the container through the engine,
+/// and refuses a secondary on another host when it names `localhost`.
+#[tokio::test]
+async fn a_database_on_localhost_in_the_secrets_file_is_refused_for_another_host() {
+    let rig = Rig::new("fo-hosts-secrets").await;
+    let _ = rig.docker_on(Engine::Second).await;
+    let host2 = second_engine().endpoint();
+    let secrets = rig.dir.join("secrets.toml");
+    std::fs::write(
+        &secrets,
+        "[Database]\nURL = 'postgresql://cl:s3cr3t@localhost:5432/chainlink'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let spec = crate::rig::NodeSpec {
+        suffix: "chainlink",
+        tag: crate::rig::OLD,
+        generation: Gen::Lease,
+        env: vec!["DATABASE_TIMEOUT=0".into()],
+    };
+    let node = rig
+        .start_node_with_body(spec, |body| {
+            body.cmd = Some(
+                ["local", "node", "-secrets", "/chainlink/secrets.toml"]
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect(),
+            )
+        })
+        .await;
+    rig.wait_serving(&node, std::time::Duration::from_secs(20)).await;
+    let pair = Pair {
+        secondary: format!("{}-secondary", rig.id),
+        primary: node,
+        port: free_port(),
+    };
+    let run = pair.run(&rig, &["failover", "up", "--secondary-host", &host2]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    let error = run.report["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("/chainlink/secrets.toml ([Database] URL) points at localhost"),
+        "{run:?}"
+    );
+    assert!(
+        !format!("{run:?}").contains("s3cr3t"),
+        "the password never appears: {run:?}"
+    );
+    assert!(
+        rig.docker_on(Engine::Second)
+            .await
+            .inspect_container(&pair.secondary, None)
+            .await
+            .is_err(),
+        "nothing was created"
+    );
+}

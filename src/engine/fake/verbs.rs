@@ -127,6 +127,11 @@ impl Engine for FakeEngine {
         self.summaries(None)
     }
 
+    async fn read_file(&self, _id: &str, _path: &str) -> EngineResult<Option<Vec<u8>>> {
+        // The fake's containers have no files.
+        Ok(None)
+    }
+
     async fn pull(&self, reference: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> EngineResult<()> {
         {
             let mut w = self.world();

@@ -292,6 +292,17 @@ impl Rig {
     /// Like [`Rig::start_node`], with the host settings changed by `tweak`
     /// (a restart policy, `--rm`).
     pub async fn start_node_with(&self, spec: NodeSpec<'_>, tweak: impl FnOnce(&mut HostConfig)) -> Node {
+        self.start_node_with_body(spec, |body| {
+            if let Some(host) = body.host_config.as_mut() {
+                tweak(host)
+            }
+        })
+        .await
+    }
+
+    /// Like [`Rig::start_node`], with the create request changed by `tweak`
+    /// (a command line of its own, say).
+    pub async fn start_node_with_body(&self, spec: NodeSpec<'_>, tweak: impl FnOnce(&mut ContainerCreateBody)) -> Node {
         self.pull(spec.tag).await;
         let reference = self.images.reference(spec.tag);
         self.create_node_with(&self.docker, spec, &reference, tweak).await
@@ -306,7 +317,7 @@ impl Rig {
         docker: &Docker,
         spec: NodeSpec<'_>,
         reference: &str,
-        tweak: impl FnOnce(&mut HostConfig),
+        tweak: impl FnOnce(&mut ContainerCreateBody),
     ) -> Node {
         let name = format!("{}-{}", self.id, spec.suffix);
         let port = free_port();
@@ -330,17 +341,15 @@ impl Rig {
             image: Some(reference.to_string()),
             env: Some(env),
             labels: Some(labels),
-            host_config: Some({
-                let mut host = HostConfig {
-                    binds: Some(vec![format!("{}:/chainlink", self.dir.display())]),
-                    port_bindings: Some(bindings),
-                    ..Default::default()
-                };
-                tweak(&mut host);
-                host
+            host_config: Some(HostConfig {
+                binds: Some(vec![format!("{}:/chainlink", self.dir.display())]),
+                port_bindings: Some(bindings),
+                ..Default::default()
             }),
             ..Default::default()
         };
+        let mut body = body;
+        tweak(&mut body);
         let created = docker
             .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
             .await
