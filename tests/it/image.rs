@@ -3,7 +3,6 @@
 //! host's network, upgrades a node end to end.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -12,40 +11,22 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 
-use crate::rig::images::{FileLock, host_triple};
+use crate::rig::images::{FileLock, build_static};
 use crate::rig::{Gen, NEW, OLD, Rig, free_port, rig_dir};
 
 /// Builds cl-maint linked statically (a build of its own, beside the one
 /// running the tests; no debug info, to keep the image small).
-fn build_static(rig_dir: &Path) -> Result<PathBuf, String> {
+fn build_cl_maint(rig_dir: &Path) -> Result<PathBuf, String> {
     let _lock = FileLock::take(&rig_dir.join("cl-maint-static.lock"))?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let triple = host_triple()?;
     let target_dir = rig_dir.join("cl-maint-static-target");
-    let output = Command::new(&cargo)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_PROFILE_DEV_DEBUG", "false")
-        .args([
-            "build",
-            "--quiet",
-            "--locked",
-            "--bin",
-            "cl-maint",
-            "--target",
-            &triple,
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        .output()
-        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building a static cl-maint failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(target_dir.join(triple).join("debug").join("cl-maint"))
+    let env = [("CARGO_PROFILE_DEV_DEBUG", "false")];
+    let dir = build_static(
+        &["--locked", "--bin", "cl-maint"],
+        &target_dir,
+        &env,
+        "a static cl-maint",
+    )?;
+    Ok(dir.join("debug").join("cl-maint"))
 }
 
 /// The documented Dockerfile and the binary, as a build context.
@@ -86,7 +67,7 @@ impl Drop for Image<'_> {
 }
 
 async fn build_image<'a>(rig: &'a Rig) -> Image<'a> {
-    let binary = tokio::task::spawn_blocking(|| build_static(&rig_dir()))
+    let binary = tokio::task::spawn_blocking(|| build_cl_maint(&rig_dir()))
         .await
         .expect("the build thread")
         .unwrap_or_else(|e| panic!("{e}"));

@@ -37,6 +37,17 @@ fn migrated_by(rig: &Rig, version: &str) {
     std::fs::write(rig.dir.join("db_version"), format!("{version}\n")).expect("write db_version");
 }
 
+/// Holds the test's bolt-era lock file from outside Docker (until dropped):
+/// a node on it neither takes the lock nor sees another container hold it.
+fn hold_lock_file(rig: &Rig) -> std::fs::File {
+    let path = rig.dir.join("db.bolt");
+    let lock = std::fs::File::create(&path).expect("the lock file");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod the lock file");
+    lock.lock().expect("hold the lock file");
+    lock
+}
+
 /// Waits until the engine has restarted `node` at least twice.
 async fn until_crash_looping(rig: &Rig, node: &Node) {
     until("the node to crash-loop", || async {
@@ -279,11 +290,7 @@ async fn a_lease_primary_run_with_rm_is_upgraded() {
 #[tokio::test]
 async fn a_rm_node_is_created_again_from_its_settings_on_a_rollback() {
     let rig = Rig::new("ns-rm-back").await;
-    let path = rig.dir.join("db.bolt");
-    let lock = std::fs::File::create(&path).expect("the lock file");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod the lock file");
-    lock.lock().expect("hold the lock file");
+    let lock = hold_lock_file(&rig);
     let env = ["DATABASE_TIMEOUT=0", "CL_DOUBLE_FAULT=silent-wait"];
     let node = rig
         .start_node_with(spec("chainlink", OLD, Gen::Bolt, &env), |h| h.auto_remove = Some(true))
@@ -460,11 +467,7 @@ async fn a_node_on_another_port_than_set_is_refused_or_named() {
 #[tokio::test]
 async fn a_dry_run_says_when_the_node_does_not_answer_from_here() {
     let rig = Rig::new("ns-dry-silent").await;
-    let path = rig.dir.join("db.bolt");
-    let lock = std::fs::File::create(&path).expect("the lock file");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod the lock file");
-    lock.lock().expect("hold the lock file");
+    let lock = hold_lock_file(&rig);
     let env = ["DATABASE_TIMEOUT=0", "CL_DOUBLE_FAULT=silent-wait"];
     let node = rig.start_node(spec("chainlink", OLD, Gen::Bolt, &env)).await;
     rig.wait_for_line(&node, Duration::from_secs(20), |l| {

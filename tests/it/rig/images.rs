@@ -138,36 +138,43 @@ pub async fn build_local(rig_dir: &Path, repo: &str) -> Result<Images, String> {
 
 /// `cargo build --release` of the double, linked statically.
 fn build_double(rig_dir: &Path) -> Result<PathBuf, String> {
+    let target_dir = rig_dir.join("double-target");
+    let dir = build_static(
+        &["--release", "-p", "cl-node-double"],
+        &target_dir,
+        &[],
+        "the node double",
+    )?;
+    Ok(dir.join("release").join("cl-node-double"))
+}
+
+/// `cargo build ARGS` linked statically for this machine, into
+/// `target_dir` (with `env` set); returns `target_dir/<triple>`, where the
+/// profile's folder is. `what` names it in the error.
+pub fn build_static(args: &[&str], target_dir: &Path, env: &[(&str, &str)], what: &str) -> Result<PathBuf, String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let triple = host_triple()?;
-    let target_dir = rig_dir.join("double-target");
     let output = Command::new(&cargo)
         .current_dir(workspace)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "cl-node-double",
-            "--target",
-            &triple,
-            "--target-dir",
-        ])
-        .arg(&target_dir)
+        .envs(env.iter().copied())
+        .args(["build", "--quiet"])
+        .args(args)
+        .args(["--target", &triple, "--target-dir"])
+        .arg(target_dir)
         .output()
         .map_err(|e| format!("cannot run {cargo}: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "building the node double failed:\n{}",
+            "building {what} failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(target_dir.join(triple).join("release").join("cl-node-double"))
+    Ok(target_dir.join(triple))
 }
 
-pub fn host_triple() -> Result<String, String> {
+fn host_triple() -> Result<String, String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(&rustc)
         .arg("-vV")
