@@ -213,13 +213,10 @@ pub fn takeover_failure(to: &str, wait: &super::WaitFailure, within: Duration) -
 /// `None` when it can wait (or is not bolt-era).
 pub fn cannot_wait(m: &Member) -> Option<String> {
     let env = m.env();
-    if !crate::node::lock::is_bolt(m.generation, &env) {
+    if !crate::node::lock::is_bolt(m.generation, m.version.as_deref()) {
         return None;
     }
-    let value = env
-        .iter()
-        .find_map(|e| e.strip_prefix("DATABASE_TIMEOUT="))
-        .unwrap_or("500ms (the default)");
+    let value = crate::node::lock::database_timeout(&env).unwrap_or("500ms (the default)");
     let forever = crate::node::godur::parse(value).is_ok_and(|d| d.is_zero());
     (!forever).then(|| {
         format!(

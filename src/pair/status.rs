@@ -117,10 +117,14 @@ pub fn judge(names: &PairNames, members: Vec<Member>) -> Status {
             s
         }
         Verdict::NoHolder => {
-            next.push(format!(
-                "look at the logs: `docker logs --tail 50 {}`",
-                primary.map(|p| p.name.as_str()).unwrap_or(&names.primary)
-            ));
+            match primary {
+                Some(p) => next.push(format!("look at the logs: `docker logs --tail 50 {}`", p.name)),
+                // No such container: its logs would not help.
+                None => next.push(format!(
+                    "find the node's container: `docker ps -a` (on the right engine: --host / DOCKER_HOST), then name it with --container NAME (here: {})",
+                    names.primary
+                )),
+            }
             if primary.is_some_and(|p| !p.running) {
                 next.push(format!("start the primary: `docker start {}`", names.primary));
             }
@@ -226,6 +230,24 @@ mod tests {
             (Verdict::SeveralHolders, crate::exit::SEVERAL_HOLDERS)
         );
         assert!(two.summary.contains("MORE THAN ONE"));
+    }
+
+    #[test]
+    fn a_missing_container_is_looked_for_not_its_logs() {
+        let s = judge(&names(), Vec::new());
+        assert_eq!(s.verdict, Verdict::NoHolder);
+        assert!(s.summary.contains("no container named chainlink"), "{}", s.summary);
+        assert!(
+            s.next_steps[0].starts_with("find the node's container: `docker ps -a`"),
+            "{:?}",
+            s.next_steps
+        );
+        assert!(s.next_steps[0].contains("--container NAME"), "{:?}", s.next_steps);
+        assert!(
+            !s.next_steps.iter().any(|n| n.contains("docker logs")),
+            "{:?}",
+            s.next_steps
+        );
     }
 
     #[test]

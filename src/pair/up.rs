@@ -160,8 +160,7 @@ async fn create<E: Engine>(
             "the image {p} runs is not on its engine any more, so its defaults cannot be told apart"
         )));
     };
-    let env = primary.env();
-    let bolt = crate::node::lock::is_bolt(primary.generation, &env);
+    let bolt = crate::node::lock::is_bolt(primary.generation, primary.version.as_deref());
     let request = CloneRequest {
         name: s.clone(),
         image,

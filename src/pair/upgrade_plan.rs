@@ -40,12 +40,11 @@ pub async fn image_config<E: Engine>(engine: &E, m: &Member) -> Result<ImageConf
 /// `DATABASE_TIMEOUT=0` so that it waits while the other member holds the
 /// lock. Pure.
 pub fn clone_spec_of(m: &Member, config: &ImageConfig, image: &str) -> Result<CloneSpec, Failure> {
-    let env = m.env();
     let request = CloneRequest {
         name: m.name.clone(),
         image: image.to_string(),
         http_host_port: None,
-        set_env: if is_bolt(m.generation, &env) {
+        set_env: if is_bolt(m.generation, m.version.as_deref()) {
             vec![("DATABASE_TIMEOUT".into(), WAIT_FOREVER.into())]
         } else {
             Vec::new()

@@ -257,12 +257,11 @@ async fn recreate<E: Engine>(engine: &E, old: &Seen, name: &str, image: &str) ->
         .flatten()
         .and_then(|i| i.config)
         .ok_or_else(|| format!("the image {} ran is not on its engine any more", old.m.name))?;
-    let env = old.m.env();
     let request = CloneRequest {
         name: name.to_string(),
         image: image.to_string(),
         http_host_port: None,
-        set_env: if is_bolt(old.m.generation, &env) {
+        set_env: if is_bolt(old.m.generation, old.m.version.as_deref()) {
             vec![("DATABASE_TIMEOUT".into(), WAIT_FOREVER.into())]
         } else {
             Vec::new()

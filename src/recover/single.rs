@@ -9,7 +9,7 @@ use crate::handoff::transfer::Transfer;
 use crate::handoff::waits::{self, Release, WaitFailure};
 use crate::interrupt::Interrupt;
 use crate::names::{old_name, standby_name};
-use crate::node::lock::{WAIT_FOREVER, is_bolt};
+use crate::node::lock::{is_bolt, wait_timeout_for};
 use crate::report::{Outcome, Report};
 use crate::spec::{self, CloneRequest};
 
@@ -354,15 +354,22 @@ impl<E: Engine> Run<'_, E> {
             .ok_or_else(|| format!("the image {} ran is not on the engine any more", old.m.name))?;
         let env = old.m.env();
         let generation = standby.m.generation.or(old.m.generation);
+        let version = old.m.version.as_deref();
+        // The recreated node waits while the standby holds the lock: the
+        // operator's DATABASE_TIMEOUT is kept when it lets it wait that long.
+        let needed = self.opts.wait_timeout + self.opts.takeover_timeout + self.opts.stop_timeout;
+        let set_env = match is_bolt(generation, version)
+            .then(|| wait_timeout_for(&env, needed))
+            .flatten()
+        {
+            Some(value) => vec![("DATABASE_TIMEOUT".into(), value)],
+            None => Vec::new(),
+        };
         let request = CloneRequest {
             name: self.opts.container.clone(),
             image: standby.m.image.clone(),
             http_host_port: None,
-            set_env: if is_bolt(generation, &env) {
-                vec![("DATABASE_TIMEOUT".into(), WAIT_FOREVER.into())]
-            } else {
-                Vec::new()
-            },
+            set_env,
             labels: Vec::new(),
         };
         spec::clone_spec(&old.m.inspect, &config, &request).map_err(|e| e.to_string())

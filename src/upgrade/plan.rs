@@ -2,7 +2,7 @@
 
 use crate::engine::state_of;
 use crate::node::image::{digest_for, reference_of, version_of_image};
-use crate::node::lock::{WAIT_FOREVER, is_bolt};
+use crate::node::lock::{database_timeout, is_bolt, wait_timeout_for};
 use crate::node::logs::Generation;
 use crate::report::ImageInfo;
 use crate::spec::{self, CloneRequest, CloneSpec};
@@ -158,14 +158,22 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             ],
         ));
     }
-    // The operator's settings are kept; only a bolt-era handoff needs one
-    // changed (both nodes must wait for the lock, not give up).
-    let bolt = mode == Mode::Handoff && is_bolt(observed.generation, &env);
-    let set_env = if bolt {
-        vec![("DATABASE_TIMEOUT".to_string(), WAIT_FOREVER.to_string())]
-    } else {
-        Vec::new()
-    };
+    // The operator's settings are kept. Only a bolt-era handoff may need
+    // one changed: each node must wait for the lock while the other holds
+    // it, as long as the run's deadlines allow, not give up; the operator's
+    // DATABASE_TIMEOUT is kept when it already lets it (0, or long enough).
+    let running_version = observed
+        .logged_version
+        .clone()
+        .or_else(|| version_of_image(observed.primary_image.as_ref()));
+    let needed = opts.wait_timeout + opts.takeover_timeout + opts.stop_timeout;
+    let raised = (mode == Mode::Handoff && is_bolt(observed.generation, running_version.as_deref()))
+        .then(|| wait_timeout_for(&env, needed))
+        .flatten();
+    let set_env: Vec<(String, String)> = raised
+        .iter()
+        .map(|v| ("DATABASE_TIMEOUT".to_string(), v.clone()))
+        .collect();
     let labels = |role: &str| {
         vec![
             (LABEL_PRIMARY.to_string(), name.clone()),
@@ -226,10 +234,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             .primary_image
             .as_ref()
             .and_then(|i| digest_for(i, &reference_of(primary))),
-        version: observed
-            .logged_version
-            .clone()
-            .or_else(|| version_of_image(observed.primary_image.as_ref())),
+        version: running_version,
     };
     // Going back is refused before anything changes (the target's version
     // from the tag here; from the image after the pull).
@@ -278,8 +283,12 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         was_running: plan.was_running,
         present: observed.target_image.is_some(),
     };
+    let raised = raised.map(|to| words::Raised {
+        to,
+        from: database_timeout(&plan.secret_env).map(str::to_string),
+    });
     let words = match mode {
-        Mode::Handoff => words::handoff(&sketch, opts, bolt),
+        Mode::Handoff => words::handoff(&sketch, opts, raised.as_ref()),
         Mode::Recreate => words::recreate(&sketch, opts),
     };
     (plan.steps, plan.changes, plan.docker_commands) = words;

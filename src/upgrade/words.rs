@@ -1,8 +1,6 @@
 //! A plan in words: its steps, the settings that change, and the equivalent
 //! `docker` commands (secrets redacted later). Pure.
 
-use crate::node::lock::WAIT_FOREVER;
-
 use crate::spec::CloneSpec;
 
 use super::options::{PullPolicy, UpgradeOptions};
@@ -10,6 +8,15 @@ use super::shown::run_commands;
 
 /// Steps, changes and docker commands.
 pub type Words = (Vec<String>, Vec<String>, Vec<String>);
+
+/// A bolt-era `DATABASE_TIMEOUT` raised so that the nodes can wait their
+/// turn: to what, and from what the operator set (`None`: unset).
+pub struct Raised {
+    /// The value set.
+    pub to: String,
+    /// The operator's value.
+    pub from: Option<String>,
+}
 
 /// What a plan's words are made of.
 pub struct Sketch<'a> {
@@ -67,7 +74,7 @@ fn set_aside(p: &Sketch<'_>) -> String {
 }
 
 /// Chainlink's procedure: standby, handoff, recreate, hand back.
-pub fn handoff(p: &Sketch<'_>, opts: &UpgradeOptions, bolt: bool) -> Words {
+pub fn handoff(p: &Sketch<'_>, opts: &UpgradeOptions, raised: Option<&Raised>) -> Words {
     let (name, old) = (p.container, p.old_name);
     let (stop, stop_command) = stop(p, opts);
     let (pull_step, pulls) = pull_step(opts.pull, p.target, p.present);
@@ -103,9 +110,14 @@ pub fn handoff(p: &Sketch<'_>, opts: &UpgradeOptions, bolt: bool) -> Words {
         },
     ];
     let mut changes = vec![format!("image: {} -> {}", p.from, p.target)];
-    if bolt {
+    if let Some(r) = raised {
+        let was = r
+            .from
+            .as_deref()
+            .map_or("unset: 500ms".to_string(), |v| format!("was {v}"));
         changes.push(format!(
-            "DATABASE_TIMEOUT={WAIT_FOREVER} (wait for the lock indefinitely) on the standby and the new {name}, so each waits while the other holds the lock"
+            "DATABASE_TIMEOUT={} ({was}) on the standby and the new {name}: a bolt-era node waits only that long for the lock, and each must wait while the other holds it, up to the run's deadlines (wait + takeover + stop)",
+            r.to
         ));
     }
     changes.push(format!(

@@ -369,8 +369,10 @@ async fn dry_run_prints_the_plan_and_changes_and_pulls_nothing() {
         "{commands:?}"
     );
     assert!(
-        plan["changes"].to_string().contains("DATABASE_TIMEOUT=0"),
-        "bolt era: the plan says it sets the lock wait"
+        plan["changes"]
+            .to_string()
+            .contains("DATABASE_TIMEOUT=7m15s (unset: 500ms)"),
+        "bolt era: the plan says it raises the lock wait to the run's deadlines: {plan}"
     );
     // The same dry run for people (no --json).
     let port = free_port().to_string();
@@ -429,4 +431,41 @@ async fn force_recreates_an_up_to_date_node() {
     );
     assert_eq!(run.report["handoffs"].as_array().unwrap().len(), 2);
     assert!(rig.journal().overlaps.is_empty());
+}
+
+/// The operator's `DATABASE_TIMEOUT` is theirs: kept on a bolt-era node when
+/// it already lets the node wait its turn, and left alone on a lease-era
+/// node (which ignores it; it never makes cl-maint take the node for a
+/// bolt-era one).
+#[tokio::test]
+async fn the_operators_database_timeout_is_kept() {
+    for (generation, test) in [(Gen::Bolt, "up-dbtimeout-bolt"), (Gen::Lease, "up-dbtimeout-lease")] {
+        let rig = Rig::new(test).await;
+        let node = primary(&rig, generation, &["DATABASE_TIMEOUT=1h"]).await;
+        let run = upgrade(&rig, &node.name, NEW, &["--dry-run"]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        let changes = run.report["plan"]["changes"].to_string();
+        assert!(!changes.contains("DATABASE_TIMEOUT"), "{generation:?}: {changes}");
+        if generation == Gen::Lease {
+            // Its lease at the first try: no waiting line in its log.
+            assert_eq!(
+                run.report["plan"]["lock_generation"],
+                serde_json::Value::Null,
+                "{run:?}"
+            );
+        }
+        let run = upgrade(&rig, &node.name, NEW, &[]).await;
+        assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{generation:?}: {run:?}");
+        let env = rig
+            .docker
+            .inspect_container(&node.name, None)
+            .await
+            .unwrap()
+            .config
+            .and_then(|c| c.env)
+            .unwrap_or_default();
+        let timeouts: Vec<&String> = env.iter().filter(|e| e.starts_with("DATABASE_TIMEOUT=")).collect();
+        assert_eq!(timeouts, vec!["DATABASE_TIMEOUT=1h"], "{generation:?}: {env:?}");
+        assert!(rig.journal().overlaps.is_empty());
+    }
 }
