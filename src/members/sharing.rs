@@ -1,6 +1,8 @@
 //! Which other containers share a node's database, and which of them hold
 //! its lock: what preflight tells an operator whose node does not hold it.
 
+use bollard::models::ContainerInspectResponse;
+
 use crate::engine::{Engine, EngineResult, summary_name};
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE, ROLE_SECONDARY};
 
@@ -11,11 +13,19 @@ use super::member::{self, LockRole, Member};
 /// the bolt era's file lock lives), or the same database URL (from the
 /// environment or the secrets file).
 pub fn same_database(a: &Member, b: &Member) -> bool {
+    same_place(a, &b.inspect, b.database.as_ref())
+}
+
+/// [`same_database`] for a container not yet described as a member: its
+/// inspect document and its database.
+fn same_place(a: &Member, b: &ContainerInspectResponse, b_database: Option<&member::Database>) -> bool {
     let dir = crate::spec::data_dir_on_host(&a.inspect);
-    if dir.is_some() && dir == crate::spec::data_dir_on_host(&b.inspect) {
+    if dir.is_some() && dir == crate::spec::data_dir_on_host(b) {
         return true;
     }
-    same_url(a, b)
+    a.database
+        .as_ref()
+        .is_some_and(|x| Some(&x.url) == b_database.map(|y| &y.url))
 }
 
 /// Whether two members name the same database URL.
@@ -66,10 +76,16 @@ pub async fn holders_beside<E: Engine>(engine: &E, node: &Member) -> EngineResul
         if !running || other.id.as_deref() == Some(node.id.as_str()) {
             continue;
         }
-        let Some(m) = member::observe(engine, "holder", &summary_name(&other)).await? else {
+        // Only a container on the node's database is asked and its log read.
+        let Some(inspect) = engine.inspect_container(&summary_name(&other)).await? else {
             continue;
         };
-        if m.lock == LockRole::Holding && same_database(node, &m) {
+        let database = member::database_of(engine, &inspect).await;
+        if !same_place(node, &inspect, database.as_ref()) {
+            continue;
+        }
+        let m = member::describe(engine, "holder", inspect).await?;
+        if m.lock == LockRole::Holding {
             holders.push(m);
         }
     }
