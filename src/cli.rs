@@ -271,6 +271,13 @@ pub struct RecoverArgs {
     /// Keep the renamed original (NAME-cl-maint-old) instead of removing it.
     #[arg(long)]
     pub keep_old: bool,
+    /// Print what recover would finish or undo, and the equivalent docker
+    /// commands; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accepted for every state-changing command; recover never asks.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     /// The deadlines.
     #[command(flatten)]
     pub timeouts: Timeouts,
@@ -283,6 +290,7 @@ impl RecoverArgs {
         let d = self.timeouts.deadlines();
         (o.wait_timeout, o.takeover_timeout, o.stop_timeout) = (d.wait, d.takeover, d.stop);
         o.keep_old = self.keep_old;
+        o.dry_run = self.dry_run;
         o
     }
 }
@@ -308,6 +316,9 @@ pub struct FailoverArgs {
     /// not a terminal).
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// Print the plan and the equivalent docker commands; change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
     /// The deadlines.
     #[command(flatten)]
     pub timeouts: Timeouts,
@@ -333,6 +344,7 @@ impl FailoverArgs {
     pub fn options(&self) -> crate::pair::PairOptions {
         let mut o = crate::pair::PairOptions::new(&self.pair.container, &self.pair.secondary);
         o.secondary_port = self.secondary_port;
+        o.dry_run = self.dry_run;
         let d = self.timeouts.deadlines();
         (o.wait_timeout, o.takeover_timeout, o.stop_timeout) = (d.wait, d.takeover, d.stop);
         o

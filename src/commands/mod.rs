@@ -83,9 +83,29 @@ impl Setup {
         break_lock: bool,
         work: impl AsyncFnOnce(Engines<'_>, Option<crate::runlock::Owner>) -> Report,
     ) -> Report {
+        self.locked_unless(cli, command, pair, break_lock, false, work).await
+    }
+
+    /// [`Setup::locked`], but a `dry_run` takes no run lock (it changes
+    /// nothing); it says so when a run is in progress.
+    pub async fn locked_unless(
+        &self,
+        cli: &Cli,
+        command: &str,
+        pair: &PairArgs,
+        break_lock: bool,
+        dry_run: bool,
+        work: impl AsyncFnOnce(Engines<'_>, Option<crate::runlock::Owner>) -> Report,
+    ) -> Report {
         let container = pair.container.clone();
         let run = self
             .on_pair(cli, pair, async |hosts| {
+                if dry_run {
+                    if let Some(busy) = locking::busy(hosts.primary, command, &container).await {
+                        return busy;
+                    }
+                    return work(hosts, None).await;
+                }
                 locking::locked(hosts.primary, &container, command, break_lock, |stale| {
                     work(hosts, stale)
                 })
@@ -296,12 +316,15 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
             let (what, next) = pair::upgrade::unproven(s, p);
             return unproven(command, &names, what, next);
         }
-        let ask = !args.yes && args.action != Some(FailoverAction::Up) && std::io::stdin().is_terminal();
+        let ask =
+            !args.yes && !args.dry_run && args.action != Some(FailoverAction::Up) && std::io::stdin().is_terminal();
         let confirm = |text: &str| confirm(events, text);
         let confirm = ask.then_some(&confirm as &crate::events::Confirm<'_>);
         failover_work(hosts, args, &opts, events, interrupt, confirm).await
     };
-    let report = setup.locked(cli, command, &args.pair, false, work).await;
+    let report = setup
+        .locked_unless(cli, command, &args.pair, false, args.dry_run, work)
+        .await;
     print(cli, &setup.events.report(report))
 }
 
@@ -346,7 +369,9 @@ pub async fn recover(cli: &Cli, args: &RecoverArgs) -> i32 {
     let work = async |hosts: Engines<'_>, stale: Option<crate::runlock::Owner>| {
         crate::recover::recover(hosts, &opts, stale.as_ref(), events, interrupt).await
     };
-    let report = setup.locked(cli, "recover", &args.pair, args.break_lock, work).await;
+    let report = setup
+        .locked_unless(cli, "recover", &args.pair, args.break_lock, args.dry_run, work)
+        .await;
     print(cli, &setup.events.report(report))
 }
 

@@ -8,6 +8,7 @@
 //! lock when its HTTP port answers `/health`, waits when it serves no HTTP and
 //! its log's last word on the lock is a waiting line.
 
+pub mod dry;
 pub mod health;
 pub mod status;
 pub mod switch;
@@ -37,6 +38,8 @@ pub struct PairOptions {
     pub takeover_timeout: std::time::Duration,
     /// Grace period of a graceful stop.
     pub stop_timeout: std::time::Duration,
+    /// `--dry-run`: show the plan, change nothing.
+    pub dry_run: bool,
 }
 
 impl PairOptions {
@@ -51,6 +54,7 @@ impl PairOptions {
             wait_timeout: crate::handoff::Deadlines::DEFAULT.wait,
             takeover_timeout: crate::handoff::Deadlines::DEFAULT.takeover,
             stop_timeout: crate::handoff::Deadlines::DEFAULT.stop,
+            dry_run: false,
         }
     }
 }

@@ -50,6 +50,10 @@ pub async fn switch<E: Engine>(
     let warned = AtomicBool::new(false);
     report.state = "nothing was changed".into();
     let ran = match switch_plan::plan(&observed, names, direction, hold) {
+        Ok(Decision::Switch(plan)) if opts.dry_run => {
+            super::dry::switch(&plan, hold, opts, &mut report);
+            Ok(())
+        }
         Ok(Decision::Switch(plan)) if confirm.is_some_and(|ask| !ask(&ask_text(&plan, hold))) => Err(Failure::new(
             format!("not confirmed; {} still holds the lock", plan.old.name),
         )),

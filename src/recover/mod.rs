@@ -10,6 +10,7 @@
 //! forward. It first lets a stop the interrupted run asked for finish (the
 //! engine carries it out without cl-maint), then decides on what it sees.
 
+pub mod dry;
 pub mod pair;
 pub mod pair_plan;
 pub mod single;
@@ -39,6 +40,8 @@ pub struct RecoverOptions {
     pub stop_timeout: Duration,
     /// Keep the renamed original (`NAME-cl-maint-old`) instead of removing it.
     pub keep_old: bool,
+    /// `--dry-run`: say what would be done, change nothing.
+    pub dry_run: bool,
 }
 
 impl RecoverOptions {
@@ -51,6 +54,7 @@ impl RecoverOptions {
             takeover_timeout: crate::handoff::Deadlines::DEFAULT.takeover,
             stop_timeout: crate::handoff::Deadlines::DEFAULT.stop,
             keep_old: false,
+            dry_run: false,
         }
     }
 

@@ -113,6 +113,10 @@ pub async fn recover<E: Engine>(
             ));
         }
     };
+    if opts.dry_run {
+        super::dry::pair([&names.primary, &names.secondary], &seen, &plan, hold, report);
+        return Ok(());
+    }
     let holder = seen
         .all()
         .into_iter()

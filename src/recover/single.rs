@@ -56,13 +56,17 @@ pub async fn recover<E: Engine>(
             "there is no container named {name} (nor one an interrupted run left)"
         ));
     }
+    let decision = survey::decide(&seen, rest);
+    if opts.dry_run && super::dry::single(name, &seen, &decision, report) {
+        return Ok(());
+    }
     let mut r = Run {
         engine,
         opts,
         events,
         report,
     };
-    match survey::decide(&seen, rest) {
+    match decision {
         Decision::NothingToDo => {
             let p = seen.primary.as_ref().map(|p| &p.m);
             r.report.state = format!(

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod config;
 mod double;
+mod dry_runs;
 mod endpoints;
 mod engine_calls;
 mod examples;
