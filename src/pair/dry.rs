@@ -50,8 +50,7 @@ pub async fn up<E: Engine>(
         ),
         Action::Create => {
             // The primary's image by reference: a dry run pulls nothing.
-            let spec =
-                super::up::secondary_spec(hosts, opts, &plan.primary, plan.primary.image.clone(), events).await?;
+            let spec = super::secondary::spec(hosts, opts, &plan.primary, plan.primary.image.clone(), events).await?;
             let mut commands = run_commands(&spec);
             commands.push(format!(
                 "docker logs -f {s}   # until it says it is waiting for the lock"

@@ -10,6 +10,7 @@
 
 pub mod dry;
 pub mod health;
+pub mod secondary;
 pub mod status;
 pub mod switch;
 pub mod switch_plan;

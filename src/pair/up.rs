@@ -6,13 +6,12 @@
 use crate::engine::{Engine, EngineResult};
 use crate::events::Events;
 use crate::interrupt::Interrupt;
-use crate::names::{LABEL_PRIMARY, LABEL_ROLE};
 use crate::report::{Outcome, Report};
-use crate::spec::{self, CloneRequest};
+use crate::spec;
 
 use super::member::Member;
 use super::up_plan::{self, Action, Observed};
-use super::{Hosts, PairOptions, ROLE_SECONDARY};
+use super::{Hosts, PairOptions};
 use crate::handoff::Failure;
 use crate::handoff::steps;
 
@@ -88,61 +87,6 @@ async fn observe<E: Engine>(hosts: Hosts<'_, E>, opts: &PairOptions) -> EngineRe
     })
 }
 
-/// The secondary `failover up` creates: a clone of the primary on `image`,
-/// publishing the node's port on the secondary port, labelled a member of
-/// the pair, waiting forever in the bolt era, without `--rm`.
-pub async fn secondary_spec<E: Engine>(
-    hosts: Hosts<'_, E>,
-    opts: &PairOptions,
-    primary: &Member,
-    image: String,
-    events: &Events,
-) -> Result<spec::CloneSpec, Failure> {
-    let (p, s) = (&primary.name, &opts.names.secondary);
-    let Some(image_config) = hosts
-        .primary
-        .inspect_image(&primary.image_id)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|i| i.config)
-    else {
-        return Err(Failure::new(format!(
-            "the image {p} runs is not on its engine any more, so its defaults cannot be told apart"
-        )));
-    };
-    let bolt = crate::node::lock::is_bolt(primary.generation, primary.version.as_deref());
-    let request = CloneRequest {
-        name: s.clone(),
-        image,
-        http_host_port: Some(opts.secondary_port),
-        set_env: if bolt {
-            vec![(
-                "DATABASE_TIMEOUT".to_string(),
-                crate::node::lock::WAIT_FOREVER.to_string(),
-            )]
-        } else {
-            Vec::new()
-        },
-        labels: vec![
-            (LABEL_PRIMARY.to_string(), p.clone()),
-            (LABEL_ROLE.to_string(), ROLE_SECONDARY.to_string()),
-        ],
-    };
-    let mut spec = spec::clone_spec(&primary.inspect, &image_config, &request)
-        .map_err(|e| Failure::new(format!("cannot clone {p}: {e}")))?;
-    // A standby must survive its stops: the switchovers stop it and start it again.
-    if let Some(host) = spec.body.host_config.as_mut()
-        && host.auto_remove == Some(true)
-    {
-        host.auto_remove = Some(false);
-        events.note(&format!(
-            "{p} runs with --rm; {s} is created without it, as a standby must survive its stops"
-        ));
-    }
-    Ok(spec)
-}
-
 /// The secondary exists but is stopped: start it and confirm it waits.
 async fn start<E: Engine>(
     hosts: Hosts<'_, E>,
@@ -204,7 +148,7 @@ async fn create<E: Engine>(
             return Err(Failure::new(why));
         }
     };
-    let spec = secondary_spec(hosts, opts, primary, image, events).await?;
+    let spec = super::secondary::spec(hosts, opts, primary, image, events).await?;
     let engine = hosts.secondary;
     // A clone keeps the primary's mounts: on one engine it shares the lock file.
     let shared = !hosts.split() && spec::data_dir_on_host(&primary.inspect).is_some();
