@@ -138,19 +138,8 @@ fn show(name: &str, steps: &[String], commands: &[String], report: &mut Report) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::members::member::{LockRole, sample};
-    use crate::recover::survey::Seen;
-
-    fn seen(name: &str, lock: LockRole, image: &str) -> Option<Seen> {
-        let mut m = sample("member", name, lock);
-        m.image = image.into();
-        m.image_id = image.into();
-        Some(Seen {
-            m,
-            stopping: false,
-            booted: true,
-        })
-    }
+    use crate::members::member::LockRole;
+    use crate::recover::pair_plan::sample_seen as seen;
 
     #[test]
     fn a_pairs_plan_in_words() {

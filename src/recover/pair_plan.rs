@@ -92,19 +92,27 @@ pub fn decide(look: &Look, at_rest: bool) -> Result<PairPlan, Stop> {
     })
 }
 
+/// A container as recover sees it, for unit tests: `name` on `image` (as
+/// reference and id), booted at some point.
+#[cfg(test)]
+pub(crate) fn sample_seen(name: &str, lock: crate::members::LockRole, image: &str) -> Option<Seen> {
+    let mut m = crate::members::member::sample("member", name, lock);
+    m.image = image.into();
+    m.image_id = image.into();
+    Some(Seen {
+        m,
+        stopping: false,
+        booted: true,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::members::member::{LockRole, sample};
+    use crate::members::member::LockRole;
 
     fn seen(name: &str, lock: LockRole, image: &str) -> Option<Seen> {
-        let mut m = sample("member", name, lock);
-        m.image_id = image.into();
-        Some(Seen {
-            m,
-            stopping: false,
-            booted: true,
-        })
+        sample_seen(name, lock, image)
     }
 
     #[test]
