@@ -204,11 +204,14 @@ impl<E: Engine> PairUpgrade<'_, E> {
             bolt_shared: false,
         };
         if transfer.prepare(Some(&w_line)).await.is_err() {
+            // Its exit, with its code and last lines, before it is removed.
+            let exit = waits::exited(w_engine, &w_new, Vec::new()).await;
             self.restore_waiting(ww, &w, Some(&w_new)).await;
-            return Err(Failure::new(format!(
-                "the new {} stopped after it logged that it waits for the lock",
-                w.name
-            )));
+            return Err(Failure::waited(
+                &format!("the new {} stopped after it logged that it waits for the lock", w.name),
+                &exit,
+                self.opts.wait_timeout,
+            ));
         }
         let took = transfer.plain(self.interrupt).await;
         match took.gap {
@@ -299,7 +302,12 @@ impl<E: Engine> PairUpgrade<'_, E> {
                 bolt_shared: false,
             };
             if transfer.prepare(Some(&h_line)).await.is_err() {
-                let why = format!("the new {} stopped after it logged that it waits for the lock", h.name);
+                let exit = waits::exited(self.hosts.of(hw), &h_new, Vec::new()).await;
+                let why = crate::handoff::describe(
+                    &format!("the new {} stopped after it logged that it waits for the lock", h.name),
+                    &exit,
+                    self.opts.wait_timeout,
+                );
                 let next = format!(
                     "read its log (`docker logs --tail 50 {}`), fix it, then remove {} and run `cl-maint failover up`",
                     h.name,
