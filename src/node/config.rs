@@ -42,6 +42,52 @@ pub fn database_url_var(env: &[String]) -> Option<(&'static str, String)> {
     })
 }
 
+/// Environment variables of v1's configuration that Chainlink 2.0 and later
+/// refuse at boot ("environment variable X must not be set: unsupported
+/// with config v2"): the essential ones every env-configured v1 node sets.
+/// The node refuses more; these are the ones cl-maint is sure of.
+pub const LEGACY_VARS: [&str; 8] = [
+    "DATABASE_URL",
+    "CHAINLINK_PORT",
+    "ETH_URL",
+    "ETH_CHAIN_ID",
+    "LINK_CONTRACT_ADDRESS",
+    "CHAINLINK_TLS_PORT",
+    "SECURE_COOKIES",
+    "ALLOW_ORIGINS",
+];
+
+/// Why a node configured by `env` cannot be moved to version `to`: it sets
+/// legacy variables a 2.x node refuses at boot. `None` when `to` is older
+/// than 2.0 or unknown, or nothing legacy is set. No flag overrides it: the
+/// new node would not start.
+pub fn v2_refusal(env: &[String], to: &str) -> Option<(String, Vec<String>)> {
+    let to_v = super::version::Version::parse(to)?;
+    if to_v.major < 2 {
+        return None;
+    }
+    let mut set: Vec<&str> = env
+        .iter()
+        .filter_map(|e| e.split_once('=').map(|(n, _)| n))
+        .filter(|n| LEGACY_VARS.contains(n))
+        .collect();
+    set.dedup();
+    if set.is_empty() {
+        return None;
+    }
+    Some((
+        format!(
+            "{to} is a Chainlink 2.x release, and 2.x refuses the legacy environment variables this node is configured by ({}): the new node would stop at boot (\"environment variable {} must not be set: unsupported with config v2\")",
+            set.join(", "),
+            set[0]
+        ),
+        vec![
+            "move the node's configuration to TOML first, on a 1.x release that reads it (1.13): a config.toml and a secrets.toml, passed with `node -config … -secrets … start` (Chainlink's \"Configuring Chainlink Nodes\" guide), then upgrade".into(),
+            "--force does not override this: the 2.x node would not start".into(),
+        ],
+    ))
+}
+
 /// `[Database] URL` of a secrets file, if it sets one.
 pub fn database_url(secrets: &str) -> Option<String> {
     let doc: toml::Table = secrets.parse().ok()?;
@@ -64,6 +110,29 @@ mod tests {
         let line = "node --secrets=/a.toml -s /b.toml -c /c.toml start";
         assert_eq!(secrets_files(&args(line)), vec!["/a.toml", "/b.toml"]);
         assert!(secrets_files(&args("local node")).is_empty());
+    }
+
+    #[test]
+    fn legacy_variables_block_the_move_to_2x_only() {
+        let env = vec![
+            "DATABASE_URL=postgresql://x".to_string(),
+            "ROOT=/chainlink".into(),
+            "ETH_URL=ws://e".into(),
+        ];
+        let (what, next) = v2_refusal(&env, "2.10.0").expect("refused");
+        assert!(what.contains("(DATABASE_URL, ETH_URL)"), "{what}");
+        assert!(next[0].contains("TOML"), "{next:?}");
+        assert_eq!(v2_refusal(&env, "1.13.0"), None);
+        assert_eq!(v2_refusal(&env, "latest"), None, "unknown until the image says");
+        let v2 = vec![
+            "CL_DATABASE_URL=postgresql://x".to_string(),
+            "DATABASE_TIMEOUT=0".into(),
+        ];
+        assert_eq!(
+            v2_refusal(&v2, "2.10.0"),
+            None,
+            "DATABASE_TIMEOUT is ignored by 2.x, not refused"
+        );
     }
 
     #[test]

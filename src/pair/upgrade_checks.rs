@@ -99,12 +99,15 @@ pub fn check(
     Ok(holder)
 }
 
-/// Refuses going back from a version either member runs to `target`.
+/// Refuses going back from a version either member runs to `target`, and
+/// a move to 2.x of a member configured by legacy environment variables.
 pub fn downgrade(h: &Member, w: &Member, target: &str, force: bool) -> Result<(), Refusal> {
     for m in [h, w] {
-        if let Some(running) = &m.version
-            && let Some((what, next)) = crate::node::version::downgrade_refusal(running, target, force)
-        {
+        let down = m
+            .version
+            .as_deref()
+            .and_then(|running| crate::node::version::downgrade_refusal(running, target, force));
+        if let Some((what, next)) = down.or_else(|| crate::node::config::v2_refusal(&m.env(), target)) {
             return Err(refused(format!("{}: {what}", m.name), next));
         }
     }
@@ -175,6 +178,21 @@ mod tests {
             "{r:?}"
         );
         assert!(r.next[0].contains("cl-maint recover --container chainlink"), "{r:?}");
+
+        // A member configured by v1's environment, moved to 2.x.
+        let mut v1 = pair(LockRole::Holding, LockRole::Waiting);
+        for m in [v1.primary.as_mut().unwrap(), v1.secondary.as_mut().unwrap()] {
+            m.version = Some("1.13.0".into());
+            m.inspect.config = Some(bollard::models::ContainerConfig {
+                env: Some(vec!["DATABASE_URL=postgresql://x".into()]),
+                ..Default::default()
+            });
+        }
+        let r = check(&v1, "chainlink", &[], Some("2.0.0"), true).expect_err("refused even with --force");
+        assert!(
+            r.what.starts_with("chainlink: 2.0.0 is a Chainlink 2.x release"),
+            "{r:?}"
+        );
 
         // The sample members run 2.10.0.
         let r = refusal(&view, &[], Some("2.9.0"));

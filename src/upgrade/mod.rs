@@ -113,9 +113,18 @@ pub async fn upgrade<E: Engine>(
     ));
     report.to = Some(to.clone());
     // A tag that names no version (`latest`): the image's own says.
-    if let (Some(running), Some(target)) = (&plan.from.version, &to.version)
-        && let Some((what, next)) = crate::node::version::downgrade_refusal(running, target, opts.force)
-    {
+    let refusal = to.version.as_deref().and_then(|target| {
+        let down = plan
+            .from
+            .version
+            .as_deref()
+            .and_then(|running| crate::node::version::downgrade_refusal(running, target, opts.force));
+        down.or_else(|| {
+            crate::node::config::v2_refusal(&plan.secret_env, target)
+                .map(|(what, next)| (format!("{}: {what}", opts.container), next))
+        })
+    });
+    if let Some((what, next)) = refusal {
         report.error = Some(what);
         report.next_steps = next;
         report.state = format!(

@@ -247,6 +247,15 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             tail: Vec::new(),
         });
     }
+    if let Some(target) = super::version_from_tag(&opts.tag)
+        && let Some((reason, fix)) = crate::node::config::v2_refusal(&env, &target)
+    {
+        return Err(Refusal {
+            reason: format!("{name}: {reason}"),
+            fix,
+            tail: Vec::new(),
+        });
+    }
     let old = old_name(name);
     let mut plan = Plan {
         container: name.clone(),

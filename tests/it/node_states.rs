@@ -492,3 +492,30 @@ async fn a_dry_run_says_when_the_node_does_not_answer_from_here() {
     assert_eq!(world(&rig).await, before);
     drop(lock);
 }
+
+/// A node configured by v1's environment variables cannot be moved to a 2.x
+/// release by cloning its settings (2.x refuses them at boot): refused
+/// before any change or pull, even with `--force`.
+#[tokio::test]
+async fn a_v1_node_configured_by_env_is_not_moved_to_2x() {
+    let rig = Rig::new("ns-v1-v2").await;
+    let env = ["DATABASE_URL=postgresql://cl:s3cret@db:5432/cl", "ETH_CHAIN_ID=1"];
+    let node = crate::upgrade::primary(&rig, Gen::Lease, &env).await;
+    let before = world(&rig).await;
+    for extra in [&[][..], &["--force"][..]] {
+        let started = Instant::now();
+        let run = upgrade(&rig, &node.name, "2.10.0", extra).await;
+        assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
+        assert_eq!((run.code, outcome(&run)), (3, "refused"), "{extra:?}: {run:?}");
+        let error = error_of(&run);
+        assert!(
+            error.contains(
+                "2.x refuses the legacy environment variables this node is configured by (DATABASE_URL, ETH_CHAIN_ID)"
+            ),
+            "{error}"
+        );
+        assert!(run.report["next_steps"].to_string().contains("TOML"), "{run:?}");
+        assert!(!format!("{run:?}").contains("s3cret"), "the password never appears");
+        assert_eq!(world(&rig).await, before, "{extra:?} changed something");
+    }
+}
