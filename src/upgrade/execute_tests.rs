@@ -344,6 +344,8 @@ async fn upgrades_a_plan_built_from_captured_inspect_documents() {
     let target = format!("{}:1.1.0", repository_of(&from));
     let mut opts = options();
     opts.container = name.clone();
+    // The fixture is a v1 node configured by env (DATABASE_URL): it stays on 1.x.
+    opts.tag = "1.1.0".into();
     let observed = Observed {
         endpoint: "fake://engine".into(),
         published_host: "127.0.0.1".into(),
