@@ -41,7 +41,9 @@ pub struct Observed {
     pub generation: Option<Generation>,
     /// The version the primary's log reports (`Starting Chainlink Node X`).
     pub logged_version: Option<String>,
-    /// What the primary does with the lock, as the node itself shows it.
+    /// What the primary does with the lock, as the node itself shows it,
+    /// when it does not answer as the holder (`None`: it does, or there is
+    /// no primary).
     pub primary_now: Option<Member>,
     /// The primary's last log lines, when it does not hold the lock.
     pub primary_tail: Vec<String>,
@@ -84,14 +86,18 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         Some(p) => startup_facts(engine, p).await,
         None => (None, None),
     };
+    // A primary answering as the holder needs no more look; one that does
+    // not is described (its log read) to say what it does, and who holds.
     let (mut primary_now, mut primary_tail, mut holders) = (None, Vec::new(), Vec::new());
-    if let Some(p) = &primary {
+    if let Some(p) = &primary
+        && !answers_as_holder(engine, p).await
+    {
         let now = member::describe(engine, "primary", p.clone()).await?;
         if now.lock != LockRole::Holding {
             primary_tail = crate::handoff::waits::last_lines(engine, &now.id).await;
             holders = holders_beside(engine, &now).await?;
+            primary_now = Some(now);
         }
-        primary_now = Some(now);
     }
     Ok(Observed {
         endpoint: engine.endpoint(),
@@ -109,6 +115,16 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         primary_tail,
         holders,
     })
+}
+
+/// Whether the container answers `/health` as the lock holder where it
+/// publishes the node's port.
+async fn answers_as_holder<E: Engine>(engine: &E, c: &ContainerInspectResponse) -> bool {
+    let Some((ip, port)) = crate::spec::published_http_port(c) else {
+        return false;
+    };
+    let addr = member::address(&ip, port, &engine.published_host());
+    crate::handoff::waits::answers(engine, &addr).await
 }
 
 /// The containers (running or not) that publish host port `port`.
