@@ -126,19 +126,10 @@ impl<E: Engine> Executor<'_, E> {
             return self.needs_human(state, failure, next, Vec::new());
         }
         self.begin(&format!("creating {name} on the new image"));
-        let id = match self.engine.create(&p.replacement).await {
+        let id = match self.create_and_start(&p.replacement, &format!("the new {name}")).await {
             Ok(id) => id,
-            Err(e) => {
-                return self
-                    .down_back(None, Failure::new(format!("creating the new {name} failed: {e}")))
-                    .await;
-            }
+            Err((id, failure)) => return self.down_back(id.as_deref(), failure).await,
         };
-        if let Err(e) = self.engine.start(&id).await {
-            return self
-                .down_back(Some(&id), Failure::new(format!("starting the new {name} failed: {e}")))
-                .await;
-        }
         self.end("recreate-primary");
         self.begin(&format!(
             "waiting for the new {name} to take the lock and serve on {}",

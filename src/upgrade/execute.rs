@@ -18,6 +18,7 @@ use crate::events::Events;
 use crate::interrupt::Interrupt;
 use crate::node::logs::Generation;
 use crate::report::{Outcome, Report};
+use crate::spec::CloneSpec;
 
 use super::options::UpgradeOptions;
 use super::plan::Plan;
@@ -107,22 +108,10 @@ impl<'a, E: Engine> Executor<'a, E> {
 
         // 1. The standby, on the new image, on the standby port.
         self.begin(&format!("starting the standby {standby_name} on {}", p.standby_addr));
-        let standby = match self.engine.create(&p.standby).await {
+        let standby = match self.create_and_start(&p.standby, "the standby").await {
             Ok(id) => id,
-            Err(e) => {
-                return self
-                    .roll_back_early(None, Failure::new(format!("creating the standby failed: {e}")))
-                    .await;
-            }
+            Err((id, failure)) => return self.roll_back_early(id.as_deref(), failure).await,
         };
-        if let Err(e) = self.engine.start(&standby).await {
-            return self
-                .roll_back_early(
-                    Some(&standby),
-                    Failure::new(format!("starting the standby failed: {e}")),
-                )
-                .await;
-        }
         let waiter = Waiter {
             id: &standby,
             who: "the standby",
@@ -305,6 +294,20 @@ impl<'a, E: Engine> Executor<'a, E> {
         }
         let state = format!("{name} runs {} and holds the lock on {}", p.target, p.primary_addr);
         self.upgraded(left, state)
+    }
+
+    /// Creates and starts `spec` (`who`, in messages): its id, or why it
+    /// does not run with the id it got when it was created.
+    async fn create_and_start(&self, spec: &CloneSpec, who: &str) -> Result<String, (Option<String>, Failure)> {
+        let id = self
+            .engine
+            .create(spec)
+            .await
+            .map_err(|e| (None, Failure::new(format!("creating {who} failed: {e}"))))?;
+        match self.engine.start(&id).await {
+            Ok(()) => Ok(id),
+            Err(e) => Err((Some(id), Failure::new(format!("starting {who} failed: {e}")))),
+        }
     }
 
     /// Removes the old container (unless `--keep-old`, or the engine

@@ -53,7 +53,6 @@ pub async fn upgrade<E: Engine>(
             return report;
         }
     };
-    events.secrets(&plan.secret_env);
     report.from = Some(plan.from.clone());
     report.to = Some(ImageInfo {
         reference: plan.target.clone(),
@@ -114,19 +113,17 @@ pub async fn upgrade<E: Engine>(
     report.to = Some(to.clone());
     // A tag that names no version (`latest`): the image's own says.
     let refusal = to.version.as_deref().and_then(|target| {
-        let down = plan
-            .from
-            .version
-            .as_deref()
-            .and_then(|running| crate::node::version::downgrade_refusal(running, target, opts.force));
-        down.or_else(|| {
-            crate::node::config::v2_refusal(&plan.secret_env, target)
-                .map(|(what, next)| (format!("{}: {what}", opts.container), next))
-        })
+        plan::version_refusal(
+            &opts.container,
+            plan.from.version.as_deref(),
+            &plan.secret_env,
+            target,
+            opts.force,
+        )
     });
-    if let Some((what, next)) = refusal {
-        report.error = Some(what);
-        report.next_steps = next;
+    if let Some(refusal) = refusal {
+        report.error = Some(refusal.reason);
+        report.next_steps = refusal.fix;
         report.state = format!(
             "nothing was changed ({} was pulled); {} runs {}",
             plan.target, opts.container, plan.from.reference

@@ -61,23 +61,16 @@ impl<E: Engine> Executor<'_, E> {
     pub(super) async fn recreate(&self) -> Result<Ready, RecreateError> {
         let (p, name) = (self.plan, &self.plan.container);
         self.set_aside().await.map_err(RecreateError::Rename)?;
-        let id = match self.engine.create(&p.replacement).await {
-            Ok(id) => id,
-            Err(e) => {
-                let what = format!("creating the new {name} failed: {e}");
-                return Err(RecreateError::Replacement(None, Failure::new(what)));
-            }
-        };
-        if let Err(e) = self.engine.start(&id).await {
-            let what = format!("starting the new {name} failed: {e}");
-            return Err(RecreateError::Replacement(Some(id), Failure::new(what)));
-        }
+        let who = format!("the new {name}");
+        let id = self
+            .create_and_start(&p.replacement, &who)
+            .await
+            .map_err(|(id, failure)| RecreateError::Replacement(id, failure))?;
         // Finished even when interrupted: the hand-back is the way home. The
         // line alone (see `steps::logs_waiting`): a clone of the confirmed
         // standby, on its engine and mounts; if it answers later, the
         // standby has let go and it holds the one lock (the upgrade then
         // finishes on it).
-        let who = format!("the new {name}");
         match steps::logs_waiting(self.engine, &id, &who, 0, self.opts.wait_timeout, &Interrupt::new()).await {
             Ok(line) => {
                 self.events.note(&format!("the new {name} is waiting for the lock"));

@@ -236,25 +236,11 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             .and_then(|i| digest_for(i, &reference_of(primary))),
         version: running_version,
     };
-    // Going back is refused before anything changes (the target's version
-    // from the tag here; from the image after the pull).
-    if let (Some(running), Some(target)) = (&from.version, super::version_from_tag(&opts.tag))
-        && let Some((reason, fix)) = crate::node::version::downgrade_refusal(running, &target, opts.force)
-    {
-        return Err(Refusal {
-            reason,
-            fix,
-            tail: Vec::new(),
-        });
-    }
+    // The target's version from the tag here; from the image after the pull.
     if let Some(target) = super::version_from_tag(&opts.tag)
-        && let Some((reason, fix)) = crate::node::config::v2_refusal(&env, &target)
+        && let Some(refusal) = version_refusal(name, from.version.as_deref(), &env, &target, opts.force)
     {
-        return Err(Refusal {
-            reason: format!("{name}: {reason}"),
-            fix,
-            tail: Vec::new(),
-        });
+        return Err(refusal);
     }
     let old = old_name(name);
     let mut plan = Plan {
@@ -302,6 +288,28 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     };
     (plan.steps, plan.changes, plan.docker_commands) = words;
     Ok(plan)
+}
+
+/// Why the node (running version `running`, environment `env`) is not
+/// moved to version `target`, before anything changes: a step back to an
+/// older version, or a move to 2.x of a node configured by v1's
+/// environment variables.
+pub fn version_refusal(
+    name: &str,
+    running: Option<&str>,
+    env: &[String],
+    target: &str,
+    force: bool,
+) -> Option<Refusal> {
+    let down = running.and_then(|running| crate::node::version::downgrade_refusal(running, target, force));
+    let (reason, fix) = down.or_else(|| {
+        crate::node::config::v2_refusal(env, target).map(|(reason, fix)| (format!("{name}: {reason}"), fix))
+    })?;
+    Some(Refusal {
+        reason,
+        fix,
+        tail: Vec::new(),
+    })
 }
 
 /// The reference to create the original from again: its own, while that
