@@ -345,6 +345,7 @@ impl FailoverArgs {
         let mut o = crate::pair::PairOptions::new(&self.pair.container, &self.pair.secondary);
         o.secondary_port = self.secondary_port;
         o.dry_run = self.dry_run;
+        o.secondary_named = self.pair.secondary_named;
         let d = self.timeouts.deadlines();
         (o.wait_timeout, o.takeover_timeout, o.stop_timeout) = (d.wait, d.takeover, d.stop);
         o

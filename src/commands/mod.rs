@@ -308,14 +308,6 @@ pub async fn failover(cli: &Cli, args: &FailoverArgs) -> i32 {
         {
             return report;
         }
-        // A pair is worked on only when its secondary is proven a member.
-        if let Ok(view) = pair::view(hosts, &names).await
-            && let (Some(p), Some(s)) = (&view.primary, &view.secondary)
-            && crate::members::sharing::membership(s, p, args.pair.secondary_named, hosts.split()).is_none()
-        {
-            let (what, next) = pair::upgrade::unproven(s, p);
-            return unproven(command, &names, what, next);
-        }
         let ask =
             !args.yes && !args.dry_run && args.action != Some(FailoverAction::Up) && std::io::stdin().is_terminal();
         let confirm = |text: &str| confirm(events, text);

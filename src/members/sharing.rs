@@ -59,6 +59,23 @@ pub fn membership(s: &Member, p: &Member, named: bool, split: bool) -> Option<&'
     }
 }
 
+/// The refusal for a container that is not proven the secondary of `p`.
+pub fn unproven(s: &Member, p: &Member) -> (String, Vec<String>) {
+    let (s, p) = (&s.name, &p.name);
+    let what = format!(
+        "{s} may be the secondary of {p}, but nothing proves it belongs to this node: it has no cl-maint label for {p}, it was not named with --secondary or in the config, and it does not use {p}'s database as the engine shows it (the same data directory or database URL)"
+    );
+    let next = vec![
+        format!(
+            "if {s} is {p}'s secondary, name it: `--secondary {s}`, or `secondary = \"{s}\"` in the node's config (`cl-maint failover up` labels the secondaries it creates)"
+        ),
+        format!(
+            "if it belongs to another node, name this node's own secondary with --secondary NAME, or a name no container has to work on {p} alone"
+        ),
+    ];
+    (what, next)
+}
+
 /// Whether `s` looks like a member of a pair with `p` without proof: the
 /// same image repository, or cl-maint's secondary label (of any node).
 pub fn looks_like_member(s: &Member, p: &Member) -> bool {

@@ -41,6 +41,9 @@ pub struct PairOptions {
     pub stop_timeout: std::time::Duration,
     /// `--dry-run`: show the plan, change nothing.
     pub dry_run: bool,
+    /// The operator named the secondary (a flag or the config): it is then
+    /// a member of the pair (see `members::sharing::membership`).
+    pub secondary_named: bool,
 }
 
 impl PairOptions {
@@ -56,6 +59,7 @@ impl PairOptions {
             takeover_timeout: crate::handoff::Deadlines::DEFAULT.takeover,
             stop_timeout: crate::handoff::Deadlines::DEFAULT.stop,
             dry_run: false,
+            secondary_named: false,
         }
     }
 }

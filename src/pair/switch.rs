@@ -49,7 +49,7 @@ pub async fn switch<E: Engine>(
     }
     let warned = AtomicBool::new(false);
     report.state = "nothing was changed".into();
-    let ran = match switch_plan::plan(&observed, names, direction, hold) {
+    let ran = match switch_plan::plan(&observed, names, direction, hold, opts.secondary_named) {
         Ok(Decision::Switch(plan)) if opts.dry_run => {
             super::dry::switch(&plan, hold, opts, &mut report);
             Ok(())

@@ -4,6 +4,7 @@
 
 use crate::handoff::steps;
 use crate::handoff::timing::WaitLine;
+use crate::members::sharing::{membership, unproven};
 use crate::members::{LockRole, Member, PairNames, PairView, Which, same_lock_file};
 use crate::report::Outcome;
 
@@ -101,10 +102,16 @@ pub fn auto_removed(m: &Member) -> bool {
 }
 
 /// The plan of a switchover in `direction` (`hold`: the old holder stays
-/// stopped).
-pub fn plan(o: &Observed, names: &PairNames, direction: Direction, hold: bool) -> Result<Decision, Refusal> {
+/// stopped; `named`: the operator named the secondary).
+pub fn plan(
+    o: &Observed,
+    names: &PairNames,
+    direction: Direction,
+    hold: bool,
+    named: bool,
+) -> Result<Decision, Refusal> {
     let view = &o.view;
-    let (Some(_), Some(_)) = (&view.primary, &view.secondary) else {
+    let (Some(p), Some(s)) = (&view.primary, &view.secondary) else {
         let missing = if view.primary.is_none() {
             &names.primary
         } else {
@@ -120,6 +127,14 @@ pub fn plan(o: &Observed, names: &PairNames, direction: Direction, hold: bool) -
             next.into(),
         ));
     };
+    // A pair is worked on only when its secondary is proven a member.
+    if membership(s, p, named, o.split).is_none() {
+        let (what, next_steps) = unproven(s, p);
+        return Err(Refusal {
+            next_steps,
+            ..Refusal::new(what, String::new())
+        });
+    }
     let from = match view.holders().as_slice() {
         [one] => *one,
         [] => {

@@ -44,14 +44,14 @@ fn pair() -> Observed {
 }
 
 fn switch(o: &Observed, direction: Direction, hold: bool) -> SwitchPlan {
-    match plan(o, &names(), direction, hold) {
+    match plan(o, &names(), direction, hold, true) {
         Ok(Decision::Switch(p)) => *p,
         other => panic!("not a switch: {other:?}"),
     }
 }
 
 fn refusal(o: &Observed, direction: Direction) -> Refusal {
-    plan(o, &names(), direction, false).expect_err("refused")
+    plan(o, &names(), direction, false, true).expect_err("refused")
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn no_holder_and_two_holders_have_their_own_outcomes() {
 
 #[test]
 fn back_when_the_primary_holds_is_nothing_to_do() {
-    match plan(&pair(), &names(), Direction::Back, false) {
+    match plan(&pair(), &names(), Direction::Back, false, true) {
         Ok(Decision::AlreadyThere(state)) => assert_eq!(state, "chainlink already holds the lock"),
         other => panic!("{other:?}"),
     }
@@ -157,4 +157,13 @@ fn a_holder_run_with_rm_is_refused_before_any_change() {
     let r = refusal(&o, Direction::Other);
     assert!(r.what.contains("chainlink was started with --rm"), "{r:?}");
     assert!(r.next_steps[0].contains("recreate chainlink without --rm"), "{r:?}");
+}
+
+#[test]
+fn a_secondary_not_proven_a_member_is_refused() {
+    // The sample members carry no label and no database in common.
+    let r = plan(&pair(), &names(), Direction::Other, false, false).expect_err("refused");
+    assert_eq!(r.outcome, Outcome::Refused);
+    assert!(r.what.contains("but nothing proves it belongs to this node"), "{r:?}");
+    assert!(r.next_steps[0].contains("--secondary"), "{r:?}");
 }

@@ -3,6 +3,7 @@
 //! unit-tested without one.
 
 use crate::handoff::steps;
+use crate::members::sharing::{membership, unproven};
 use crate::members::{LockRole, Member, PairView};
 
 use super::PairOptions;
@@ -81,6 +82,11 @@ pub fn plan(o: &Observed, opts: &PairOptions) -> Result<UpPlan, Refusal> {
         ));
     };
     let action = match &o.view.secondary {
+        // A pair is worked on only when its secondary is proven a member.
+        Some(secondary) if membership(secondary, &primary, opts.secondary_named, o.split).is_none() => {
+            let (what, next_steps) = unproven(secondary, &primary);
+            return Err(refuse(what, "nothing was changed", next_steps));
+        }
         Some(secondary) => existing(&primary, secondary)?,
         None => {
             create(o, opts, &primary)?;

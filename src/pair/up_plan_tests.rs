@@ -23,12 +23,24 @@ fn holder() -> Member {
     sample("primary", "chainlink", LockRole::Holding)
 }
 
+/// A secondary `failover up` created (it carries cl-maint's label).
 fn secondary(lock: LockRole) -> Member {
-    Member {
+    let mut m = Member {
         port: Some(6687),
         lock_evidence: "no waiting line yet".into(),
         ..sample("secondary", "secondary", lock)
-    }
+    };
+    m.inspect.config = Some(bollard::models::ContainerConfig {
+        labels: Some(std::collections::HashMap::from([
+            (crate::names::LABEL_PRIMARY.to_string(), "chainlink".to_string()),
+            (
+                crate::names::LABEL_ROLE.to_string(),
+                crate::names::ROLE_SECONDARY.to_string(),
+            ),
+        ])),
+        ..Default::default()
+    });
+    m
 }
 
 fn refusal(o: &Observed) -> Refusal {
@@ -40,6 +52,25 @@ fn no_primary_is_refused_with_the_engine_named() {
     let r = refusal(&observed(None, None));
     assert_eq!(r.what, "there is no container named chainlink on unix:///a.sock");
     assert_eq!(r.state, "nothing was changed");
+}
+
+#[test]
+fn a_secondary_not_proven_a_member_is_refused_unless_named() {
+    let stranger = Member {
+        port: Some(6687),
+        ..sample("secondary", "secondary", LockRole::Waiting)
+    };
+    let o = observed(Some(holder()), Some(stranger));
+    let r = refusal(&o);
+    assert!(
+        r.what
+            .starts_with("secondary may be the secondary of chainlink, but nothing proves it"),
+        "{r:?}"
+    );
+    assert_eq!(r.state, "nothing was changed");
+    let mut named = opts();
+    named.secondary_named = true;
+    assert!(matches!(plan(&o, &named).unwrap().action, Action::AlreadyThere { .. }));
 }
 
 #[test]

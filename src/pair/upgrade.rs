@@ -14,7 +14,7 @@ use crate::events::Events;
 use crate::handoff::transfer::Transfer;
 use crate::handoff::waits::{self, Release, WaitLine};
 use crate::interrupt::Interrupt;
-use crate::members::sharing::{looks_like_member, membership};
+use crate::members::sharing::{looks_like_member, membership, unproven};
 use crate::names::old_name;
 use crate::node::image::{digest_for, version_of_image};
 use crate::report::{ImageInfo, Outcome, Report};
@@ -506,23 +506,6 @@ pub async fn find_pair<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, named:
         return Found::Unproven(what, next);
     }
     Found::Alone
-}
-
-/// The refusal for a container that is not proven the secondary of `p`.
-pub fn unproven(s: &Member, p: &Member) -> (String, Vec<String>) {
-    let (s, p) = (&s.name, &p.name);
-    let what = format!(
-        "{s} may be the secondary of {p}, but nothing proves it belongs to this node: it has no cl-maint label for {p}, it was not named with --secondary or in the config, and it does not use {p}'s database as the engine shows it (the same data directory or database URL)"
-    );
-    let next = vec![
-        format!(
-            "if {s} is {p}'s secondary, name it: `--secondary {s}`, or `secondary = \"{s}\"` in the node's config (`cl-maint failover up` labels the secondaries it creates)"
-        ),
-        format!(
-            "if it belongs to another node, name this node's own secondary with --secondary NAME, or a name no container has to work on {p} alone"
-        ),
-    ];
-    (what, next)
 }
 
 /// Whether `c` is proven the secondary of `primary` by cl-maint's label or
