@@ -232,6 +232,23 @@ async fn port_mismatch<E: crate::engine::Engine>(
     Some(report)
 }
 
+/// A read-only command's note, with `--port` (or the config's `port`), that
+/// the node's container publishes its HTTP port on another host port.
+async fn note_port<E: crate::engine::Engine>(
+    cli: &Cli,
+    engine: &E,
+    container: &str,
+    summary: &mut String,
+    next_steps: &mut Vec<String>,
+) {
+    if let Some(port) = cli.port
+        && let Some((what, next)) = port_differs(engine, container, port).await
+    {
+        *summary = format!("{summary}; {what}");
+        next_steps.push(next);
+    }
+}
+
 /// When the node's container publishes its HTTP port on another host port
 /// than the operator set: what differs, and what to check.
 async fn port_differs<E: crate::engine::Engine>(engine: &E, container: &str, port: u16) -> Option<(String, String)> {
@@ -374,12 +391,14 @@ pub async fn status(cli: &Cli, args: &PairArgs) -> i32 {
     let status = setup
         .on_pair(cli, args, async |hosts: Engines<'_>| {
             let mut status = pair::status::status(hosts, &names).await;
-            if let Some(port) = cli.port
-                && let Some((what, next)) = port_differs(hosts.primary, &names.primary, port).await
-            {
-                status.summary = format!("{}; {what}", status.summary);
-                status.next_steps.push(next);
-            }
+            note_port(
+                cli,
+                hosts.primary,
+                &names.primary,
+                &mut status.summary,
+                &mut status.next_steps,
+            )
+            .await;
             status
         })
         .await
@@ -401,12 +420,14 @@ pub async fn health(cli: &Cli, args: &HealthArgs) -> i32 {
     let report = setup
         .on_pair(cli, &args.pair, async |hosts: Engines<'_>| {
             let mut report = pair::health::health(hosts, &names, &opts).await;
-            if let Some(port) = cli.port
-                && let Some((what, next)) = port_differs(hosts.primary, &names.primary, port).await
-            {
-                report.summary = format!("{}; {what}", report.summary);
-                report.next_steps.push(next);
-            }
+            note_port(
+                cli,
+                hosts.primary,
+                &names.primary,
+                &mut report.summary,
+                &mut report.next_steps,
+            )
+            .await;
             report
         })
         .await

@@ -23,16 +23,12 @@ fn same_place(a: &Member, b: &ContainerInspectResponse, b_database: Option<&memb
     if dir.is_some() && dir == crate::spec::data_dir_on_host(b) {
         return true;
     }
-    a.database
-        .as_ref()
-        .is_some_and(|x| Some(&x.url) == b_database.map(|y| &y.url))
+    same_url(a.database.as_ref(), b_database)
 }
 
-/// Whether two members name the same database URL.
-fn same_url(a: &Member, b: &Member) -> bool {
-    a.database
-        .as_ref()
-        .is_some_and(|x| Some(&x.url) == b.database.as_ref().map(|y| &y.url))
+/// Whether two databases are known and have the same URL.
+fn same_url(a: Option<&member::Database>, b: Option<&member::Database>) -> bool {
+    a.is_some_and(|x| Some(&x.url) == b.map(|y| &y.url))
 }
 
 /// What proves that `s` is the secondary of `p`, in words, or `None`.
@@ -52,7 +48,7 @@ pub fn membership(s: &Member, p: &Member, named: bool, split: bool) -> Option<&'
         Some("named as the secondary (--secondary, or the config's `secondary`)")
     } else if !split && same_database(s, p) {
         Some("the same data directory or database URL")
-    } else if split && same_url(s, p) {
+    } else if split && same_url(s.database.as_ref(), p.database.as_ref()) {
         Some("the same database URL")
     } else {
         None
