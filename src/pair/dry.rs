@@ -20,7 +20,7 @@ fn planned(report: &mut Report, shown: &Shown<'_>, state: String) {
     report.state = state;
 }
 
-/// `failover up --dry-run`.
+/// `failover up --dry-run` of a pair that is not in place yet.
 pub async fn up<E: Engine>(
     hosts: Hosts<'_, E>,
     opts: &PairOptions,
@@ -31,12 +31,8 @@ pub async fn up<E: Engine>(
     let (p, s) = (&plan.primary.name, &opts.names.secondary);
     let wait = opts.wait_timeout.as_secs();
     let (steps, commands, spec) = match &plan.action {
-        Action::AlreadyThere { state, next_steps } => {
-            report.set_outcome(Outcome::NothingToDo);
-            report.state = state.clone();
-            report.next_steps = next_steps.clone();
-            return Ok(());
-        }
+        // In place: nothing to plan (`up` says so as it is).
+        Action::AlreadyThere { .. } => return Ok(()),
         Action::Start(_) => (
             vec![
                 format!("start {s}"),

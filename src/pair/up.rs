@@ -41,13 +41,13 @@ pub async fn up<E: Engine>(hosts: Hosts<'_, E>, opts: &PairOptions, events: &Eve
     };
     let primary = &plan.primary;
     let result = match plan.action {
-        _ if opts.dry_run => super::dry::up(hosts, opts, &plan, events, &mut report).await,
         Action::AlreadyThere { state, next_steps } => {
             report.set_outcome(Outcome::NothingToDo);
             report.state = state;
             report.next_steps = next_steps;
             Ok(())
         }
+        _ if opts.dry_run => super::dry::up(hosts, opts, &plan, events, &mut report).await,
         Action::Start(secondary) => start(hosts, opts, primary, &secondary, events, interrupt, &mut report).await,
         Action::Create => create(hosts, opts, primary, events, interrupt, &mut report).await,
     };
