@@ -10,8 +10,8 @@ use super::survey::{Decision, Single};
 
 /// Fills `report` with the plan, when the decision would change anything
 /// (`true`); a decision that changes nothing is reported as a real run
-/// reports it.
-pub fn single(name: &str, s: &Single, decision: &Decision, report: &mut Report) -> bool {
+/// reports it. `grace` is the graceful stop's (`--stop-timeout`).
+pub fn single(name: &str, s: &Single, decision: &Decision, grace: std::time::Duration, report: &mut Report) -> bool {
     let named = |x: &Option<super::survey::Seen>| x.as_ref().map(|x| x.m.name.clone());
     let (standby, old) = (named(&s.standby), named(&s.old));
     let image = |x: &Option<super::survey::Seen>| x.as_ref().map(|x| x.m.image.clone()).unwrap_or_default();
@@ -45,7 +45,7 @@ pub fn single(name: &str, s: &Single, decision: &Decision, report: &mut Report) 
             commands.push(format!(
                 "docker logs -f {name}   # the new {name}, until it waits for the lock"
             ));
-            commands.push(format!("docker stop -t 15 {standby}"));
+            commands.push(format!("docker stop -t {} {standby}", grace.as_secs()));
             commands.push(format!("docker rm {standby}"));
         }
         Decision::StartOriginal => {

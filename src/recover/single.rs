@@ -57,7 +57,7 @@ pub async fn recover<E: Engine>(
         ));
     }
     let decision = survey::decide(&seen, rest);
-    if opts.dry_run && super::dry::single(name, &seen, &decision, report) {
+    if opts.dry_run && super::dry::single(name, &seen, &decision, opts.stop_timeout, report) {
         return Ok(());
     }
     let mut r = Run {
