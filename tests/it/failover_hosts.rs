@@ -137,10 +137,16 @@ async fn a_local_volume_cannot_be_shared_with_another_host() {
         primary: node,
         port: free_port(),
     };
-    let run = pair.run(&rig, &["failover", "up", "--secondary-host", &host2]).await;
+    refused_on_the_second_host(&rig, &pair, &host2, "local volume").await;
+}
+
+/// `failover up --secondary-host HOST2` is refused (exit 3) saying `says`,
+/// and nothing is created there; returns the run.
+async fn refused_on_the_second_host(rig: &Rig, pair: &Pair, host2: &str, says: &str) -> crate::rig::Run {
+    let run = pair.run(rig, &["failover", "up", "--secondary-host", host2]).await;
     assert_eq!(run.code, 3, "{run:?}");
     let error = run.report["error"].as_str().unwrap_or_default();
-    assert!(error.contains("local volume"), "{run:?}");
+    assert!(error.contains(says), "{run:?}");
     assert!(
         rig.docker_on(Engine::Second)
             .await
@@ -149,6 +155,7 @@ async fn a_local_volume_cannot_be_shared_with_another_host() {
             .is_err(),
         "nothing was created"
     );
+    run
 }
 
 /// A v2 node names its database in its secrets file (`-secrets FILE` on its
@@ -189,23 +196,10 @@ async fn a_database_on_localhost_in_the_secrets_file_is_refused_for_another_host
         primary: node,
         port: free_port(),
     };
-    let run = pair.run(&rig, &["failover", "up", "--secondary-host", &host2]).await;
-    assert_eq!(run.code, 3, "{run:?}");
-    let error = run.report["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("/chainlink/secrets.toml ([Database] URL) points at localhost"),
-        "{run:?}"
-    );
+    let says = "/chainlink/secrets.toml ([Database] URL) points at localhost";
+    let run = refused_on_the_second_host(&rig, &pair, &host2, says).await;
     assert!(
         !format!("{run:?}").contains("s3cr3t"),
         "the password never appears: {run:?}"
-    );
-    assert!(
-        rig.docker_on(Engine::Second)
-            .await
-            .inspect_container(&pair.secondary, None)
-            .await
-            .is_err(),
-        "nothing was created"
     );
 }
