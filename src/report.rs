@@ -182,6 +182,10 @@ pub struct ImageInfo {
     pub digest: Option<String>,
     /// The node version, when known.
     pub version: Option<String>,
+    /// Where the version came from: `image metadata`, `chainlink --version`,
+    /// `tag` or `start line`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_source: Option<String>,
 }
 
 /// One phase of the run.

@@ -60,6 +60,9 @@ pub struct Member {
     pub image_id: String,
     /// The node version, when known.
     pub version: Option<String>,
+    /// Where the version came from (its start line, else its image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_source: Option<crate::node::version::Source>,
     /// Docker's state (`running`, `exited`, …).
     pub state: String,
     /// Whether it runs.
@@ -204,7 +207,14 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
     let (lock, lock_evidence) = lock_role(state.running, http_status, last_event.as_ref());
     let image_id = c.image.clone().unwrap_or_default();
     let image = engine.inspect_image(&image_id).await.ok().flatten();
-    let version = crate::node::image::version_of_image(image.as_ref()).or(logged_version);
+    // A running node's start line says what it runs; its image may not.
+    let (version, version_source) = match logged_version {
+        Some(v) => (Some(v), Some(crate::node::version::Source::StartLine)),
+        None => match crate::node::image::version_of_image(image.as_ref()) {
+            Some(v) => (Some(v), Some(crate::node::version::Source::Metadata)),
+            None => (None, None),
+        },
+    };
     let s = c.state.as_ref();
     let started_at = state.running.then(|| s.and_then(|s| s.started_at.clone())).flatten();
     let database = database_of(engine, &c).await;
@@ -216,6 +226,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
         image: crate::node::image::reference_of(&c),
         image_id,
         version,
+        version_source,
         state: state.status,
         running: state.running,
         port: port.map(|(_, p)| p),
@@ -300,6 +311,7 @@ pub(crate) fn sample(role: &str, name: &str, lock: LockRole) -> Member {
         image: "smartcontract/chainlink:2.10.0".into(),
         image_id: "sha256:1".into(),
         version: Some("2.10.0".into()),
+        version_source: None,
         state: if lock == LockRole::Stopped { "exited" } else { "running" }.into(),
         running: lock != LockRole::Stopped,
         port: Some(6688),

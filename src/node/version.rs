@@ -135,6 +135,35 @@ pub fn started_version(line: &str) -> Option<String> {
     Version::parse(version).map(|_| version.to_string())
 }
 
+/// Where a version came from (JSON: its words, as [`Source::as_str`] gives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Source {
+    /// The image's OCI version label or its `CHAINLINK_VERSION` env.
+    #[serde(rename = "image metadata")]
+    Metadata,
+    /// `chainlink --version`, run in a one-off container of the image.
+    #[serde(rename = "chainlink --version")]
+    Binary,
+    /// The tag the image was asked for by.
+    #[serde(rename = "tag")]
+    Tag,
+    /// The `Starting Chainlink Node X at commit Y` line of a running node.
+    #[serde(rename = "start line")]
+    StartLine,
+}
+
+impl Source {
+    /// How reports name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Metadata => "image metadata",
+            Source::Binary => "chainlink --version",
+            Source::Tag => "tag",
+            Source::StartLine => "start line",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use crate::handoff::waits::{self, Release, WaitLine};
 use crate::interrupt::Interrupt;
 use crate::members::sharing::{looks_like_member, membership, unproven};
 use crate::names::old_name;
-use crate::node::image::{digest_for, version_of_image};
+use crate::node::image::digest_for;
 use crate::report::{ImageInfo, Outcome, Report};
 use crate::upgrade::options::UpgradeOptions;
 
@@ -123,6 +123,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             id: h.image_id.clone(),
             digest: None,
             version: h.version.clone(),
+            version_source: h.version_source.map(|s| s.as_str().to_string()),
         });
         if self.opts.dry_run || self.confirm.is_some() {
             let roles = upgrade_plan::Roles {
@@ -162,8 +163,17 @@ impl<E: Engine> PairUpgrade<'_, E> {
             reference: target.clone(),
             id: new_id.clone(),
             digest: image.as_ref().and_then(|i| digest_for(i, &target)),
-            version: version_of_image(image.as_ref()),
+            version: None,
+            version_source: None,
         });
+        if let Some((version, source)) =
+            crate::upgrade::image_version::learn(self.hosts.primary, &target, image.as_ref(), &self.opts.tag, &h.name)
+                .await
+            && let Some(to) = self.report.to.as_mut()
+        {
+            to.version = Some(version);
+            to.version_source = Some(source.as_str().to_string());
+        }
         if let Some(target_version) = self.report.to.as_ref().and_then(|t| t.version.clone())
             && let Err(r) = upgrade_checks::downgrade(&h, &w, &target_version, self.opts.force)
         {

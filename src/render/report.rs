@@ -45,8 +45,10 @@ impl Report {
         }
         let image = |i: &ImageInfo| {
             let mut s = i.reference.clone();
-            if let Some(v) = &i.version {
-                s.push_str(&format!(" (version {v})"));
+            match (&i.version, &i.version_source) {
+                (Some(v), Some(source)) => s.push_str(&format!(" (version {v}, from its {source})")),
+                (Some(v), None) => s.push_str(&format!(" (version {v})")),
+                _ => {}
             }
             if let Some(d) = &i.digest {
                 s.push_str(&format!("\n      digest {d}"));

@@ -357,7 +357,7 @@ async fn upgrades_a_plan_built_from_captured_inspect_documents() {
         standby_port_users: Vec::new(),
         standby_port_free_here: None,
         generation: Some(Generation::Lease),
-        logged_version: Some("1.0.0".into()),
+        running_version: Some(("1.0.0".into(), crate::node::version::Source::StartLine)),
         primary_now: Some(crate::members::member::sample(
             "primary",
             &name,

@@ -2,6 +2,7 @@
 //! safe command. Observe (read-only) → plan (pure) → pull → execute.
 
 pub mod execute;
+pub mod image_version;
 pub mod observe;
 pub mod options;
 pub mod plan;
@@ -99,15 +100,26 @@ pub async fn upgrade<E: Engine>(
         digest: new_image
             .as_ref()
             .and_then(|i| crate::node::image::digest_for(i, &plan.target)),
-        version: crate::node::image::version_of_image(new_image.as_ref()).or_else(|| version_from_tag(&opts.tag)),
+        version: None,
+        version_source: None,
     };
+    let mut to = to;
+    if let Some((version, source)) =
+        image_version::learn(engine, &plan.target, new_image.as_ref(), &opts.tag, &opts.container).await
+    {
+        to.version = Some(version);
+        to.version_source = Some(source.as_str().to_string());
+    }
     events.note(&format!(
         "{} is {}{}",
         plan.target,
         to.digest.clone().unwrap_or_else(|| to.id.clone()),
         to.version
             .as_ref()
-            .map(|v| format!(" (version {v})"))
+            .map(|v| format!(
+                " (version {v}, from its {})",
+                to.version_source.as_deref().unwrap_or("tag")
+            ))
             .unwrap_or_default()
     ));
     report.to = Some(to.clone());

@@ -9,6 +9,7 @@ use crate::members::sharing::holders_beside;
 use crate::members::{Leftover, leftovers};
 use crate::node::logs::{self, Event, Generation};
 
+use super::image_version::{self, Source};
 use super::options::UpgradeOptions;
 
 /// How many lines of the primary's log to read, at most, to learn its lock
@@ -39,8 +40,9 @@ pub struct Observed {
     pub standby_port_free_here: Option<bool>,
     /// The lock generation the primary's log shows, if any.
     pub generation: Option<Generation>,
-    /// The version the primary's log reports (`Starting Chainlink Node X`).
-    pub logged_version: Option<String>,
+    /// The version the primary runs and where cl-maint learnt it: its
+    /// start line (`Starting Chainlink Node X`), else its image.
+    pub running_version: Option<(String, Source)>,
     /// What the primary does with the lock, as the node itself shows it,
     /// when it does not answer as the holder (`None`: it does, or there is
     /// no primary).
@@ -86,6 +88,22 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         Some(p) => startup_facts(engine, p).await,
         None => (None, None),
     };
+    let running_version = match (logged_version, &primary) {
+        (Some(v), _) => Some((v, Source::StartLine)),
+        // A dry run changes nothing, not even with a one-off container.
+        (None, Some(p)) if opts.dry_run => {
+            let tag = crate::reference::pull_parts(&current_reference).1;
+            crate::node::image::version_of_image(primary_image.as_ref())
+                .map(|v| (v, Source::Metadata))
+                .or_else(|| super::version_from_tag(tag).map(|v| (v, Source::Tag)))
+        }
+        (None, Some(p)) => {
+            let tag = crate::reference::pull_parts(&current_reference).1;
+            let owner = name_of(p);
+            image_version::learn(engine, &current_reference, primary_image.as_ref(), &tag, &owner).await
+        }
+        (None, None) => None,
+    };
     // A primary answering as the holder needs no more look; one that does
     // not is described (its log read) to say what it does, and who holds.
     let (mut primary_now, mut primary_tail, mut holders) = (None, Vec::new(), Vec::new());
@@ -110,7 +128,7 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         standby_port_users,
         standby_port_free_here,
         generation,
-        logged_version,
+        running_version,
         primary_now,
         primary_tail,
         holders,

@@ -1,7 +1,7 @@
 //! Plan: `Observed` + options → the steps, or a refusal. Pure.
 
 use crate::engine::state_of;
-use crate::node::image::{digest_for, reference_of, version_of_image};
+use crate::node::image::{digest_for, reference_of};
 use crate::node::lock::{database_timeout, is_bolt, wait_timeout_for};
 use crate::node::logs::Generation;
 use crate::report::ImageInfo;
@@ -162,10 +162,10 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     // one changed: each node must wait for the lock while the other holds
     // it, as long as the run's deadlines allow, not give up; the operator's
     // DATABASE_TIMEOUT is kept when it already lets it (0, or long enough).
-    let running_version = observed
-        .logged_version
-        .clone()
-        .or_else(|| version_of_image(observed.primary_image.as_ref()));
+    let (running_version, running_source) = match &observed.running_version {
+        Some((v, source)) => (Some(v.clone()), Some(source.as_str().to_string())),
+        None => (None, None),
+    };
     let needed = opts.wait_timeout + opts.takeover_timeout + opts.stop_timeout;
     let raised = (mode == Mode::Handoff && is_bolt(observed.generation, running_version.as_deref()))
         .then(|| wait_timeout_for(&env, needed))
@@ -235,6 +235,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             .as_ref()
             .and_then(|i| digest_for(i, &reference_of(primary))),
         version: running_version,
+        version_source: running_source,
     };
     // The target's version from the tag here; from the image after the pull.
     if let Some(target) = super::version_from_tag(&opts.tag)

@@ -17,7 +17,7 @@ fn observed(now: Member, holders: Vec<Member>) -> Observed {
         standby_port_users: Vec::new(),
         standby_port_free_here: None,
         generation: None,
-        logged_version: None,
+        running_version: None,
         primary_now: Some(now),
         primary_tail: vec!["the last line".into()],
         holders,
