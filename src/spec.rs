@@ -16,7 +16,6 @@ use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageConfig, NetworkingConfig, PortBinding,
 };
 
-use crate::node::HTTP_PORT;
 
 /// What to change when cloning.
 #[derive(Clone, Debug, Default)]
@@ -25,10 +24,10 @@ pub struct CloneRequest {
     pub name: String,
     /// The image reference to run.
     pub image: String,
-    /// Publish the node's HTTP port on this host port instead (the standby's
+    /// Publish the node's HTTP port on another host port (the standby's
     /// 6687). Other published ports are left out then, since the original
     /// still holds them.
-    pub http_host_port: Option<u16>,
+    pub http_host_port: Option<Publish>,
     /// Environment to set or replace (`NAME`, `value`).
     pub set_env: Vec<(String, String)>,
     /// Labels to add or replace.
@@ -36,6 +35,16 @@ pub struct CloneRequest {
 }
 
 pub use crate::engine::CloneSpec;
+
+/// The node's HTTP port published on a host port of cl-maint's choosing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Publish {
+    /// The port the node listens on inside its container (its
+    /// `[WebServer] HTTPPort`, 6688 by default).
+    pub node_port: u16,
+    /// The host port.
+    pub host_port: u16,
+}
 
 /// Why a container cannot be cloned.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -184,10 +193,11 @@ pub fn clone_spec(
     }
     host.binds = (!binds.is_empty()).then_some(binds);
     host.links = host.links.map(|links| links.iter().map(|l| rewrite_link(l)).collect());
-    if let Some(port) = req.http_host_port {
-        host.port_bindings = Some(remap_http_port(host.port_bindings.take().unwrap_or_default(), port));
+    if let Some(publish) = req.http_host_port {
+        host.port_bindings = Some(remap_http_port(host.port_bindings.take().unwrap_or_default(), publish));
         changes.push(format!(
-            "publishes the node's port {HTTP_PORT} on host port {port} only"
+            "publishes the node's port {} on host port {} only",
+            publish.node_port, publish.host_port
         ));
     }
 
@@ -267,9 +277,9 @@ fn rewrite_link(link: &str) -> String {
 /// host IP (the original still holds every other host port).
 fn remap_http_port(
     bindings: HashMap<String, Option<Vec<PortBinding>>>,
-    port: u16,
+    publish: Publish,
 ) -> HashMap<String, Option<Vec<PortBinding>>> {
-    let key = format!("{HTTP_PORT}/tcp");
+    let key = format!("{}/tcp", publish.node_port);
     let host_ip = bindings
         .get(&key)
         .and_then(|b| b.as_ref())
@@ -279,7 +289,7 @@ fn remap_http_port(
         key,
         Some(vec![PortBinding {
             host_ip,
-            host_port: Some(port.to_string()),
+            host_port: Some(publish.host_port.to_string()),
         }]),
     )])
 }
@@ -301,10 +311,10 @@ fn clean_endpoint(e: EndpointSettings, container_id: &str) -> EndpointSettings {
     }
 }
 
-/// The host port a container publishes the node's HTTP port on, with its
-/// host IP (empty for all interfaces).
-pub fn published_http_port(container: &ContainerInspectResponse) -> Option<(String, u16)> {
-    let key = format!("{HTTP_PORT}/tcp");
+/// The host port a container publishes container port `port`/tcp on, with
+/// its host IP (empty for all interfaces).
+pub fn published_port(container: &ContainerInspectResponse, port: u16) -> Option<(String, u16)> {
+    let key = format!("{port}/tcp");
     let from = |map: &HashMap<String, Option<Vec<PortBinding>>>| {
         map.get(&key)?.as_ref()?.iter().find_map(|b| {
             let port = b.host_port.as_deref()?.parse().ok()?;

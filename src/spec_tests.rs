@@ -17,7 +17,7 @@ fn request(port: Option<u16>) -> CloneRequest {
     CloneRequest {
         name: "chainlink-cl-maint-standby".into(),
         image: "registry.example/chainlink:1.1.0".into(),
-        http_host_port: port,
+        http_host_port: port.map(|host_port| Publish { node_port: 6688, host_port }),
         set_env: vec![("DATABASE_TIMEOUT".into(), "1h".into())],
         labels: vec![("io.cl-maint.role".into(), "standby".into())],
     }
@@ -215,7 +215,7 @@ fn links_are_rewritten_to_create_form() {
 #[test]
 fn finds_the_published_http_port() {
     let (container, _) = fixture();
-    assert_eq!(published_http_port(&container), Some(("127.0.0.1".to_string(), 6688)));
+    assert_eq!(published_port(&container, 6688), Some(("127.0.0.1".to_string(), 6688)));
 }
 
 #[test]

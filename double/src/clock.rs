@@ -41,7 +41,8 @@ pub fn random_unit() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A new random client id, like the UUID the node makes at every start.
+/// A new random client id: a version-4 UUID (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`),
+/// like the one the node makes at every start.
 pub fn new_client_id() -> String {
     let (a, b) = (random_u64(), random_u64());
     format!(
@@ -52,4 +53,19 @@ pub fn new_client_id() -> String {
         (b >> 48) & 0x3fff | 0x8000,
         b & 0xffff_ffff_ffff
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_ids_are_v4_uuids() {
+        for _ in 0..100 {
+            let id = super::new_client_id();
+            let groups: Vec<&str> = id.split('-').collect();
+            assert_eq!(groups.iter().map(|g| g.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
+            assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{id}");
+            assert!(groups[2].starts_with('4'), "{id}");
+            assert!(matches!(groups[3].chars().next(), Some('8' | '9' | 'a' | 'b')), "{id}");
+        }
+    }
 }

@@ -33,11 +33,17 @@ pub enum Mode {
 
 /// What the real endpoints report.
 pub struct NodeInfo {
+    /// The node's version.
     pub version: String,
+    /// Its commit.
     pub commit: String,
+    /// `$ROOT`, where the failing-checks file is read.
     pub root: PathBuf,
+    /// The `/metrics` bearer token, if any.
     pub metrics_token: Option<String>,
+    /// When the real server started.
     pub started: Instant,
+    /// The lease owner id.
     pub client_id: String,
 }
 

@@ -1,23 +1,12 @@
-//! The two generations of the node's database lock, emulated on the shared
-//! volume.
-//!
-//! - **bolt**: an exclusive `flock` on `$ROOT/db.bolt`, tried every 50 ms until
-//!   `DATABASE_TIMEOUT` (0 = forever), as bbolt does.
-//! - **lease**: the `lease_lock` table as a file, `$ROOT/lease_lock`, holding one
-//!   row `<client_id> <expires_at_unix_ns>`. Each "transaction" holds an
-//!   exclusive `flock` on `$ROOT/lease_lock.mutex` for a few microseconds, like
-//!   the row lock Postgres takes. The upsert, refresh and release follow
-//!   Chainlink's `pg/lease_lock.go`: take the row when it is ours or expired;
-//!   release by setting `expires_at = now` only when it is still ours.
+//! The bolt-era lock (an exclusive `flock` on `$ROOT/db.bolt`, tried every
+//! 50 ms until `DATABASE_TIMEOUT`, 0 = forever, as bbolt does), and the lease
+//! era's retry cadence. The lease itself lives in PostgreSQL (`lease.rs`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-use crate::clock::now_ns;
 
 /// The bolt-era retry interval (bbolt's `flockRetryTimeout`).
 pub const BOLT_RETRY: Duration = Duration::from_millis(50);
@@ -83,118 +72,6 @@ fn try_flock(file: &File, op: libc::c_int) -> std::io::Result<bool> {
     }
 }
 
-/// The lease table on the volume.
-pub struct LeaseTable {
-    row: PathBuf,
-    mutex: PathBuf,
-    /// This process's client id (new on every start, like the real node).
-    pub client_id: String,
-    /// How long a taken or refreshed lease lasts.
-    pub duration: Duration,
-    /// For the fault that breaks the lock on purpose: every attempt "succeeds".
-    skip_lock: bool,
-}
-
-/// The row as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseRow {
-    pub client_id: String,
-    pub expires_at_ns: u128,
-}
-
-impl LeaseTable {
-    pub fn new(root: &Path, client_id: String, duration: Duration, skip_lock: bool) -> Self {
-        LeaseTable {
-            row: root.join("lease_lock"),
-            mutex: root.join("lease_lock.mutex"),
-            client_id,
-            duration,
-            skip_lock,
-        }
-    }
-
-    /// The upsert: takes or extends the lease when it is ours or has expired.
-    /// Returns the new expiry on success, `None` when another client holds it.
-    pub fn get_lease(&self) -> std::io::Result<Option<u128>> {
-        if self.skip_lock {
-            return Ok(Some(now_ns() + self.duration.as_nanos()));
-        }
-        self.transaction(|row| {
-            let now = now_ns();
-            let free = match row {
-                None => true,
-                Some(r) => r.client_id == self.client_id || r.expires_at_ns < now,
-            };
-            if !free {
-                return (None, None);
-            }
-            let expires = now + self.duration.as_nanos();
-            let new_row = LeaseRow {
-                client_id: self.client_id.clone(),
-                expires_at_ns: expires,
-            };
-            (Some(new_row), Some(expires))
-        })
-    }
-
-    /// Graceful release: `UPDATE lease_lock SET expires_at=NOW() WHERE
-    /// client_id = me AND expires_at > NOW()`.
-    pub fn release(&self) -> std::io::Result<()> {
-        self.transaction(|row| match row {
-            Some(r) if r.client_id == self.client_id && r.expires_at_ns > now_ns() => {
-                let released = LeaseRow {
-                    client_id: r.client_id.clone(),
-                    expires_at_ns: now_ns(),
-                };
-                (Some(released), ())
-            }
-            _ => (None, ()),
-        })
-    }
-
-    /// Runs `f` on the current row under the table mutex; writes the row it
-    /// returns (if any) atomically (write to a temporary file, then rename).
-    fn transaction<T>(&self, f: impl FnOnce(Option<&LeaseRow>) -> (Option<LeaseRow>, T)) -> std::io::Result<T> {
-        let mutex = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&self.mutex)?;
-        try_flock(&mutex, libc::LOCK_EX)?;
-        let current = read_row(&self.row)?;
-        let (write, out) = f(current.as_ref());
-        if let Some(row) = write {
-            let tmp = self.row.with_extension(format!("tmp.{}", self.client_id));
-            let mut file = File::create(&tmp)?;
-            writeln!(file, "{} {}", row.client_id, row.expires_at_ns)?;
-            file.sync_data()?;
-            std::fs::rename(&tmp, &self.row)?;
-        }
-        // Closing `mutex` releases the flock.
-        Ok(out)
-    }
-}
-
-/// Reads the lease row; `None` when the table is empty.
-pub fn read_row(path: &Path) -> std::io::Result<Option<LeaseRow>> {
-    let mut text = String::new();
-    match File::open(path) {
-        Ok(mut f) => f.read_to_string(&mut text)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut parts = text.split_whitespace();
-    match (parts.next(), parts.next().and_then(|t| t.parse().ok())) {
-        (Some(id), Some(expires)) => Ok(Some(LeaseRow {
-            client_id: id.to_string(),
-            expires_at_ns: expires,
-        })),
-        _ => Ok(None),
-    }
-}
-
 /// Whether the lease waiting line is printed at this try (Chainlink's
 /// `logRetry`: 0, 1, 2, 4, 8, … 512, then every 1000th try).
 pub fn log_retry_at(count: u64) -> bool {
@@ -227,20 +104,5 @@ mod tests {
                 "{d:?}"
             );
         }
-    }
-
-    #[test]
-    fn lease_is_exclusive_until_released_or_expired() {
-        let dir = std::env::temp_dir().join(format!("cl-double-lease-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let a = LeaseTable::new(&dir, "a".into(), Duration::from_millis(300), false);
-        let b = LeaseTable::new(&dir, "b".into(), Duration::from_millis(300), false);
-        assert!(a.get_lease().unwrap().is_some());
-        assert!(b.get_lease().unwrap().is_none(), "b must not take a's live lease");
-        assert!(a.get_lease().unwrap().is_some(), "a refreshes its own lease");
-        a.release().unwrap();
-        assert!(b.get_lease().unwrap().is_some(), "released lease is free");
-        assert!(a.get_lease().unwrap().is_none());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

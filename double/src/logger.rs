@@ -8,10 +8,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Log levels the double uses, in increasing severity.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Level {
+    /// Hidden at the default level.
     Debug,
+    /// The default level.
     Info,
+    /// Warnings.
     Warn,
+    /// Errors.
     Error,
+    /// The line before the node exits.
     Fatal,
 }
 
@@ -36,15 +41,19 @@ impl Level {
     }
 }
 
-/// The output shape, chosen from the environment at start.
+/// The output shape, chosen from the configuration at start.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Format {
+    /// `<ts> [INFO]  <msg> <caller> k=v`.
     Pretty,
+    /// The same with ANSI-coloured levels.
     Colour,
+    /// One JSON object a line.
     Json,
 }
 
 /// A logger with fields that every line carries (version, appID).
+#[derive(Clone)]
 pub struct Logger {
     format: Format,
     min: Level,
@@ -52,22 +61,32 @@ pub struct Logger {
 }
 
 impl Logger {
+    /// A logger writing `format` from level `min` on, adding `common` fields.
     pub fn new(format: Format, min: Level, common: Vec<(&'static str, String)>) -> Self {
         Logger { format, min, common }
     }
 
+    /// A DEBUG line.
     pub fn debug(&self, caller: &str, msg: &str, fields: &[(&str, String)]) {
         self.log(Level::Debug, caller, msg, fields);
     }
 
+    /// An INFO line.
     pub fn info(&self, caller: &str, msg: &str, fields: &[(&str, String)]) {
         self.log(Level::Info, caller, msg, fields);
     }
 
+    /// A WARN line.
+    pub fn warn(&self, caller: &str, msg: &str, fields: &[(&str, String)]) {
+        self.log(Level::Warn, caller, msg, fields);
+    }
+
+    /// An ERROR line.
     pub fn error(&self, caller: &str, msg: &str, fields: &[(&str, String)]) {
         self.log(Level::Error, caller, msg, fields);
     }
 
+    /// A FATAL line (the caller exits).
     pub fn fatal(&self, caller: &str, msg: &str) {
         self.log(Level::Fatal, caller, msg, &[]);
     }

@@ -253,7 +253,8 @@ async fn note_port<E: crate::engine::Engine>(
 /// than the operator set: what differs, and what to check.
 async fn port_differs<E: crate::engine::Engine>(engine: &E, container: &str, port: u16) -> Option<(String, String)> {
     let c = engine.inspect_container(container).await.ok().flatten()?;
-    let published = crate::spec::published_http_port(&c).map(|(_, p)| p);
+    let node_port = crate::members::port::node_port(engine, &c).await.port;
+    let published = crate::spec::published_port(&c, node_port).map(|(_, p)| p);
     if published == Some(port) {
         return None;
     }

@@ -69,6 +69,9 @@ pub struct Member {
     pub running: bool,
     /// The host port the node's HTTP port is published on.
     pub port: Option<u16>,
+    /// The node's HTTP port inside its container (`[WebServer] HTTPPort`,
+    /// 6688 unless its configuration sets another).
+    pub node_port: u16,
     /// Where its HTTP port is reached (`host:port`).
     pub addr: Option<String>,
     /// What it does with the lock.
@@ -188,7 +191,8 @@ pub async fn observe<E: Engine>(engine: &E, role: &str, name: &str) -> EngineRes
 pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResponse) -> EngineResult<Member> {
     let state = state_of(&c);
     let id = c.id.clone().unwrap_or_default();
-    let port = crate::spec::published_http_port(&c);
+    let node_port = super::port::node_port(engine, &c).await;
+    let port = crate::spec::published_port(&c, node_port.port);
     let addr = port
         .as_ref()
         .map(|(ip, port)| address(ip, *port, &engine.published_host()));
@@ -230,6 +234,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
         state: state.status,
         running: state.running,
         port: port.map(|(_, p)| p),
+        node_port: node_port.port,
         addr,
         lock,
         lock_evidence,
@@ -315,6 +320,7 @@ pub(crate) fn sample(role: &str, name: &str, lock: LockRole) -> Member {
         state: if lock == LockRole::Stopped { "exited" } else { "running" }.into(),
         running: lock != LockRole::Stopped,
         port: Some(6688),
+        node_port: 6688,
         addr: Some("127.0.0.1:6688".into()),
         lock,
         lock_evidence: String::new(),

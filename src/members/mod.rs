@@ -7,6 +7,7 @@
 //! it serves no HTTP and its log's last word on the lock is a waiting line.
 
 pub mod member;
+pub mod port;
 pub mod sharing;
 
 use crate::engine::{Engine, EngineError, EngineResult, state_of, summary_name};

@@ -1,11 +1,23 @@
-//! A v2 node's configuration files, as its command line names them:
-//! `node -config FILE… -secrets FILE… start`. Here: where its secrets are,
-//! and the database URL they hold (`[Database] URL`).
+//! A node's configuration: v2's files, as its command line names them
+//! (`node -config FILE… -secrets FILE… start`, then `CL_CONFIG`), and v1's
+//! environment. Here: where its secrets are, the database URL they hold
+//! (`[Database] URL`), and the node's HTTP port (`[WebServer] HTTPPort`).
 
 /// The secrets files a node's command line names (`-secrets F`,
 /// `--secrets F`, `-s F`, `-secrets=F`), in order: a later file overrides
 /// an earlier one.
 pub fn secrets_files(args: &[String]) -> Vec<String> {
+    files_of(args, "secrets", "s")
+}
+
+/// The configuration files a node's command line names (`-config F`,
+/// `--config F`, `-c F`, `-config=F`), in the order the node applies them.
+pub fn config_files(args: &[String]) -> Vec<String> {
+    files_of(args, "config", "c")
+}
+
+/// The values of the flag `long` (or its short form) on a command line.
+fn files_of(args: &[String], long: &str, short: &str) -> Vec<String> {
     let mut files = Vec::new();
     let mut next_is_file = false;
     for arg in args {
@@ -14,17 +26,54 @@ pub fn secrets_files(args: &[String]) -> Vec<String> {
             next_is_file = false;
             continue;
         }
-        let flag = arg.trim_start_matches('-');
         if !arg.starts_with('-') {
             continue;
         }
+        let flag = arg.trim_start_matches('-');
         match flag.split_once('=') {
-            Some(("secrets" | "s", file)) => files.push(file.to_string()),
-            None if flag == "secrets" || flag == "s" => next_is_file = true,
+            Some((f, file)) if f == long || f == short => files.push(file.to_string()),
+            None if flag == long || flag == short => next_is_file = true,
             _ => {}
         }
     }
     files
+}
+
+/// The default of the node's `[WebServer] HTTPPort` (and of v1's
+/// `CHAINLINK_PORT`).
+pub const DEFAULT_HTTP_PORT: u16 = 6688;
+
+/// The node's HTTP port inside its container, and what set it: the last of
+/// its `-config` files (`configs`, as `(path, text)` in command-line order)
+/// and `CL_CONFIG` that sets `[WebServer] HTTPPort`, else v1's
+/// `CHAINLINK_PORT`. `None` when nothing sets it (the node then listens
+/// on 6688, or its log says where).
+pub fn http_port(configs: &[(String, String)], env: &[String]) -> Option<(u16, String)> {
+    let var = |name: &str| {
+        env.iter()
+            .rev()
+            .find_map(|e| e.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+    };
+    let mut found = None;
+    for (path, text) in configs {
+        if let Some(port) = toml_http_port(text) {
+            found = Some((port, format!("{path} ([WebServer] HTTPPort)")));
+        }
+    }
+    if let Some(port) = var("CL_CONFIG").as_deref().and_then(toml_http_port) {
+        found = Some((port, "CL_CONFIG ([WebServer] HTTPPort)".to_string()));
+    }
+    found.or_else(|| {
+        let port = var("CHAINLINK_PORT")?.trim().parse().ok()?;
+        Some((port, "CHAINLINK_PORT".to_string()))
+    })
+}
+
+/// `[WebServer] HTTPPort` of a TOML document, if it sets one.
+fn toml_http_port(text: &str) -> Option<u16> {
+    let doc: toml::Table = text.parse().ok()?;
+    let port = doc.get("WebServer")?.as_table()?.get("HTTPPort")?.as_integer()?;
+    u16::try_from(port).ok().filter(|p| *p != 0)
 }
 
 /// The environment variables that name a node's database: v1's
@@ -110,6 +159,33 @@ mod tests {
         let line = "node --secrets=/a.toml -s /b.toml -c /c.toml start";
         assert_eq!(secrets_files(&args(line)), vec!["/a.toml", "/b.toml"]);
         assert!(secrets_files(&args("local node")).is_empty());
+    }
+
+    #[test]
+    fn the_http_port_is_the_last_setting_that_names_one() {
+        let line = "node -c /a.toml --config=/b.toml -config /c.toml -secrets /s.toml start";
+        assert_eq!(config_files(&args(line)), vec!["/a.toml", "/b.toml", "/c.toml"]);
+        let configs = vec![
+            ("/a.toml".to_string(), "[WebServer]\nHTTPPort = 6690\n".to_string()),
+            ("/b.toml".to_string(), "[Log]\nLevel = 'debug'\n".to_string()),
+        ];
+        assert_eq!(
+            http_port(&configs, &[]),
+            Some((6690, "/a.toml ([WebServer] HTTPPort)".to_string()))
+        );
+        let env = vec!["CL_CONFIG=[WebServer]\nHTTPPort = 7000".to_string()];
+        assert_eq!(
+            http_port(&configs, &env).map(|p| p.0),
+            Some(7000),
+            "CL_CONFIG applies last"
+        );
+        assert_eq!(
+            http_port(&[], &["CHAINLINK_PORT=6700".to_string()]),
+            Some((6700, "CHAINLINK_PORT".to_string()))
+        );
+        assert_eq!(http_port(&configs[1..], &["ROOT=/chainlink".to_string()]), None);
+        let broken = vec![("/x.toml".to_string(), "[WebServer\nHTTPPort = 1".to_string())];
+        assert_eq!(http_port(&broken, &[]), None, "an unreadable file sets nothing");
     }
 
     #[test]

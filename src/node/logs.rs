@@ -217,6 +217,15 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// The port of a `Listening and serving HTTP on ADDR:PORT` line (the web
+/// server's start, in any log format), if `line` is one.
+pub fn listening_port(line: &str) -> Option<u16> {
+    let m = message(line);
+    let rest = m.split("Listening and serving HTTP on ").nth(1)?;
+    let addr = rest.split_whitespace().next()?;
+    addr.rsplit(':').next()?.trim_end_matches(['"', ',']).parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +316,18 @@ mod tests {
         ] {
             assert_eq!(classify(line), None, "{line}");
         }
+    }
+
+    #[test]
+    fn the_port_the_web_server_listens_on() {
+        assert_eq!(
+            listening_port("[INFO]  Listening and serving HTTP on :6690"),
+            Some(6690)
+        );
+        assert_eq!(
+            listening_port(r#"{"level":"info","msg":"Listening and serving HTTP on 0.0.0.0:6688"}"#),
+            Some(6688)
+        );
+        assert_eq!(listening_port("Starting Chainlink Node 2.10.0 at commit x"), None);
     }
 }

@@ -10,5 +10,3 @@ pub mod lock;
 pub mod logs;
 pub mod version;
 
-/// The node's HTTP port inside its container (`CHAINLINK_PORT`, default 6688).
-pub const HTTP_PORT: u16 = 6688;

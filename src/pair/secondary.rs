@@ -37,7 +37,10 @@ pub async fn spec<E: Engine>(
     let request = CloneRequest {
         name: s.clone(),
         image,
-        http_host_port: Some(opts.secondary_port),
+        http_host_port: Some(crate::spec::Publish {
+            node_port: primary.node_port,
+            host_port: opts.secondary_port,
+        }),
         set_env: if bolt {
             vec![(
                 "DATABASE_TIMEOUT".to_string(),

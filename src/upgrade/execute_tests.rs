@@ -358,6 +358,7 @@ async fn upgrades_a_plan_built_from_captured_inspect_documents() {
         standby_port_free_here: None,
         generation: Some(Generation::Lease),
         running_version: Some(("1.0.0".into(), crate::node::version::Source::StartLine)),
+        node_port: crate::members::port::NodePort::default_port(),
         primary_now: Some(crate::members::member::sample(
             "primary",
             &name,

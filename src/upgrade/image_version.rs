@@ -61,7 +61,10 @@ async fn run_version<E: Engine>(engine: &E, reference: &str, image: &ImageInspec
     let id = engine.create(&spec).await.ok()?;
     let printed = async {
         engine.start(&id).await.ok()?;
-        tokio::time::timeout(VERSION_DEADLINE, engine.exited(&id)).await.ok()?.ok()?;
+        tokio::time::timeout(VERSION_DEADLINE, engine.exited(&id))
+            .await
+            .ok()?
+            .ok()?;
         let mut lines = engine.log_lines(&id, false);
         let mut text = String::new();
         while let Some(Ok(line)) = lines.next().await {
@@ -121,7 +124,10 @@ mod tests {
             parse_version_output("chainlink version 2.10.0@b0ce6a1ac5e2\n").as_deref(),
             Some("2.10.0")
         );
-        assert_eq!(parse_version_output("chainlink version v1.13.3@abc").as_deref(), Some("1.13.3"));
+        assert_eq!(
+            parse_version_output("chainlink version v1.13.3@abc").as_deref(),
+            Some("1.13.3")
+        );
         assert_eq!(parse_version_output("exec format error"), None);
         assert_eq!(parse_version_output(""), None);
     }

@@ -5,6 +5,7 @@ use futures::StreamExt;
 
 use crate::engine::{Engine, EngineResult, name_of, summary_name};
 use crate::members::member::{self, LockRole, Member};
+use crate::members::port::{self, NodePort};
 use crate::members::sharing::holders_beside;
 use crate::members::{Leftover, leftovers};
 use crate::node::logs::{self, Event, Generation};
@@ -31,6 +32,9 @@ pub struct Observed {
     pub target_image: Option<ImageInspect>,
     /// The target reference.
     pub target: String,
+    /// The primary's HTTP port inside its container, as its configuration
+    /// says (6688 when nothing does, or there is no primary).
+    pub node_port: NodePort,
     /// Containers left by an interrupted run.
     pub leftovers: Vec<Leftover>,
     /// Running containers publishing the standby port.
@@ -80,6 +84,10 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
     };
 
     let leftovers = leftovers(engine, &opts.container).await?;
+    let node_port = match &primary {
+        Some(p) => port::node_port(engine, p).await,
+        None => NodePort::default_port(),
+    };
 
     let standby_port_users = port_users(engine, opts.standby_port).await?;
     let standby_port_free_here = port_free_here(engine, opts.standby_port);
@@ -108,7 +116,7 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
     // not is described (its log read) to say what it does, and who holds.
     let (mut primary_now, mut primary_tail, mut holders) = (None, Vec::new(), Vec::new());
     if let Some(p) = &primary
-        && !answers_as_holder(engine, p).await
+        && !answers_as_holder(engine, p, node_port.port).await
     {
         let now = member::describe(engine, "primary", p.clone()).await?;
         if now.lock != LockRole::Holding {
@@ -124,6 +132,7 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         primary_image,
         target_image,
         target,
+        node_port,
         leftovers,
         standby_port_users,
         standby_port_free_here,
@@ -137,8 +146,8 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
 
 /// Whether the container answers `/health` as the lock holder where it
 /// publishes the node's port.
-async fn answers_as_holder<E: Engine>(engine: &E, c: &ContainerInspectResponse) -> bool {
-    let Some((ip, port)) = crate::spec::published_http_port(c) else {
+async fn answers_as_holder<E: Engine>(engine: &E, c: &ContainerInspectResponse, node_port: u16) -> bool {
+    let Some((ip, port)) = crate::spec::published_port(c, node_port) else {
         return false;
     };
     let addr = member::address(&ip, port, &engine.published_host());

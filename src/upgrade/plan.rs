@@ -107,15 +107,19 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             &["check the name with `docker ps -a`", "pass it with --container NAME"],
         ));
     };
-    let Some((host_ip, main_port)) = spec::published_http_port(primary) else {
+    let node_port = &observed.node_port;
+    let Some((host_ip, main_port)) = spec::published_port(primary, node_port.port) else {
         return Err(refuse(
             format!(
-                "{name} publishes no host port for the node's port {}/tcp",
-                crate::node::HTTP_PORT
+                "{name} publishes no host port for the node's port {}/tcp (HTTPPort, from {})",
+                node_port.port, node_port.source
             ),
             &[
                 "cl-maint confirms each handoff by the node answering HTTP on its published port",
-                &format!("recreate {name} with `-p 6688:6688` (or `-p 127.0.0.1:6688:6688`)"),
+                &format!(
+                    "recreate {name} with `-p 127.0.0.1:6688:{0}` (or `-p 6688:{0}`)",
+                    node_port.port
+                ),
             ],
         ));
     };
@@ -183,7 +187,10 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     let standby_req = CloneRequest {
         name: standby_name(name),
         image: observed.target.clone(),
-        http_host_port: Some(opts.standby_port),
+        http_host_port: Some(spec::Publish {
+            node_port: node_port.port,
+            host_port: opts.standby_port,
+        }),
         set_env: set_env.clone(),
         labels: labels("standby"),
     };

@@ -18,6 +18,7 @@ fn observed(now: Member, holders: Vec<Member>) -> Observed {
         standby_port_free_here: None,
         generation: None,
         running_version: None,
+        node_port: crate::members::port::NodePort::default_port(),
         primary_now: Some(now),
         primary_tail: vec!["the last line".into()],
         holders,

@@ -18,6 +18,7 @@ mod faults_upgrade;
 mod image;
 mod membership;
 mod node_states;
+mod postgres_rig;
 mod recover;
 mod registry_auth;
 mod rig;

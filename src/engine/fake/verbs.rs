@@ -14,7 +14,7 @@ use super::world::{Container, Phase, api};
 use super::{FATAL_CONFIG, FakeEngine, lock};
 use crate::engine::CloneSpec;
 use crate::engine::{Engine, EngineResult, LogLine, PullProgress};
-use crate::node::HTTP_PORT;
+use crate::node::config::DEFAULT_HTTP_PORT as HTTP_PORT;
 use crate::probe::{Answer, NoAnswer};
 use crate::time::rfc3339;
 

@@ -6,6 +6,7 @@
 pub mod auth_registry;
 pub mod images;
 pub mod journal;
+pub mod postgres;
 pub mod registry;
 pub mod second;
 pub mod tcp_proxy;
@@ -557,5 +558,12 @@ async fn remove_labelled(docker: &Docker, id: &str) {
                 .remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
                 .await;
         }
+    }
+    // Networks the test made (with its label), once its containers are gone.
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    for n in docker.list_networks(Some(options)).await.unwrap_or_default() {
+        let _ = docker.remove_network(n.id.as_deref().unwrap_or_default()).await;
     }
 }

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, ExecConfig, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, PortBinding,
+    ContainerCreateBody, ExecConfig, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    PortBinding,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
@@ -153,7 +153,12 @@ async fn sweep_stale_networks(docker: &Docker) {
     let filters = HashMap::from([("label".to_string(), vec![PID_LABEL.to_string()])]);
     let options = ListNetworksOptionsBuilder::new().filters(&filters).build();
     for n in docker.list_networks(Some(options)).await.unwrap_or_default() {
-        let pid = n.labels.as_ref().and_then(|l| l.get(PID_LABEL)).cloned().unwrap_or_default();
+        let pid = n
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(PID_LABEL))
+            .cloned()
+            .unwrap_or_default();
         if !pid.is_empty() && !Path::new("/proc").join(&pid).exists() {
             let _ = docker.remove_network(n.id.as_deref().unwrap_or_default()).await;
         }
@@ -201,7 +206,10 @@ impl Install {
         let out = output(Command::new(self.bin.join("postgres")).arg("--version"))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (out.trim(), self.dockerfile(), CONF, HBA, BOOTSTRAP, LAYOUT).hash(&mut hasher);
-        Ok(format!("cl-maint-rig-postgres:{:012x}", hasher.finish() & 0xffff_ffff_ffff))
+        Ok(format!(
+            "cl-maint-rig-postgres:{:012x}",
+            hasher.finish() & 0xffff_ffff_ffff
+        ))
     }
 
     /// The build context: the Dockerfile and `rootfs.tar`.
@@ -239,8 +247,16 @@ impl Install {
             binaries.push(path);
         }
         fs.tree(&lib, &format!("usr/lib/postgresql/{v}/lib"), &skip_jit)?;
-        binaries.extend(walk(&lib, &skip_jit)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so")));
-        fs.tree(Path::new(&format!("/usr/share/postgresql/{v}")), &format!("usr/share/postgresql/{v}"), &|_| false)?;
+        binaries.extend(
+            walk(&lib, &skip_jit)?
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "so")),
+        );
+        fs.tree(
+            Path::new(&format!("/usr/share/postgresql/{v}")),
+            &format!("usr/share/postgresql/{v}"),
+            &|_| false,
+        )?;
         fs.tree(Path::new("/usr/share/zoneinfo"), "usr/share/zoneinfo", &|_| false)?;
         for library in shared_libraries(&binaries)? {
             fs.file(&library, library.to_str().unwrap_or_default().trim_start_matches('/'))?;
@@ -273,12 +289,16 @@ impl Install {
             cmd.current_dir(&work.path);
             cmd
         };
-        output(
-            as_owner("initdb")
-                .arg("-D")
-                .arg(&data)
-                .args(["-A", "trust", "-U", "postgres", "--no-sync", "--locale=C", "-E", "UTF8"]),
-        )?;
+        output(as_owner("initdb").arg("-D").arg(&data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "--locale=C",
+            "-E",
+            "UTF8",
+        ]))?;
         let conf = data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).map_err(|e| format!("reading {}: {e}", conf.display()))?;
         text.push_str(CONF);
@@ -383,7 +403,9 @@ impl RootFs {
         header.set_size(text.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        self.tar.append_data(&mut header, name, text.as_bytes()).map_err(|e| e.to_string())
+        self.tar
+            .append_data(&mut header, name, text.as_bytes())
+            .map_err(|e| e.to_string())
     }
 
     fn dir(&mut self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<(), String> {
@@ -394,7 +416,9 @@ impl RootFs {
         header.set_uid(uid.into());
         header.set_gid(gid.into());
         header.set_cksum();
-        self.tar.append_data(&mut header, name, std::io::empty()).map_err(|e| e.to_string())
+        self.tar
+            .append_data(&mut header, name, std::io::empty())
+            .map_err(|e| e.to_string())
     }
 
     fn finish(self) -> Result<Vec<u8>, String> {
@@ -552,7 +576,10 @@ impl Postgres {
             ..Default::default()
         };
         docker
-            .create_container(Some(CreateContainerOptionsBuilder::new().name(&container).build()), body)
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(&container).build()),
+                body,
+            )
             .await
             .unwrap_or_else(|e| panic!("creating {container}: {e}"));
         let secret = std::collections::hash_map::RandomState::new().hash_one((&rig.id, Instant::now()));
