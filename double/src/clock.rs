@@ -62,7 +62,11 @@ mod tests {
         for _ in 0..100 {
             let id = super::new_client_id();
             let groups: Vec<&str> = id.split('-').collect();
-            assert_eq!(groups.iter().map(|g| g.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12],
+                "{id}"
+            );
             assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{id}");
             assert!(groups[2].starts_with('4'), "{id}");
             assert!(matches!(groups[3].chars().next(), Some('8' | '9' | 'a' | 'b')), "{id}");

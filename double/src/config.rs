@@ -253,10 +253,14 @@ impl Config {
             None | Some("lease") => LockMode::Lease,
             Some("bolt") if !v2 => LockMode::Bolt,
             Some("bolt") => {
-                return Err("invalid configuration: CL_DOUBLE_LOCK=bolt: a 2.x node has only the database lease".into());
+                return Err(
+                    "invalid configuration: CL_DOUBLE_LOCK=bolt: a 2.x node has only the database lease".into(),
+                );
             }
             Some(other) => {
-                return Err(format!("invalid configuration: invalid CL_DOUBLE_LOCK {other:?}: use bolt or lease"));
+                return Err(format!(
+                    "invalid configuration: invalid CL_DOUBLE_LOCK {other:?}: use bolt or lease"
+                ));
             }
         };
         let faults = parse_faults(&value("CL_DOUBLE_FAULT").unwrap_or_default(), &version.0)
@@ -275,9 +279,9 @@ impl Config {
         }
         let database = match (mode, s.database_url) {
             (LockMode::Bolt, _) => None,
-            (LockMode::Lease, Some(url)) => Some(
-                pg::Url::parse(&url).map_err(|e| format!("invalid configuration: invalid {}: {e}", s.names.url))?,
-            ),
+            (LockMode::Lease, Some(url)) => {
+                Some(pg::Url::parse(&url).map_err(|e| format!("invalid configuration: invalid {}: {e}", s.names.url))?)
+            }
             (LockMode::Lease, None) if v2 => {
                 return Err("config validation failed: invalid secrets: Database.URL: empty: must be provided and non-empty (set it in a -secrets file or CL_DATABASE_URL)".into());
             }
@@ -300,7 +304,9 @@ impl Config {
             _ => Level::Info,
         };
         Ok(Config {
-            journal_dir: value("CL_DOUBLE_JOURNAL").map(PathBuf::from).unwrap_or_else(|| root.clone()),
+            journal_dir: value("CL_DOUBLE_JOURNAL")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.clone()),
             root,
             port: s.port,
             mode,
@@ -310,7 +316,11 @@ impl Config {
             lease_duration,
             lease_refresh,
             boot: duration("CL_DOUBLE_BOOT", value("CL_DOUBLE_BOOT"), Duration::from_millis(250))?,
-            migration: duration("CL_DOUBLE_MIGRATION", value("CL_DOUBLE_MIGRATION"), Duration::from_millis(300))?,
+            migration: duration(
+                "CL_DOUBLE_MIGRATION",
+                value("CL_DOUBLE_MIGRATION"),
+                Duration::from_millis(300),
+            )?,
             shutdown: duration("CL_DOUBLE_SHUTDOWN", value("CL_DOUBLE_SHUTDOWN"), Duration::ZERO)?,
             grace: duration(s.names.grace, s.grace, Duration::from_secs(5))?,
             version: version.0,
@@ -391,19 +401,29 @@ impl Settings {
         let port = match config.get("WebServer.HTTPPort") {
             None => 6688,
             Some(Value::Int(p)) if (0..=65535).contains(p) => *p as u16,
-            Some(other) => return Err(format!("invalid configuration: WebServer.HTTPPort: invalid value {other:?}")),
+            Some(other) => {
+                return Err(format!(
+                    "invalid configuration: WebServer.HTTPPort: invalid value {other:?}"
+                ));
+            }
         };
         let lock_enabled = match config.get("Database.Lock.Enabled") {
             None => true,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(format!("invalid configuration: Database.Lock.Enabled: invalid value {other:?}"));
+                return Err(format!(
+                    "invalid configuration: Database.Lock.Enabled: invalid value {other:?}"
+                ));
             }
         };
         let json = match config.get("Log.JSONConsole") {
             None => false,
             Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(format!("invalid configuration: Log.JSONConsole: invalid value {other:?}")),
+            Some(other) => {
+                return Err(format!(
+                    "invalid configuration: Log.JSONConsole: invalid value {other:?}"
+                ));
+            }
         };
         let text = |path: &str| config.str(path).map(str::to_string);
         Ok(Settings {
@@ -444,7 +464,12 @@ pub fn toml_config(inv: &Invocation, env: Env, read: ReadFile) -> Result<Doc, St
 /// command line (`cmdline`, NUL-separated) for `-config` files plus
 /// `CL_CONFIG`, else `CHAINLINK_PORT`, else 6688.
 pub fn healthcheck_port(cmdline: &str, env: Env, read: ReadFile) -> u16 {
-    let args: Vec<String> = cmdline.split('\0').skip(1).filter(|a| !a.is_empty()).map(String::from).collect();
+    let args: Vec<String> = cmdline
+        .split('\0')
+        .skip(1)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect();
     let inv = match parse_args(&args) {
         Command::Node(inv) => inv,
         _ => Invocation::default(),
@@ -455,9 +480,7 @@ pub fn healthcheck_port(cmdline: &str, env: Env, read: ReadFile) -> u16 {
     {
         return p;
     }
-    env("CHAINLINK_PORT")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(6688)
+    env("CHAINLINK_PORT").and_then(|p| p.parse().ok()).unwrap_or(6688)
 }
 
 #[cfg(test)]

@@ -64,7 +64,9 @@ fn command_lines() {
         node(&["/chainlink/config.toml", "more.toml"], &["/chainlink/secrets.toml"])
     );
     assert_eq!(
-        parse_args(&args("--json node --config=a.toml -c b.toml --secrets s1.toml -s=s2.toml n -c ignored.toml")),
+        parse_args(&args(
+            "--json node --config=a.toml -c b.toml --secrets s1.toml -s=s2.toml n -c ignored.toml"
+        )),
         node(&["a.toml", "b.toml"], &["s1.toml", "s2.toml"])
     );
     assert_eq!(parse_args(&args("node -config")), node(&[], &[]));
@@ -80,7 +82,10 @@ fn version_from_env_then_file() {
     let none = |_: &str| None;
     assert_eq!(read_version(&none, &read, "/v"), ("2.10.0".into(), "deadbee".into()));
     assert_eq!(read_version(&none, &read, "/bare"), ("1.1.0".into(), "0000000".into()));
-    assert_eq!(read_version(&none, &read, "/missing"), ("0.0.0".into(), "0000000".into()));
+    assert_eq!(
+        read_version(&none, &read, "/missing"),
+        ("0.0.0".into(), "0000000".into())
+    );
     let env = |n: &str| match n {
         "CHAINLINK_VERSION" => Some("1.0.0".to_string()),
         "CHAINLINK_COMMIT" => Some("c0ffee0".to_string()),
@@ -123,12 +128,22 @@ fn v1_lease_needs_a_database_and_bolt_does_not() {
     assert!(w.load("local node", "1.0.0").unwrap_err().contains("DATABASE_URL"));
     let w = World::new(&[("CL_DOUBLE_LOCK", "bolt"), ("DATABASE_TIMEOUT", "0")], &[]);
     let c = w.load("local node", "0.5.0").unwrap();
-    assert_eq!((c.mode, c.db_timeout, c.database.is_none()), (LockMode::Bolt, Duration::ZERO, true));
+    assert_eq!(
+        (c.mode, c.db_timeout, c.database.is_none()),
+        (LockMode::Bolt, Duration::ZERO, true)
+    );
     assert_eq!(c.journal_dir, PathBuf::from("/chainlink"));
     let w = World::new(&[("DATABASE_URL", "mysql://x")], &[]);
-    assert!(w.load("local node", "1.0.0").unwrap_err().contains("invalid DATABASE_URL"));
+    assert!(
+        w.load("local node", "1.0.0")
+            .unwrap_err()
+            .contains("invalid DATABASE_URL")
+    );
     let w = World::new(
-        &[("DATABASE_URL", "postgres://db/x"), ("LEASE_LOCK_REFRESH_INTERVAL", "6s")],
+        &[
+            ("DATABASE_URL", "postgres://db/x"),
+            ("LEASE_LOCK_REFRESH_INTERVAL", "6s"),
+        ],
         &[],
     );
     assert!(w.load("local node", "1.0.0").unwrap_err().contains("half"));
@@ -147,8 +162,14 @@ fn v2_reads_toml_files_then_cl_config() {
                 "/chainlink/config.toml",
                 "RootDir = '/chainlink'\n[WebServer]\nHTTPPort = 6687\n[Database.Lock]\nLeaseDuration = '4s'\nLeaseRefreshInterval = '500ms'\n[Log]\nLevel = 'debug'\n",
             ),
-            ("/chainlink/more.toml", "ShutdownGracePeriod = '2s'\n[Database]\nLock.Enabled = false\n"),
-            ("/chainlink/secrets.toml", "[Database]\nURL = 'postgresql://cl@db:5432/cl'\n"),
+            (
+                "/chainlink/more.toml",
+                "ShutdownGracePeriod = '2s'\n[Database]\nLock.Enabled = false\n",
+            ),
+            (
+                "/chainlink/secrets.toml",
+                "[Database]\nURL = 'postgresql://cl@db:5432/cl'\n",
+            ),
         ],
     );
     let c = w
@@ -172,28 +193,60 @@ fn v2_reads_toml_files_then_cl_config() {
 fn v2_database_url_from_secrets_then_env() {
     let files = [("/s.toml", "[Database]\nURL = 'postgresql://a@file-db/x'")];
     let w = World::new(&[("CL_DATABASE_URL", "postgresql://b@env-db/y")], &files);
-    assert_eq!(w.load("node -s /s.toml start", "2.0.0").unwrap().database.unwrap().host, "env-db");
+    assert_eq!(
+        w.load("node -s /s.toml start", "2.0.0").unwrap().database.unwrap().host,
+        "env-db"
+    );
     let w = World::new(&[], &files);
-    assert_eq!(w.load("node -s /s.toml start", "2.0.0").unwrap().database.unwrap().host, "file-db");
+    assert_eq!(
+        w.load("node -s /s.toml start", "2.0.0").unwrap().database.unwrap().host,
+        "file-db"
+    );
     let w = World::new(&[], &[]);
     assert!(w.load("node start", "2.0.0").unwrap_err().contains("Database.URL"));
-    assert!(w.load("node -config /missing.toml start", "2.0.0").unwrap_err().contains("/missing.toml"));
-    let w = World::new(&[("CL_DATABASE_URL", "postgres://db/x"), ("CL_DOUBLE_LOCK", "bolt")], &[]);
+    assert!(
+        w.load("node -config /missing.toml start", "2.0.0")
+            .unwrap_err()
+            .contains("/missing.toml")
+    );
+    let w = World::new(
+        &[("CL_DATABASE_URL", "postgres://db/x"), ("CL_DOUBLE_LOCK", "bolt")],
+        &[],
+    );
     assert!(w.load("node start", "2.0.0").is_err());
-    let w = World::new(&[("CL_DATABASE_URL", "postgres://db/x"), ("CL_CONFIG", "[Database.Lock]\nLeaseRefreshInterval = '6s'")], &[]);
+    let w = World::new(
+        &[
+            ("CL_DATABASE_URL", "postgres://db/x"),
+            ("CL_CONFIG", "[Database.Lock]\nLeaseRefreshInterval = '6s'"),
+        ],
+        &[],
+    );
     assert!(w.load("node start", "2.0.0").unwrap_err().contains("half"));
 }
 
 #[test]
 fn v2_refuses_legacy_variables() {
-    let w = World::new(&[("CL_DATABASE_URL", "postgres://db/x"), ("DATABASE_URL", "postgres://db/x")], &[]);
+    let w = World::new(
+        &[
+            ("CL_DATABASE_URL", "postgres://db/x"),
+            ("DATABASE_URL", "postgres://db/x"),
+        ],
+        &[],
+    );
     assert_eq!(
         w.load("node start", "2.0.0").unwrap_err(),
         "config validation failed: invalid environment: environment variable DATABASE_URL must not be set: unsupported with config v2"
     );
     let w = World::new(&[("CL_DATABASE_URL", "postgres://db/x"), ("CHAINLINK_PORT", "")], &[]);
-    assert!(w.load("node start", "2.1.0").unwrap_err().contains("CHAINLINK_PORT must not be set"));
-    let w = World::new(&[("CL_DATABASE_URL", "postgres://db/x"), ("DATABASE_TIMEOUT", "0")], &[]);
+    assert!(
+        w.load("node start", "2.1.0")
+            .unwrap_err()
+            .contains("CHAINLINK_PORT must not be set")
+    );
+    let w = World::new(
+        &[("CL_DATABASE_URL", "postgres://db/x"), ("DATABASE_TIMEOUT", "0")],
+        &[],
+    );
     assert!(w.load("node start", "2.1.0").is_ok());
     let w = World::new(&[("DATABASE_URL", "postgres://db/x"), ("ROOT", "/chainlink")], &[]);
     assert!(w.load("local node", "1.13.0").is_ok(), "a 1.x node reads them");

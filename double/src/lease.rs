@@ -58,16 +58,6 @@ impl DbLease {
         }
     }
 
-    /// How long a lease lasts.
-    pub fn duration(&self) -> Duration {
-        self.duration
-    }
-
-    /// The refresh interval.
-    pub fn refresh(&self) -> Duration {
-        self.refresh
-    }
-
     /// Read/write timeout on the lease connection: long enough for a slow
     /// server, short enough to try a new connection before the lease ends.
     fn io_timeout(&self) -> Duration {
@@ -112,14 +102,20 @@ impl DbLease {
         let result = guard.as_mut().map(|c| c.query(&sql));
         match result {
             Some(Ok(outcomes)) => {
-                let returned = outcomes.last().and_then(|o| o.rows.first()).and_then(|r| r.first().cloned());
-                match returned {
-                    Some(Some(us)) => us
-                        .parse::<u128>()
-                        .map(|us| Some(us * 1000))
-                        .map_err(|_| pg::Error::Protocol(format!("unexpected expiry {us:?}"))),
-                    _ => Ok(None),
+                // Taken when the upsert affected a row (it then returns the
+                // new expiry, in microseconds).
+                let upserted = outcomes.last().ok_or_else(|| pg::Error::Protocol("no result".into()))?;
+                if upserted.affected() == 0 {
+                    return Ok(None);
                 }
+                let us = upserted
+                    .rows
+                    .first()
+                    .and_then(|r| r.first().cloned().flatten())
+                    .unwrap_or_default();
+                us.parse::<u128>()
+                    .map(|us| Some(us * 1000))
+                    .map_err(|_| pg::Error::Protocol(format!("unexpected expiry {us:?}")))
             }
             Some(Err(e)) => {
                 if !e.connection_usable() {

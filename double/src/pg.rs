@@ -62,7 +62,8 @@ impl Url {
         let port = if port.is_empty() {
             5432
         } else {
-            port.parse().map_err(|_| format!("invalid port {port:?} in database URL"))?
+            port.parse()
+                .map_err(|_| format!("invalid port {port:?} in database URL"))?
         };
         let user = if user.is_empty() { "postgres".to_string() } else { user };
         let dbname = match decode(path)? {
@@ -86,7 +87,9 @@ fn decode(s: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or_else(|| format!("invalid percent-encoding in {s:?}"))?;
+            let hex = s
+                .get(i + 1..i + 3)
+                .ok_or_else(|| format!("invalid percent-encoding in {s:?}"))?;
             out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("invalid percent-encoding in {s:?}"))?);
             i += 3;
         } else {
@@ -155,11 +158,7 @@ pub struct Outcome {
 impl Outcome {
     /// The affected-row count in the command tag (0 when it has none).
     pub fn affected(&self) -> u64 {
-        self.tag
-            .rsplit(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
+        self.tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
     }
 }
 
@@ -172,7 +171,12 @@ impl Conn {
     /// Connects (each resolved address in turn, `connect_timeout` each),
     /// authenticates and waits until the server is ready for queries. Every
     /// later read and write times out after `io_timeout`.
-    pub fn connect(url: &Url, application: &str, connect_timeout: Duration, io_timeout: Duration) -> Result<Conn, Error> {
+    pub fn connect(
+        url: &Url,
+        application: &str,
+        connect_timeout: Duration,
+        io_timeout: Duration,
+    ) -> Result<Conn, Error> {
         let addrs = (url.host.as_str(), url.port).to_socket_addrs()?;
         let mut last = None;
         let mut stream = None;
@@ -186,7 +190,9 @@ impl Conn {
             }
         }
         let stream = stream.ok_or_else(|| {
-            last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no address", url.host)))
+            last.unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no address", url.host))
+            })
         })?;
         stream.set_read_timeout(Some(io_timeout))?;
         stream.set_write_timeout(Some(io_timeout))?;

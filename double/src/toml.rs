@@ -277,7 +277,10 @@ lines'''
         assert_eq!(doc.get("Database.Lock.Enabled"), Some(&Value::Bool(false)));
         assert_eq!(doc.str("Database.Lock.LeaseDuration"), Some("3s"));
         assert_eq!(doc.str("Database.Lock.LeaseRefreshInterval"), Some("500ms"));
-        assert_eq!(doc.str("Database.URL"), Some("postgresql://u:p@db:5432/cl?sslmode=disable"));
+        assert_eq!(
+            doc.str("Database.URL"),
+            Some("postgresql://u:p@db:5432/cl?sslmode=disable")
+        );
         assert_eq!(doc.str("EVM[0].ChainID"), Some("1"));
         assert_eq!(doc.str("EVM[1].ChainID"), Some("2"));
         assert!(matches!(doc.get("EVM[0].Nodes"), Some(Value::Raw(_))));

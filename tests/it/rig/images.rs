@@ -30,25 +30,58 @@ pub const SILENT: &str = "1.1.0-silent";
 pub const CRASH_AFTER_LOCK: &str = "1.1.0-crashlock";
 /// A tag no test pulls (for `--dry-run`, which must not pull it).
 pub const NEVER_PULLED: &str = "1.1.0-dryrun";
-/// Every tag pushed, with the version its image carries and its fault.
-const TAGS: [(&str, &str, &str); 7] = [
-    (OLD, OLD, ""),
-    (NEW, NEW, ""),
-    ("latest", NEW, ""),
-    (CRASH, NEW, "exit-at-start"),
-    (SILENT, NEW, "silent-wait"),
-    (CRASH_AFTER_LOCK, NEW, "crash-after-lock"),
-    (NEVER_PULLED, NEW, ""),
+/// [`OLD`] and [`NEW`] as images that declare their version (an OCI label
+/// and `CHAINLINK_VERSION`), as some operators' own builds do; every other
+/// image carries no version, like Chainlink's: only its binary knows.
+pub const LABELLED_OLD: &str = "1.0.0-labelled";
+/// See [`LABELLED_OLD`].
+pub const LABELLED_NEW: &str = "1.1.0-labelled";
+/// A 2.x node (configured by TOML, lease only), and the release after it.
+pub const V2_OLD: &str = "2.9.0";
+/// See [`V2_OLD`].
+pub const V2_NEW: &str = "2.10.0";
+/// Every tag pushed, with the version its binary reports, its fault, and
+/// whether the image declares its version.
+const TAGS: [(&str, &str, &str, bool); 11] = [
+    (OLD, OLD, "", false),
+    (NEW, NEW, "", false),
+    ("latest", NEW, "", false),
+    (CRASH, NEW, "exit-at-start", false),
+    (SILENT, NEW, "silent-wait", false),
+    (CRASH_AFTER_LOCK, NEW, "crash-after-lock", false),
+    (NEVER_PULLED, NEW, "", false),
+    (LABELLED_OLD, OLD, "", true),
+    (LABELLED_NEW, NEW, "", true),
+    (V2_OLD, V2_OLD, "", false),
+    (V2_NEW, V2_NEW, "", false),
 ];
 
 /// The uid the real Chainlink image runs as.
 pub const NODE_UID: &str = "14933";
 
+/// Chainlink's image: no version label, no version env. The version is the
+/// binary's: the double reads it from `/usr/local/share/chainlink/version`
+/// (`X@SHA`) when no `CHAINLINK_VERSION` is set.
 const DOCKERFILE: &str = r#"FROM scratch
+ARG FAULT
+COPY chainlink /usr/local/bin/chainlink
+COPY version /usr/local/share/chainlink/version
+ENV PATH=/usr/local/bin CL_DOUBLE_FAULT=${FAULT}
+WORKDIR /home/chainlink
+USER 14933
+EXPOSE 6688
+HEALTHCHECK --interval=2s --timeout=2s --retries=1 CMD ["chainlink", "healthcheck"]
+ENTRYPOINT ["chainlink"]
+CMD ["local", "node"]
+"#;
+
+/// The labelled variant: the version as an OCI label and an env as well.
+const DOCKERFILE_LABELLED: &str = r#"FROM scratch
 ARG VERSION
 ARG COMMIT
 ARG FAULT
 COPY chainlink /usr/local/bin/chainlink
+COPY version /usr/local/share/chainlink/version
 ENV PATH=/usr/local/bin CHAINLINK_VERSION=${VERSION} CHAINLINK_COMMIT=${COMMIT} CL_DOUBLE_FAULT=${FAULT}
 LABEL org.opencontainers.image.title="cl-node-double" org.opencontainers.image.version="${VERSION}"
 WORKDIR /home/chainlink
@@ -86,24 +119,23 @@ pub async fn prepare(rig_dir: &Path) -> Result<Images, String> {
     let binary = build_double(rig_dir)?;
     let bytes = std::fs::read(&binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (bytes.as_slice(), DOCKERFILE, TAGS).hash(&mut hasher);
+    (bytes.as_slice(), DOCKERFILE, DOCKERFILE_LABELLED, TAGS).hash(&mut hasher);
     let name = format!("cl-node-double-{:012x}", hasher.finish() & 0xffff_ffff_ffff);
     let images = Images {
         repo: format!("{registry}/{name}"),
     };
     let present = registry::tags(&registry, &name).await;
-    if TAGS.iter().all(|(t, _, _)| present.iter().any(|p| p == t)) {
+    if TAGS.iter().all(|(t, ..)| present.iter().any(|p| p == t)) {
         return Ok(images);
     }
     let docker = super::connect().await?;
-    let context = build_context(&bytes)?;
-    for (tag, version, fault) in TAGS {
+    for (tag, version, fault, labelled) in TAGS {
         let reference = images.reference(tag);
-        build_image(&docker, &context, &reference, version, fault).await?;
+        build_image(&docker, &bytes, &reference, version, fault, labelled).await?;
         push_image(&docker, &images.repo, tag).await?;
     }
     // Untag locally: tests must pull from the registry (a real pull).
-    for (tag, _, _) in TAGS {
+    for (tag, ..) in TAGS {
         untag(&docker, &images, tag).await;
     }
     Ok(images)
@@ -128,10 +160,9 @@ pub async fn build_local(rig_dir: &Path, repo: &str) -> Result<Images, String> {
     let binary = build_double(rig_dir)?;
     let bytes = std::fs::read(&binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
     let docker = super::connect().await?;
-    let context = build_context(&bytes)?;
     let images = Images { repo: repo.to_string() };
-    for (tag, version, fault) in TAGS {
-        build_image(&docker, &context, &images.reference(tag), version, fault).await?;
+    for (tag, version, fault, labelled) in TAGS {
+        build_image(&docker, &bytes, &images.reference(tag), version, fault, labelled).await?;
     }
     Ok(images)
 }
@@ -186,8 +217,9 @@ fn host_triple() -> Result<String, String> {
         .ok_or_else(|| "rustc -vV printed no host triple".to_string())
 }
 
-/// A tar with the Dockerfile and the binary as `chainlink`.
-fn build_context(binary: &[u8]) -> Result<Vec<u8>, String> {
+/// A tar with the Dockerfile, the binary as `chainlink`, and its version
+/// file (`X@SHA`).
+fn build_context(dockerfile: &str, binary: &[u8], version_line: &str) -> Result<Vec<u8>, String> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut append = |name: &str, data: &[u8], mode: u32| {
         let mut header = tar::Header::new_gnu();
@@ -196,21 +228,26 @@ fn build_context(binary: &[u8]) -> Result<Vec<u8>, String> {
         header.set_cksum();
         tar.append_data(&mut header, name, data)
     };
-    append("Dockerfile", DOCKERFILE.as_bytes(), 0o644).map_err(|e| e.to_string())?;
+    append("Dockerfile", dockerfile.as_bytes(), 0o644).map_err(|e| e.to_string())?;
     append("chainlink", binary, 0o755).map_err(|e| e.to_string())?;
+    append("version", format!("{version_line}\n").as_bytes(), 0o644).map_err(|e| e.to_string())?;
     tar.into_inner().map_err(|e| e.to_string())
 }
 
 async fn build_image(
     docker: &Docker,
-    context: &[u8],
+    binary: &[u8],
     reference: &str,
     version: &str,
     fault: &str,
+    labelled: bool,
 ) -> Result<(), String> {
+    let commit = commit_of(version);
+    let dockerfile = if labelled { DOCKERFILE_LABELLED } else { DOCKERFILE };
+    let context = build_context(dockerfile, binary, &format!("{version}@{commit}"))?;
     let args = HashMap::from([
         ("VERSION".to_string(), version.to_string()),
-        ("COMMIT".to_string(), commit_of(version)),
+        ("COMMIT".to_string(), commit),
         ("FAULT".to_string(), fault.to_string()),
     ]);
     let options = BuildImageOptionsBuilder::new()
@@ -220,7 +257,7 @@ async fn build_image(
         .forcerm(true)
         .buildargs(&args)
         .build();
-    let body = bollard::body_full(context.to_vec().into());
+    let body = bollard::body_full(context.into());
     let mut stream = docker.build_image(options, None, Some(body));
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| format!("building {reference}: {e}"))?;

@@ -26,7 +26,9 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 
 use cl_maint::probe::{self, Answer, NoAnswer};
-pub use images::{CRASH, CRASH_AFTER_LOCK, Images, NEVER_PULLED, NEW, OLD, SILENT};
+pub use images::{
+    CRASH, CRASH_AFTER_LOCK, Images, LABELLED_NEW, LABELLED_OLD, NEVER_PULLED, NEW, OLD, SILENT, V2_NEW, V2_OLD,
+};
 pub use second::{Engine, second_engine};
 
 /// The label every container a test creates carries; its value is the test's id.

@@ -457,6 +457,7 @@ fn shared_libraries(binaries: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         .map_err(|e| format!("cannot run ldd: {e}"))?;
     let mut libraries: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
         .lines()
+        .filter(|line| line.starts_with('\t'))
         .filter_map(|line| {
             let path = line.split_once("=>").map_or(line, |(_, p)| p).trim();
             let path = path.split(" (").next()?.trim();
