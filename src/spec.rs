@@ -16,7 +16,6 @@ use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageConfig, NetworkingConfig, PortBinding,
 };
 
-
 /// What to change when cloning.
 #[derive(Clone, Debug, Default)]
 pub struct CloneRequest {

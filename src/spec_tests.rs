@@ -17,7 +17,10 @@ fn request(port: Option<u16>) -> CloneRequest {
     CloneRequest {
         name: "chainlink-cl-maint-standby".into(),
         image: "registry.example/chainlink:1.1.0".into(),
-        http_host_port: port.map(|host_port| Publish { node_port: 6688, host_port }),
+        http_host_port: port.map(|host_port| Publish {
+            node_port: 6688,
+            host_port,
+        }),
         set_env: vec![("DATABASE_TIMEOUT".into(), "1h".into())],
         labels: vec![("io.cl-maint.role".into(), "standby".into())],
     }

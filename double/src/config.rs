@@ -11,9 +11,15 @@
 //!   `LEASE_LOCK_REFRESH_INTERVAL`, `DATABASE_TIMEOUT`, `ROOT`,
 //!   `SHUTDOWN_GRACE_PERIOD`).
 //! - **v2 (version ≥ 2.0)**: the legacy variables are refused (see
-//!   [`crate::legacy`]); TOML from the `-config` files in order, then
-//!   `CL_CONFIG` last; the database URL from the `-secrets` files' `[Database]
-//!   URL`, then `CL_DATABASE_URL`.
+//!   [`crate::legacy`]) and `DATABASE_TIMEOUT` is ignored; TOML from the
+//!   `-config` files in order, then `CL_CONFIG` last (`RootDir`,
+//!   `ShutdownGracePeriod`, `[WebServer] HTTPPort`, `[Database.Lock] Enabled,
+//!   LeaseDuration, LeaseRefreshInterval`, `[Log] JSONConsole, Level`); the
+//!   database URL from the `-secrets` files' `[Database] URL`, then
+//!   `CL_DATABASE_URL`.
+//! - **Lease mode needs a database URL** (refused at boot without one, like a
+//!   node with no `Database.URL`); the bolt era (`CL_DOUBLE_LOCK=bolt`, v1
+//!   only) needs none.
 //!
 //! The double's own knobs (`CL_DOUBLE_*`) work in both.
 

@@ -10,7 +10,7 @@
 //!
 //! Modules: [`config`] (command line, version, configuration), [`node`] (the
 //! node's life: lock, boot, serve, shut down), [`lease`] and [`pg`] (the
-//! database lease and its wire client), [`lock`] (bolt flock and retry
+//! database lease and its wire client, with [`scram`]), [`lock`] (bolt flock and retry
 //! cadence), [`journal`], [`http`], [`logger`], [`toml`], [`legacy`],
 //! [`clock`].
 
@@ -27,6 +27,7 @@ mod lock;
 mod logger;
 mod node;
 mod pg;
+mod scram;
 mod toml;
 
 use std::time::Duration;

@@ -1,7 +1,9 @@
 //! A minimal PostgreSQL client (frontend/backend protocol v3, std only): what
 //! the double needs to hold Chainlink's lease and keep its version in a real
 //! database. It connects over TCP without TLS (`sslmode` is not negotiated),
-//! authenticates with `trust` or a cleartext password, and runs the simple
+//! authenticates with `trust`, a cleartext password or SCRAM-SHA-256 (the
+//! default of PostgreSQL 14+ and of the `postgres` image; MD5 is not spoken),
+//! and runs the simple
 //! query protocol, returning each statement's rows as text and its command
 //! tag. A server error comes back with its SQLSTATE and message, and the
 //! connection stays usable; any I/O or protocol error leaves it unusable.
@@ -9,6 +11,8 @@
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+use crate::scram::Scram;
 
 /// Where and as whom to connect, from a `postgres://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,7 +133,11 @@ impl Error {
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Error::Io(e) => write!(f, "{e}"),
+            Error::Io(e) => match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => write!(f, "i/o timeout ({e})"),
+                std::io::ErrorKind::UnexpectedEof => f.write_str("the server closed the connection"),
+                _ => write!(f, "{e}"),
+            },
             Error::Server {
                 severity,
                 code,
@@ -203,6 +211,7 @@ impl Conn {
     }
 
     fn startup(&mut self, url: &Url, application: &str) -> Result<(), Error> {
+        let mut scram = None;
         let mut body = 196_608i32.to_be_bytes().to_vec(); // protocol 3.0
         for (k, v) in [
             ("user", url.user.as_str()),
@@ -227,6 +236,34 @@ impl Conn {
                             let mut pass = Vec::new();
                             cstring(&mut pass, &url.password);
                             self.send(b'p', &pass)?;
+                        }
+                        10 => {
+                            let offered = text_list(&body[4..]);
+                            if !offered.iter().any(|m| m == "SCRAM-SHA-256") {
+                                return Err(Error::Protocol(format!(
+                                    "the server offers SASL mechanisms {offered:?}; cl-node-double speaks SCRAM-SHA-256 only"
+                                )));
+                            }
+                            let exchange = Scram::new(&url.password);
+                            let first = exchange.client_first();
+                            let mut msg = Vec::new();
+                            cstring(&mut msg, "SCRAM-SHA-256");
+                            msg.extend((first.len() as i32).to_be_bytes());
+                            msg.extend(first.as_bytes());
+                            self.send(b'p', &msg)?;
+                            scram = Some(exchange);
+                        }
+                        11 => {
+                            let exchange = scram.as_mut().ok_or_else(|| unexpected(b'R'))?;
+                            let server_first = String::from_utf8_lossy(&body[4..]).into_owned();
+                            let last = exchange.client_final(&server_first).map_err(Error::Protocol)?;
+                            self.send(b'p', last.as_bytes())?;
+                        }
+                        12 => {
+                            let exchange = scram.as_ref().ok_or_else(|| unexpected(b'R'))?;
+                            exchange
+                                .verify(&String::from_utf8_lossy(&body[4..]))
+                                .map_err(Error::Protocol)?;
                         }
                         other => return Err(Error::Protocol(unsupported_auth(other))),
                     }
@@ -306,12 +343,19 @@ fn unsupported_auth(code: i32) -> String {
         5 => "MD5 password",
         7 => "GSSAPI",
         9 => "SSPI",
-        10 => "SASL (SCRAM-SHA-256)",
         _ => "unknown",
     };
     format!(
-        "the server asks for {name} authentication (code {code}), which cl-node-double does not speak: let it accept trust or cleartext password authentication (pg_hba.conf `trust` or `password`; the postgres image: POSTGRES_HOST_AUTH_METHOD=trust or password)"
+        "the server asks for {name} authentication (code {code}), which cl-node-double does not speak: let it accept trust, cleartext password or scram-sha-256 authentication (pg_hba.conf `trust`, `password` or `scram-sha-256`, with password_encryption = scram-sha-256)"
     )
+}
+
+/// A list of C strings ended by an empty one.
+fn text_list(body: &[u8]) -> Vec<String> {
+    body.split(|b| *b == 0)
+        .take_while(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
 }
 
 fn unexpected(kind: u8) -> Error {

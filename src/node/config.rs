@@ -91,21 +91,6 @@ pub fn database_url_var(env: &[String]) -> Option<(&'static str, String)> {
     })
 }
 
-/// Environment variables of v1's configuration that Chainlink 2.0 and later
-/// refuse at boot ("environment variable X must not be set: unsupported
-/// with config v2"): the essential ones every env-configured v1 node sets.
-/// The node refuses more; these are the ones cl-maint is sure of.
-pub const LEGACY_VARS: [&str; 8] = [
-    "DATABASE_URL",
-    "CHAINLINK_PORT",
-    "ETH_URL",
-    "ETH_CHAIN_ID",
-    "LINK_CONTRACT_ADDRESS",
-    "CHAINLINK_TLS_PORT",
-    "SECURE_COOKIES",
-    "ALLOW_ORIGINS",
-];
-
 /// Why a node configured by `env` cannot be moved to version `to`: it sets
 /// legacy variables a 2.x node refuses at boot. `None` when `to` is older
 /// than 2.0 or unknown, or nothing legacy is set. No flag overrides it: the
@@ -118,7 +103,7 @@ pub fn v2_refusal(env: &[String], to: &str) -> Option<(String, Vec<String>)> {
     let mut set: Vec<&str> = env
         .iter()
         .filter_map(|e| e.split_once('=').map(|(n, _)| n))
-        .filter(|n| LEGACY_VARS.contains(n))
+        .filter(|n| super::legacy::is_legacy(n))
         .collect();
     set.dedup();
     if set.is_empty() {

@@ -6,7 +6,7 @@ pub mod config;
 pub mod godur;
 pub mod health;
 pub mod image;
+pub mod legacy;
 pub mod lock;
 pub mod logs;
 pub mod version;
-
