@@ -123,9 +123,3 @@ async fn two_rigs_get_two_servers_at_once() {
         "{network} left"
     );
 }
-
-#[test]
-fn tmp_image_only() {
-    let t = Instant::now();
-    eprintln!("{} in {:?}", postgres::image(), t.elapsed());
-}

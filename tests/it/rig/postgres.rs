@@ -1,39 +1,37 @@
 //! A real PostgreSQL server per test, for the lease era.
 //!
-//! **The image** (`cl-maint-rig-postgres:<hash>`) is built once per test
-//! process (and at most once at a time across processes: a `flock` on
-//! `target/cl-maint-rig/postgres-image.lock`) from Debian's `postgresql`
-//! package on this machine, the highest version under `/usr/lib/postgresql`;
-//! nothing is pulled. On the host, as user `postgres`, `initdb` makes a data
-//! directory (trust auth, locale `C`, UTF-8), [`CONF`] is appended to its
-//! `postgresql.conf`, [`HBA`] replaces its `pg_hba.conf`, and a single-user
-//! `postgres --single` runs [`BOOTSTRAP`] (role and database `chainlink`).
-//! A tar of the root file system follows: `postgres`, `psql` and `pg_isready`,
-//! the package's `lib` (without the JIT and its bitcode) and `share` folders,
-//! `/usr/share/zoneinfo`, every shared library `ldd` lists for them (the
-//! loader included), `/etc/passwd` and `/etc/group` with the host's
-//! `postgres` uid and gid, `/tmp` (mode 1777), and the data directory at
-//! `/var/lib/postgresql/data` (mode 0700, owned by that uid in the tar
-//! headers). The Engine API builds [`DOCKERFILE`] (`FROM scratch`, `ADD` of
-//! that tar, which keeps its owners) from a tar context. The tag hashes the
-//! server's `postgres --version` and every text above; an engine that has the
-//! tag already is not asked to build it again.
+//! **The image** `cl-maint-rig-postgres:<hash>` is built once per test process
+//! (one process at a time: a `flock` on `target/cl-maint-rig/postgres-image.lock`)
+//! from Debian's `postgresql` on this machine (the highest version under
+//! `/usr/lib/postgresql`); nothing is pulled. As the host's `postgres` user,
+//! `initdb` makes a data directory (trust, locale `C`, UTF-8); [`CONF`] is
+//! appended to its `postgresql.conf`, [`HBA`] replaces its `pg_hba.conf`, and
+//! `postgres --single` runs [`BOOTSTRAP`]. A tar of the root file system holds
+//! `postgres`, `psql`, `pg_isready`, the package's `lib` (without the JIT) and
+//! `share`, `/usr/share/zoneinfo`, every library `ldd` lists (and the loader),
+//! `/etc/passwd` and `/etc/group` with that user's uid and gid, `/tmp` (1777)
+//! and the data directory (0700, owned by that uid in the tar headers). The
+//! Engine API builds [`DOCKERFILE`] (`FROM scratch`, `ADD` of that tar, owners
+//! kept) from a tar context. The tag hashes `postgres --version` and these
+//! texts; an engine that has the tag already is not asked again.
 //!
-//! **The server**: [`Rig::database`] starts one per test on first use: a
-//! bridge network `<rig id>-db` and the container `<rig id>-pg` on it, port
-//! 5432 also published on `127.0.0.1`, both labelled with the rig's labels
-//! (the rig's `Drop` removes them), and returns once the server's log says it
-//! accepts connections.
+//! **The server**: [`Rig::database`] starts one per test on first use: network
+//! `<rig id>-db` and container `<rig id>-pg` on it, 5432 also published on
+//! 127.0.0.1, both with the rig's labels (the rig's `Drop` removes them), and
+//! returns once the server's log says it accepts connections.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use bollard::Docker;
-use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::container::LogOutput;
+use bollard::exec::StartExecResults;
 use bollard::models::{
     ContainerCreateBody, ExecConfig, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
     PortBinding,
@@ -61,17 +59,14 @@ pub const DOCKERFILE: &str = r#"FROM scratch
 ADD rootfs.tar /
 ENV PATH=/usr/lib/postgresql/{v}/bin PGDATA=/var/lib/postgresql/data TZ=UTC
 USER postgres
-WORKDIR /var/lib/postgresql
 STOPSIGNAL SIGINT
 EXPOSE 5432
 ENTRYPOINT ["postgres"]
-CMD ["-D", "/var/lib/postgresql/data"]
 "#;
 
 /// Appended to `postgresql.conf`: reachable on the network, the socket in
 /// `/tmp`, and durability traded for speed.
 pub const CONF: &str = "
-# cl-maint test rig
 listen_addresses = '*'
 unix_socket_directories = '/tmp'
 max_connections = 200
@@ -106,14 +101,12 @@ pub fn image() -> &'static str {
         // A thread and runtime of its own, like `images()`: the caller's
         // runtime may end before other tests use the result.
         std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(prepare(&rig_dir()))
         })
         .join()
-        .unwrap_or_else(|_| Err("building the PostgreSQL image panicked".to_string()))
+        .unwrap_or_else(|_| Err(anyhow!("building the PostgreSQL image panicked")))
+        .map_err(|e| format!("{e:#}"))
     });
     match result {
         Ok(tag) => tag,
@@ -121,46 +114,35 @@ pub fn image() -> &'static str {
     }
 }
 
-async fn prepare(rig_dir: &Path) -> Result<String, String> {
+async fn prepare(rig_dir: &Path) -> Result<String> {
     let install = Install::find()?;
-    let docker = super::connect().await?;
+    let docker = super::connect().await.map_err(|e| anyhow!(e))?;
     sweep_stale_networks(&docker).await;
     let tag = install.tag()?;
-    let _lock = FileLock::take(&rig_dir.join("postgres-image.lock"))?;
+    let _lock = FileLock::take(&rig_dir.join("postgres-image.lock")).map_err(|e| anyhow!(e))?;
     if docker.inspect_image(&tag).await.is_ok() {
         return Ok(tag);
     }
     let context = install.context()?;
-    let options = BuildImageOptionsBuilder::new()
-        .dockerfile("Dockerfile")
-        .t(&tag)
-        .rm(true)
-        .forcerm(true)
-        .build();
+    let options = BuildImageOptionsBuilder::new().t(&tag).rm(true).forcerm(true).build();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| format!("building {tag}: {e}"))?;
-        if let Some(detail) = info.error_detail {
-            return Err(format!("building {tag}: {}", detail.message.unwrap_or_default()));
+        if let Some(detail) = item.with_context(|| format!("building {tag}"))?.error_detail {
+            bail!("building {tag}: {}", detail.message.unwrap_or_default());
         }
     }
     Ok(tag)
 }
 
-/// Removes db networks left by test processes that no longer exist (their
-/// containers are swept when the rig starts).
+/// Removes db networks left by test processes that no longer exist (the
+/// rig sweeps their containers first).
 async fn sweep_stale_networks(docker: &Docker) {
     let filters = HashMap::from([("label".to_string(), vec![PID_LABEL.to_string()])]);
     let options = ListNetworksOptionsBuilder::new().filters(&filters).build();
     for n in docker.list_networks(Some(options)).await.unwrap_or_default() {
-        let pid = n
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(PID_LABEL))
-            .cloned()
-            .unwrap_or_default();
+        let pid = n.labels.unwrap_or_default().remove(PID_LABEL).unwrap_or_default();
         if !pid.is_empty() && !Path::new("/proc").join(&pid).exists() {
-            let _ = docker.remove_network(n.id.as_deref().unwrap_or_default()).await;
+            let _ = docker.remove_network(&n.id.unwrap_or_default()).await;
         }
     }
 }
@@ -172,27 +154,19 @@ struct Install {
 }
 
 impl Install {
-    /// The highest version under `/usr/lib/postgresql` with every part the
+    /// The highest version under `/usr/lib/postgresql`, with every part the
     /// image needs.
-    fn find() -> Result<Install, String> {
+    fn find() -> Result<Install> {
         let hint = "the PostgreSQL tests need Debian's `postgresql` package: run `apt-get install postgresql` (`bash .ci/run` installs it)";
-        let mut versions: Vec<(Vec<u32>, String)> = std::fs::read_dir(PG_ROOT)
-            .map_err(|e| format!("{hint} (cannot read {PG_ROOT}: {e})"))?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter_map(|v| Some((v.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?, v)))
-            .collect();
-        versions.sort();
-        let (_, version) = versions
-            .pop()
-            .ok_or_else(|| format!("{hint} (no version under {PG_ROOT})"))?;
+        let dirs = std::fs::read_dir(PG_ROOT).into_iter().flatten().flatten();
+        let names = dirs.filter_map(|e| e.file_name().into_string().ok());
+        let highest = names.filter_map(|v| Some((v.parse::<u32>().ok()?, v))).max();
+        let (_, version) = highest.ok_or_else(|| anyhow!("{hint} (no version under {PG_ROOT})"))?;
         let bin = Path::new(PG_ROOT).join(&version).join("bin");
-        let needed = ["postgres", "initdb", "psql", "pg_isready"].map(|b| bin.join(b));
         let share = PathBuf::from(format!("/usr/share/postgresql/{version}"));
-        let zoneinfo = PathBuf::from("/usr/share/zoneinfo");
-        for path in needed.iter().chain([&share, &zoneinfo]) {
-            if !path.exists() {
-                return Err(format!("{hint} ({} is missing)", path.display()));
-            }
+        let needed = ["postgres", "initdb", "psql", "pg_isready"].map(|b| bin.join(b));
+        for path in needed.iter().chain([&share, &PathBuf::from("/usr/share/zoneinfo")]) {
+            ensure!(path.exists(), "{hint} ({} is missing)", path.display());
         }
         Ok(Install { version, bin })
     }
@@ -202,309 +176,193 @@ impl Install {
     }
 
     /// `cl-maint-rig-postgres:<hash of the server's version and the texts>`.
-    fn tag(&self) -> Result<String, String> {
-        let out = output(Command::new(self.bin.join("postgres")).arg("--version"))?;
+    fn tag(&self) -> Result<String> {
+        let version = run(Command::new(self.bin.join("postgres")).arg("--version"), "")?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (out.trim(), self.dockerfile(), CONF, HBA, BOOTSTRAP, LAYOUT).hash(&mut hasher);
-        Ok(format!(
-            "cl-maint-rig-postgres:{:012x}",
-            hasher.finish() & 0xffff_ffff_ffff
-        ))
+        (version.trim(), self.dockerfile(), CONF, HBA, BOOTSTRAP, LAYOUT).hash(&mut hasher);
+        let hash = hasher.finish() & 0xffff_ffff_ffff;
+        Ok(format!("cl-maint-rig-postgres:{hash:012x}"))
     }
 
-    /// The build context: the Dockerfile and `rootfs.tar`.
-    fn context(&self) -> Result<Vec<u8>, String> {
-        let rootfs = self.rootfs()?;
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut append = |name: &str, data: &[u8]| {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            tar.append_data(&mut header, name, data)
-        };
-        append("Dockerfile", self.dockerfile().as_bytes()).map_err(|e| e.to_string())?;
-        append("rootfs.tar", &rootfs).map_err(|e| e.to_string())?;
-        tar.into_inner().map_err(|e| e.to_string())
+    /// The build context: the Dockerfile and `rootfs.tar`, made in a
+    /// scratch directory that `postgres` owns.
+    fn context(&self) -> Result<Vec<u8>> {
+        let work = std::env::temp_dir().join(format!("clm-pg-initdb-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        let rootfs = self.rootfs(&work);
+        let _ = std::fs::remove_dir_all(&work);
+        let mut context = RootFs::new();
+        context.entry("Dockerfile", Some(self.dockerfile().as_bytes()), 0o644, (0, 0))?;
+        context.entry("rootfs.tar", Some(&rootfs?), 0o644, (0, 0))?;
+        Ok(context.0.into_inner()?)
     }
 
     /// The image's whole file system, as a tar.
-    fn rootfs(&self) -> Result<Vec<u8>, String> {
-        let work = WorkDir::new()?;
-        let (uid, gid) = work.owner;
-        let data = self.initdb(&work)?;
-        let v = &self.version;
+    fn rootfs(&self, work: &Path) -> Result<Vec<u8>> {
+        let owner @ (uid, gid) = postgres_user()?;
+        std::fs::create_dir_all(work)?;
+        std::os::unix::fs::chown(work, Some(uid), Some(gid))?;
+        let data = self.initdb(work)?;
+        let (v, mut fs) = (&self.version, RootFs::new());
         let lib = Path::new(PG_ROOT).join(v).join("lib");
-        let mut fs = RootFs::new();
-        let skip_jit = |p: &Path| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name == "bitcode" || name.starts_with("llvmjit")
-        };
         let mut binaries = vec![];
         for b in ["postgres", "psql", "pg_isready"] {
-            let path = self.bin.join(b);
-            fs.file(&path, &format!("usr/lib/postgresql/{v}/bin/{b}"))?;
-            binaries.push(path);
+            binaries.push(self.bin.join(b));
+            fs.file(&self.bin.join(b), &format!("usr/lib/postgresql/{v}/bin/{b}"))?;
         }
-        fs.tree(&lib, &format!("usr/lib/postgresql/{v}/lib"), &skip_jit)?;
-        binaries.extend(
-            walk(&lib, &skip_jit)?
-                .into_iter()
-                .filter(|p| p.extension().is_some_and(|e| e == "so")),
-        );
-        fs.tree(
-            Path::new(&format!("/usr/share/postgresql/{v}")),
-            &format!("usr/share/postgresql/{v}"),
-            &|_| false,
-        )?;
+        let so = |p: &PathBuf| p.extension() == Some("so".as_ref());
+        binaries.extend(walk(&lib, &jit)?.into_iter().filter(so));
+        fs.tree(&lib, &format!("usr/lib/postgresql/{v}/lib"), &jit)?;
+        let share = format!("usr/share/postgresql/{v}");
+        fs.tree(&Path::new("/").join(&share), &share, &|_| false)?;
         fs.tree(Path::new("/usr/share/zoneinfo"), "usr/share/zoneinfo", &|_| false)?;
         for library in shared_libraries(&binaries)? {
-            fs.file(&library, library.to_str().unwrap_or_default().trim_start_matches('/'))?;
+            fs.file(&library, library.to_string_lossy().trim_start_matches('/'))?;
         }
-        let passwd = format!(
-            "root:x:0:0:root:/root:/bin/false\npostgres:x:{uid}:{gid}:PostgreSQL administrator:/var/lib/postgresql:/bin/false\n"
-        );
-        fs.text("etc/passwd", &passwd)?;
-        fs.text("etc/group", &format!("root:x:0:\npostgres:x:{gid}:\n"))?;
-        fs.text("etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n")?;
-        fs.dir("tmp", 0o1777, 0, 0)?;
-        fs.dir("var/lib/postgresql", 0o755, uid, gid)?;
+        let home = "/var/lib/postgresql:/bin/false";
+        let passwd = format!("root:x:0:0::/root:/bin/false\npostgres:x:{uid}:{gid}::{home}\n");
+        let group = format!("root:x:0:\npostgres:x:{gid}:\n");
+        let nsswitch = "passwd: files\ngroup: files\nhosts: files dns\n".to_string();
+        for (name, text) in [("passwd", passwd), ("group", group), ("nsswitch.conf", nsswitch)] {
+            fs.entry(&format!("etc/{name}"), Some(text.as_bytes()), 0o644, (0, 0))?;
+        }
+        fs.entry("tmp", None, 0o1777, (0, 0))?;
+        fs.entry("var/lib/postgresql", None, 0o755, owner)?;
         fs.tree(&data, PGDATA.trim_start_matches('/'), &|_| false)?;
-        fs.finish()
+        Ok(fs.0.into_inner()?)
     }
 
-    /// `initdb` and the bootstrap SQL, as the host's `postgres` user (or as
-    /// this user when not root); returns the data directory.
-    fn initdb(&self, work: &WorkDir) -> Result<PathBuf, String> {
-        let data = work.path.join("data");
-        let as_owner = |bin: &str| {
-            let path = self.bin.join(bin);
-            let mut cmd = if work.runuser {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(path);
-                c
-            } else {
-                Command::new(path)
-            };
-            cmd.current_dir(&work.path);
-            cmd
+    /// `initdb` in `work`, the config, and the bootstrap SQL in single-user
+    /// mode, as `postgres`; returns the data directory.
+    fn initdb(&self, work: &Path) -> Result<PathBuf> {
+        let data = work.join("data");
+        let run_as_postgres = |bin: &str, args: String, input: &str| {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(self.bin.join(bin));
+            run(cmd.args(args.split(' ')).current_dir(work), input)
         };
-        output(as_owner("initdb").arg("-D").arg(&data).args([
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "--locale=C",
-            "-E",
-            "UTF8",
-        ]))?;
+        let pgdata = data.display();
+        let args = format!("-D {pgdata} -A trust -U postgres --no-sync --locale=C -E UTF8");
+        run_as_postgres("initdb", args, "")?;
         let conf = data.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf).map_err(|e| format!("reading {}: {e}", conf.display()))?;
-        text.push_str(CONF);
-        std::fs::write(&conf, text).map_err(|e| format!("writing {}: {e}", conf.display()))?;
-        let hba = data.join("pg_hba.conf");
-        std::fs::write(&hba, HBA).map_err(|e| format!("writing {}: {e}", hba.display()))?;
-        let mut single = as_owner("postgres");
-        single.arg("--single").arg("-D").arg(&data).arg("postgres");
-        let out = run_with_stdin(&mut single, BOOTSTRAP)?;
-        if out.contains("ERROR") {
-            return Err(format!("bootstrapping the database failed:\n{out}"));
-        }
+        let text = std::fs::read_to_string(&conf)? + CONF;
+        std::fs::write(&conf, text)?;
+        std::fs::write(data.join("pg_hba.conf"), HBA)?;
+        let out = run_as_postgres("postgres", format!("--single -D {pgdata} postgres"), BOOTSTRAP)?;
+        ensure!(!out.contains("ERROR"), "bootstrapping the database failed:\n{out}");
         Ok(data)
     }
 }
 
-/// A scratch directory owned by the user `initdb` runs as, removed on drop.
-struct WorkDir {
-    path: PathBuf,
-    owner: (u32, u32),
-    runuser: bool,
+/// The JIT's parts (left out: `jit = off`).
+fn jit(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().as_bytes();
+    name == b"bitcode" || name.starts_with(b"llvmjit")
 }
 
-impl WorkDir {
-    fn new() -> Result<WorkDir, String> {
-        use std::os::unix::fs::PermissionsExt;
-        let path = std::env::temp_dir().join(format!("clm-pg-initdb-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
-        // SAFETY: plain libc calls; getpwnam's result is read at once.
-        let (runuser, owner) = unsafe {
-            if libc::geteuid() == 0 {
-                let pw = libc::getpwnam(c"postgres".as_ptr());
-                if pw.is_null() {
-                    return Err("no user `postgres` on this machine: run `apt-get install postgresql`".into());
-                }
-                (true, ((*pw).pw_uid, (*pw).pw_gid))
-            } else {
-                (false, (libc::geteuid(), libc::getegid()))
-            }
-        };
-        let work = WorkDir { path, owner, runuser };
-        std::os::unix::fs::chown(&work.path, Some(owner.0), Some(owner.1)).map_err(|e| format!("chown: {e}"))?;
-        std::fs::set_permissions(&work.path, std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
-        Ok(work)
+/// The host's `postgres` user, who runs `initdb` (through `runuser`).
+fn postgres_user() -> Result<(u32, u32)> {
+    // SAFETY: plain libc calls; getpwnam's result is read at once.
+    unsafe {
+        ensure!(
+            libc::geteuid() == 0,
+            "building the PostgreSQL image needs root (to run initdb as postgres)"
+        );
+        let pw = libc::getpwnam(c"postgres".as_ptr());
+        ensure!(!pw.is_null(), "no user `postgres`: run `apt-get install postgresql`");
+        Ok(((*pw).pw_uid, (*pw).pw_gid))
     }
 }
 
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-/// A tar of a root file system, each path once.
-struct RootFs {
-    tar: tar::Builder<Vec<u8>>,
-    names: HashSet<String>,
-}
+/// A tar, each path in it once.
+struct RootFs(tar::Builder<Vec<u8>>, HashSet<String>);
 
 impl RootFs {
     fn new() -> RootFs {
         let mut tar = tar::Builder::new(Vec::new());
         tar.follow_symlinks(false);
-        RootFs {
-            tar,
-            names: HashSet::new(),
-        }
+        RootFs(tar, HashSet::new())
     }
 
     /// The file at `src` (symlinks resolved) as `name`.
-    fn file(&mut self, src: &Path, name: &str) -> Result<(), String> {
-        if self.names.insert(name.to_string()) {
-            let real = src.canonicalize().map_err(|e| format!("{}: {e}", src.display()))?;
-            let mut file = std::fs::File::open(&real).map_err(|e| format!("{}: {e}", real.display()))?;
-            self.tar
-                .append_file(name, &mut file)
-                .map_err(|e| format!("adding {}: {e}", real.display()))?;
+    fn file(&mut self, src: &Path, name: &str) -> Result<()> {
+        if self.1.insert(name.to_string()) {
+            let mut file = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+            self.0.append_file(name, &mut file)?;
         }
         Ok(())
     }
 
     /// The tree at `src` as `name`, symlinks kept, owners and modes as on disk.
-    fn tree(&mut self, src: &Path, name: &str, skip: &dyn Fn(&Path) -> bool) -> Result<(), String> {
-        self.tar
-            .append_path_with_name(src, name)
-            .map_err(|e| format!("adding {}: {e}", src.display()))?;
+    fn tree(&mut self, src: &Path, name: &str, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
+        self.0.append_path_with_name(src, name)?;
         for path in walk(src, skip)? {
-            let rel = path.strip_prefix(src).map_err(|e| e.to_string())?;
-            let entry = format!("{name}/{}", rel.display());
-            if self.names.insert(entry.clone()) {
-                self.tar
+            let entry = format!("{name}/{}", path.strip_prefix(src)?.display());
+            if self.1.insert(entry.clone()) {
+                self.0
                     .append_path_with_name(&path, &entry)
-                    .map_err(|e| format!("adding {}: {e}", path.display()))?;
+                    .with_context(|| format!("{}", path.display()))?;
             }
         }
         Ok(())
     }
 
-    fn text(&mut self, name: &str, text: &str) -> Result<(), String> {
+    /// A file with `data` (a directory when `data` is `None`).
+    fn entry(&mut self, name: &str, data: Option<&[u8]>, mode: u32, owner: (u32, u32)) -> Result<()> {
         let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        self.tar
-            .append_data(&mut header, name, text.as_bytes())
-            .map_err(|e| e.to_string())
-    }
-
-    fn dir(&mut self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<(), String> {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_size(0);
+        header.set_entry_type(data.map_or(tar::EntryType::Directory, |_| tar::EntryType::Regular));
+        let data = data.unwrap_or_default();
+        header.set_size(data.len() as u64);
         header.set_mode(mode);
-        header.set_uid(uid.into());
-        header.set_gid(gid.into());
+        header.set_uid(owner.0.into());
+        header.set_gid(owner.1.into());
         header.set_cksum();
-        self.tar
-            .append_data(&mut header, name, std::io::empty())
-            .map_err(|e| e.to_string())
-    }
-
-    fn finish(self) -> Result<Vec<u8>, String> {
-        self.tar.into_inner().map_err(|e| e.to_string())
+        Ok(self.0.append_data(&mut header, name, data)?)
     }
 }
 
-/// Every path under `dir` (parents before children), without those `skip`
-/// names and what is under them.
-fn walk(dir: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>, String> {
-    let mut found = vec![];
+/// Every path under `dir` (parents first), but those `skip` names and what
+/// is under them.
+fn walk(dir: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("reading {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .collect();
+        .with_context(|| format!("reading {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        if skip(&path) {
-            continue;
-        }
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        found.push(path.clone());
-        if is_dir {
-            found.extend(walk(&path, skip)?);
+    let mut found = vec![];
+    for entry in entries.into_iter().filter(|e| !skip(&e.path())) {
+        found.push(entry.path());
+        if entry.file_type()?.is_dir() {
+            found.extend(walk(&entry.path(), skip)?);
         }
     }
     Ok(found)
 }
 
 /// The shared libraries (and the loader) `ldd` lists for `binaries`.
-fn shared_libraries(binaries: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let out = Command::new("ldd")
-        .args(binaries)
-        .output()
-        .map_err(|e| format!("cannot run ldd: {e}"))?;
-    let mut libraries: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|line| line.starts_with('\t'))
-        .filter_map(|line| {
-            let path = line.split_once("=>").map_or(line, |(_, p)| p).trim();
-            let path = path.split(" (").next()?.trim();
-            path.starts_with('/').then(|| PathBuf::from(path))
-        })
-        .collect();
+fn shared_libraries(binaries: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let out = Command::new("ldd").args(binaries).output().context("running ldd")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `\tname => /path (0x…)`, `\t/loader (0x…)`; a file's own line is not indented.
+    let deps = text.lines().filter(|l| l.starts_with('\t'));
+    let paths = deps.filter_map(|l| l.split_whitespace().find(|t| t.starts_with('/')));
+    let mut libraries: Vec<PathBuf> = paths.map(PathBuf::from).collect();
     libraries.sort();
     libraries.dedup();
-    if !libraries.iter().any(|l| l.to_string_lossy().contains("ld-linux")) {
-        return Err(format!("ldd listed no loader for {}", binaries[0].display()));
-    }
+    let loader = libraries.iter().any(|l| l.to_string_lossy().contains("/ld-linux"));
+    ensure!(loader, "ldd listed no loader for {binaries:?}");
     Ok(libraries)
 }
 
-/// Runs `cmd`, returning its stdout or an error with its stderr.
-fn output(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs `cmd` with `input` on stdin; returns stdout and stderr.
-fn run_with_stdin(cmd: &mut Command, input: &str) -> Result<String, String> {
+/// Runs `cmd` with `input` on stdin; returns its output (stdout and
+/// stderr), or an error with it.
+fn run(cmd: &mut Command, input: &str) -> Result<String> {
     use std::io::Write;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(input.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        return Err(format!("{cmd:?} failed ({}):\n{text}", out.status));
-    }
+    let child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = child.spawn().with_context(|| format!("cannot run {cmd:?}"))?;
+    child.stdin.take().expect("piped stdin").write_all(input.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "{cmd:?} failed ({}):\n{text}", out.status);
     Ok(text)
 }
 
@@ -530,65 +388,56 @@ impl Rig {
     /// concurrent calls get the same one).
     pub async fn database(&self) -> Arc<Postgres> {
         static SERVERS: OnceLock<Servers> = OnceLock::new();
-        let cell = SERVERS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap()
-            .entry(self.id.clone())
-            .or_default()
-            .clone();
-        cell.get_or_init(|| async { Arc::new(Postgres::launch(self).await) })
-            .await
-            .clone()
+        let servers = SERVERS.get_or_init(Default::default);
+        let cell = servers.lock().unwrap().entry(self.id.clone()).or_default().clone();
+        let started = cell.get_or_init(|| async { Arc::new(Postgres::launch(self).await) });
+        started.await.clone()
     }
+}
+
+/// Unwraps `result`, or panics saying what failed.
+fn must<T, E: std::fmt::Display>(result: Result<T, E>, what: impl std::fmt::Display) -> T {
+    result.unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 impl Postgres {
     async fn launch(rig: &Rig) -> Postgres {
-        let image = image();
-        let docker = rig.docker.clone();
-        let network = format!("{}-db", rig.id);
-        let container = format!("{}-pg", rig.id);
-        docker
-            .create_network(NetworkCreateRequest {
-                name: network.clone(),
-                driver: Some("bridge".into()),
-                labels: Some(rig.labels()),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("creating network {network}: {e}"));
-        let host_port = free_port();
-        let bindings = HashMap::from([(
-            "5432/tcp".to_string(),
-            Some(vec![PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some(host_port.to_string()),
-            }]),
-        )]);
-        let body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            labels: Some(rig.labels()),
-            host_config: Some(HostConfig {
-                network_mode: Some(network.clone()),
-                port_bindings: Some(bindings),
-                ..Default::default()
-            }),
+        let (image, docker) = (image(), rig.docker.clone());
+        let (network, container) = (format!("{}-db", rig.id), format!("{}-pg", rig.id));
+        let labels = Some(rig.labels());
+        let request = NetworkCreateRequest {
+            name: network.clone(),
+            labels: labels.clone(),
             ..Default::default()
         };
-        docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(&container).build()),
-                body,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("creating {container}: {e}"));
+        let created = docker.create_network(request).await;
+        must(created, format!("creating network {network}"));
+        let host_port = free_port();
+        let binding = PortBinding {
+            host_ip: Some("127.0.0.1".into()),
+            host_port: Some(host_port.to_string()),
+        };
+        let host_config = HostConfig {
+            network_mode: Some(network.clone()),
+            port_bindings: Some(HashMap::from([("5432/tcp".to_string(), Some(vec![binding]))])),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            labels,
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new().name(&container).build();
+        let created = docker.create_container(Some(options), body).await;
+        must(created, format!("creating {container}"));
         let secret = std::collections::hash_map::RandomState::new().hash_one((&rig.id, Instant::now()));
+        let password = format!("pg-secret-{secret:016x}");
         let pg = Postgres {
             container,
             network,
             host_port,
-            password: format!("pg-secret-{secret:016x}"),
+            password,
             docker,
         };
         pg.start().await;
@@ -598,18 +447,17 @@ impl Postgres {
     /// `postgresql://chainlink:<password>@<container>:5432/chainlink?sslmode=disable`:
     /// the URL a node on [`Postgres::network`] uses.
     pub fn url(&self) -> String {
-        format!(
-            "postgresql://chainlink:{}@{}:5432/chainlink?sslmode=disable",
-            self.password, self.container
-        )
+        self.url_at(&format!("{}:5432", self.container))
     }
 
     /// The same database through the published port on 127.0.0.1.
     pub fn host_url(&self) -> String {
-        format!(
-            "postgresql://chainlink:{}@127.0.0.1:{}/chainlink?sslmode=disable",
-            self.password, self.host_port
-        )
+        self.url_at(&format!("127.0.0.1:{}", self.host_port))
+    }
+
+    fn url_at(&self, address: &str) -> String {
+        let password = &self.password;
+        format!("postgresql://chainlink:{password}@{address}/chainlink?sslmode=disable")
     }
 
     /// Runs `sql` with `psql -Atc` as `postgres` on the server's socket, in
@@ -629,77 +477,58 @@ impl Postgres {
             cmd: Some(cmd.map(String::from).to_vec()),
             ..Default::default()
         };
-        let fail = |e: &dyn std::fmt::Display| -> ! { panic!("psql {sql:?} in {}: {e}", self.container) };
-        let exec = self
-            .docker
-            .create_exec(&self.container, config)
-            .await
-            .unwrap_or_else(|e| fail(&e));
-        let (mut stdout, mut stderr) = (String::new(), String::new());
-        let options = StartExecOptions {
-            detach: false,
-            ..Default::default()
+        let what = format!("psql {sql:?} in {}", self.container);
+        let exec = must(self.docker.create_exec(&self.container, config).await, &what);
+        let StartExecResults::Attached { mut output, .. } = must(self.docker.start_exec(&exec.id, None).await, &what)
+        else {
+            panic!("{what}: the exec detached");
         };
-        match self.docker.start_exec(&exec.id, Some(options)).await {
-            Ok(StartExecResults::Attached { mut output, .. }) => {
-                while let Some(chunk) = output.next().await {
-                    match chunk {
-                        Ok(bollard::container::LogOutput::StdErr { message }) => {
-                            stderr.push_str(&String::from_utf8_lossy(&message))
-                        }
-                        Ok(other) => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-                        Err(e) => fail(&e),
-                    }
-                }
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        while let Some(chunk) = output.next().await {
+            match must(chunk, &what) {
+                LogOutput::StdErr { message } => stderr.push_str(&String::from_utf8_lossy(&message)),
+                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
             }
-            Ok(StartExecResults::Detached) => fail(&"the exec detached"),
-            Err(e) => fail(&e),
         }
-        let code = self.docker.inspect_exec(&exec.id).await.map(|i| i.exit_code);
-        match code {
-            Ok(Some(0)) => stdout.trim().to_string(),
-            other => fail(&format!("exit {other:?}: {stderr}")),
+        match must(self.docker.inspect_exec(&exec.id).await, &what).exit_code {
+            Some(0) => stdout.trim().to_string(),
+            code => panic!("{what}: exit {code:?}: {stderr}"),
         }
     }
 
     /// `docker stop`: a fast shutdown (SIGINT), the data kept.
     pub async fn stop(&self) {
-        self.docker
-            .stop_container(&self.container, Some(StopContainerOptionsBuilder::new().t(10).build()))
-            .await
-            .unwrap_or_else(|e| panic!("stopping {}: {e}", self.container));
+        let options = StopContainerOptionsBuilder::new().t(10).build();
+        let stopped = self.docker.stop_container(&self.container, Some(options)).await;
+        must(stopped, format!("stopping {}", self.container));
     }
 
-    /// `docker start`, returning once the server accepts connections again.
+    /// `docker start`, returning once the server accepts connections again
+    /// (its log says so once more than before).
     pub async fn start(&self) {
-        let before = self.ready_lines().await;
-        self.docker
-            .start_container(&self.container, None)
-            .await
-            .unwrap_or_else(|e| panic!("starting {}: {e}", self.container));
-        let waited = tokio::time::timeout(START_WITHIN, async {
-            let mut seen = 0;
-            let options = LogsOptionsBuilder::new().stdout(true).stderr(true).follow(true).build();
-            let mut stream = self.docker.logs(&self.container, Some(options));
-            let mut buffer = String::new();
+        let before = self.log().await.matches(READY).count();
+        let started = self.docker.start_container(&self.container, None).await;
+        must(started, format!("starting {}", self.container));
+        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).follow(true).build();
+        let mut stream = self.docker.logs(&self.container, Some(options));
+        let (mut buffer, mut seen) = (String::new(), 0);
+        let ready = tokio::time::timeout(START_WITHIN, async {
             while let Some(Ok(chunk)) = stream.next().await {
                 buffer.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
                 while let Some(newline) = buffer.find('\n') {
-                    let line: String = buffer.drain(..=newline).collect();
-                    seen += usize::from(line.contains(READY));
+                    seen += usize::from(buffer.drain(..=newline).as_str().contains(READY));
                     if seen > before {
                         return true;
                     }
                 }
             }
-            false
-        })
-        .await;
-        if waited != Ok(true) {
+            false // the server exited
+        });
+        if ready.await != Ok(true) {
+            let log = self.log().await;
             panic!(
-                "{} did not accept connections within {START_WITHIN:?}; its log:\n{}",
-                self.container,
-                self.log().await
+                "{} did not accept connections within {START_WITHIN:?}; its log:\n{log}",
+                self.container
             );
         }
     }
@@ -717,23 +546,19 @@ impl Postgres {
             container: container.to_string(),
             force: Some(true),
         };
-        self.docker
-            .disconnect_network(&self.network, request)
-            .await
-            .unwrap_or_else(|e| panic!("disconnecting {container} from {}: {e}", self.network));
+        let done = self.docker.disconnect_network(&self.network, request).await;
+        must(done, format!("disconnecting {container} from {}", self.network));
     }
 
     /// `docker network connect`: `container` reaches the server as
-    /// [`Postgres::container`].
+    /// [`Postgres::container`] again.
     pub async fn connect(&self, container: &str) {
         let request = NetworkConnectRequest {
             container: container.to_string(),
             endpoint_config: None,
         };
-        self.docker
-            .connect_network(&self.network, request)
-            .await
-            .unwrap_or_else(|e| panic!("connecting {container} to {}: {e}", self.network));
+        let done = self.docker.connect_network(&self.network, request).await;
+        must(done, format!("connecting {container} to {}", self.network));
     }
 
     /// Sets the version the downgrade guard reads, like Chainlink's
@@ -755,16 +580,10 @@ impl Postgres {
         if self.psql("SELECT to_regclass('lease_lock') IS NOT NULL").await != "t" {
             return None;
         }
-        let row = self
-            .psql("SELECT client_id::text || '|' || (expires_at > NOW())::text FROM lease_lock LIMIT 1")
-            .await;
+        let sql = "SELECT client_id::text || '|' || (expires_at > NOW())::text FROM lease_lock LIMIT 1";
+        let row = self.psql(sql).await;
         let (client, live) = row.split_once('|')?;
         Some((client.to_string(), live == "true"))
-    }
-
-    /// How many times the log says the server was ready.
-    async fn ready_lines(&self) -> usize {
-        self.log().await.matches(READY).count()
     }
 
     /// The server's log so far.
