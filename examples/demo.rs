@@ -7,6 +7,9 @@
 //! and removes the sandbox. With Debian's `docker-registry` installed the
 //! images are served by a registry on 127.0.0.1 and pulled for real;
 //! without it they are built on the engine and the upgrade uses `--pull never`.
+//! With Debian's `postgresql` installed the node is a lease-era node whose
+//! lock lives in a PostgreSQL server of the sandbox's own (built from those
+//! binaries); without it the node keeps the bolt era's file lock.
 
 #[allow(dead_code)]
 #[path = "../tests/it/rig/images.rs"]
@@ -14,6 +17,9 @@ mod images;
 #[allow(dead_code)]
 #[path = "../tests/it/rig/journal.rs"]
 mod journal;
+#[allow(dead_code)]
+#[path = "../tests/it/rig/postgres.rs"]
+mod postgres;
 #[allow(dead_code)]
 #[path = "../tests/it/rig/registry.rs"]
 mod registry;
@@ -28,6 +34,17 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOp
 
 const NAME: &str = "cl-maint-demo";
 const LABEL: &str = "io.cl-maint.demo";
+/// Used by the shared PostgreSQL code (its stale-network sweep).
+const PID_LABEL: &str = "io.cl-maint.demo-pid";
+
+/// Used by the shared PostgreSQL code: where the rig keeps its files.
+fn rig_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("cl-maint-rig");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
 
 /// Used by the shared image code.
 async fn connect() -> Result<Docker, String> {
@@ -59,10 +76,7 @@ struct Sandbox {
 
 async fn setup() -> Result<Sandbox, String> {
     let docker = connect().await?;
-    let rig_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("cl-maint-rig");
-    std::fs::create_dir_all(&rig_dir).map_err(|e| e.to_string())?;
+    let rig_dir = rig_dir();
     println!("demo: building the node double and its images (1.0.0 and 1.1.0)...");
     let (images, pull) = match images::prepare(&rig_dir).await {
         Ok(images) => (images, "always"),
@@ -89,13 +103,21 @@ async fn setup() -> Result<Sandbox, String> {
         }
     }
     let port = free_port();
+    let mut env = vec!["ROOT=/chainlink".to_string()];
+    let mut network = None;
+    if Path::new("/usr/lib/postgresql").exists() {
+        println!("demo: starting the sandbox's PostgreSQL server (the node keeps its lease there)...");
+        let labels = HashMap::from([(LABEL.to_string(), "1".to_string())]);
+        let pg = postgres::Postgres::launch_named(docker.clone(), NAME, labels.clone(), labels, None).await;
+        env.extend(["CL_DOUBLE_LOCK=lease".to_string(), format!("DATABASE_URL={}", pg.url())]);
+        network = Some(pg.network.clone());
+    } else {
+        println!("demo: no PostgreSQL binaries (apt-get install postgresql); the node keeps the bolt era's file lock");
+        env.extend(["CL_DOUBLE_LOCK=bolt".to_string(), "DATABASE_TIMEOUT=0".to_string()]);
+    }
     let body = ContainerCreateBody {
         image: Some(old.clone()),
-        env: Some(vec![
-            "ROOT=/chainlink".into(),
-            "CL_DOUBLE_LOCK=lease".into(),
-            "DATABASE_URL=postgresql://chainlink:demo-password@db.internal:5432/chainlink".into(),
-        ]),
+        env: Some(env),
         labels: Some(HashMap::from([(LABEL.to_string(), "1".to_string())])),
         host_config: Some(HostConfig {
             binds: Some(vec![format!("{}:/chainlink", dir.display())]),
@@ -106,6 +128,7 @@ async fn setup() -> Result<Sandbox, String> {
                     host_port: Some(port.to_string()),
                 }]),
             )])),
+            network_mode: network,
             ..Default::default()
         }),
         ..Default::default()
@@ -146,6 +169,7 @@ async fn remove_sandbox(docker: &Docker) {
         NAME.to_string(),
         format!("{NAME}-cl-maint-standby"),
         format!("{NAME}-cl-maint-old"),
+        format!("pg-{NAME}"),
     ] {
         if let Ok(c) = docker.inspect_container(&name, None).await
             && c.config.and_then(|c| c.labels).is_some_and(|l| l.contains_key(LABEL))
@@ -154,6 +178,11 @@ async fn remove_sandbox(docker: &Docker) {
                 .remove_container(&name, Some(RemoveContainerOptionsBuilder::new().force(true).build()))
                 .await;
         }
+    }
+    if let Ok(n) = docker.inspect_network(&format!("{NAME}-db"), None).await
+        && n.labels.is_some_and(|l| l.contains_key(LABEL))
+    {
+        let _ = docker.remove_network(&format!("{NAME}-db")).await;
     }
 }
 

@@ -217,6 +217,16 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// Whether a node's last lines say it stopped because its database did not
+/// answer (`opening db: …`), not because of anything in it: a node started
+/// again once the database is back runs.
+pub fn database_unreachable(tail: &[String]) -> bool {
+    tail.iter().any(|line| {
+        let m = message(line);
+        m.contains("opening db:") && !m.contains("lower than database version")
+    })
+}
+
 /// The port of a `Listening and serving HTTP on ADDR:PORT` line (the web
 /// server's start, in any log format), if `line` is one.
 pub fn listening_port(line: &str) -> Option<u16> {
@@ -316,6 +326,17 @@ mod tests {
         ] {
             assert_eq!(classify(line), None, "{line}");
         }
+    }
+
+    #[test]
+    fn a_database_that_did_not_answer_is_told_apart() {
+        let down = vec![
+            "opening db: failed to take initial lease on database: failed to get lease lock: connection refused"
+                .to_string(),
+        ];
+        assert!(database_unreachable(&down));
+        let newer = vec!["Application version (1.0.0) is lower than database version (1.1.0)".to_string()];
+        assert!(!database_unreachable(&newer));
     }
 
     #[test]

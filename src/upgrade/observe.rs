@@ -108,7 +108,7 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
         (None, Some(p)) => {
             let tag = crate::reference::pull_parts(&current_reference).1;
             let owner = name_of(p);
-            image_version::learn(engine, &current_reference, primary_image.as_ref(), &tag, &owner).await
+            image_version::learn(engine, &current_reference, primary_image.as_ref(), tag, &owner).await
         }
         (None, None) => None,
     };

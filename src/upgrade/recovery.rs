@@ -10,6 +10,10 @@ use super::{Executor, Failure, describe, recovery_timeout};
 use crate::handoff::steps;
 use crate::handoff::waits::{self, WaitFailure};
 
+/// How long to wait before starting again a node whose database did not
+/// answer.
+const DATABASE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl<E: Engine> Executor<'_, E> {
     /// Before the primary was signalled: check the original still holds the
     /// lock before saying so, and never remove a standby that holds it.
@@ -101,18 +105,7 @@ impl<E: Engine> Executor<'_, E> {
         let _ = self.engine.stop(standby, self.opts.stop_timeout).await;
         self.begin(&format!("starting the original {name} again"));
         let restarted = match self.restore_original(true).await {
-            Ok(id) => {
-                waits::serving(
-                    self.engine,
-                    &id,
-                    &p.primary_addr,
-                    recovery_timeout(self.opts),
-                    self.interrupt,
-                    true,
-                )
-                .await
-                .result
-            }
+            Ok(id) => self.serving_again(&id).await,
             Err(e) => Err(WaitFailure::Engine(e.to_string())),
         };
         match restarted {
@@ -144,6 +137,38 @@ impl<E: Engine> Executor<'_, E> {
                 )
             }
             Err(back) => self.old_cannot_run(standby, failure, back, new_version_held).await,
+        }
+    }
+
+    /// Waits for the restarted original `id` to serve. A database that
+    /// does not answer yet (a restart, a network blip) stops a starting node
+    /// at once; the original is started again, every
+    /// [`DATABASE_RETRY`], until the recovery deadline.
+    async fn serving_again(&self, id: &str) -> Result<tokio::time::Instant, WaitFailure> {
+        let deadline = tokio::time::Instant::now() + recovery_timeout(self.opts);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let result = waits::serving(self.engine, id, &self.plan.primary_addr, left, self.interrupt, true)
+                .await
+                .result;
+            match &result {
+                Err(WaitFailure::Exited { tail, .. })
+                    if crate::node::logs::database_unreachable(tail)
+                        && tokio::time::Instant::now() + DATABASE_RETRY < deadline
+                        && !self.interrupt.is_set() =>
+                {
+                    self.events.note(&format!(
+                        "{} could not reach its database; starting it again in {}s",
+                        self.plan.container,
+                        DATABASE_RETRY.as_secs()
+                    ));
+                    tokio::time::sleep(DATABASE_RETRY).await;
+                    if let Err(e) = self.engine.start(id).await {
+                        return Err(WaitFailure::Engine(e.to_string()));
+                    }
+                }
+                _ => return result,
+            }
         }
     }
 

@@ -273,7 +273,7 @@ async fn upgrade_all_stops_at_the_first_failure_and_leaves_the_rest_untouched() 
     let dir = scratch(&rig_a.id);
     let config = nodes_config(&dir, "", &[("a-first", &a.name), ("b-second", &b.name)]);
     let run = cl_maint(
-        &["upgrade", "--all", "--tag", "9.9.9-no-such-tag", "--config", &config],
+        &["upgrade", "--all", "--tag", "1.9.9-no-such-tag", "--config", &config],
         &[],
     )
     .await;

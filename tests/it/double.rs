@@ -209,16 +209,11 @@ async fn lease_holder_exits_when_another_node_takes_the_lease() {
     let rig = Rig::new("lease-lost").await;
     let a = holder(&rig, Gen::Lease, &[]).await;
     // Another client writes itself into the lease row, as a rogue node would.
-    let far = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        + Duration::from_secs(60);
-    std::fs::write(
-        rig.dir.join("lease_lock.rogue"),
-        format!("rogue-client {}\n", far.as_nanos()),
+    let db = rig.database().await;
+    db.psql(
+        "UPDATE lease_lock SET client_id = '00000000-0000-4000-8000-00000000beef', expires_at = NOW() + interval '60 seconds'",
     )
-    .unwrap();
-    std::fs::rename(rig.dir.join("lease_lock.rogue"), rig.dir.join("lease_lock")).unwrap();
+    .await;
     assert_eq!(rig.wait_exit(&a, Duration::from_secs(10)).await, 1);
     let log = rig.logs(&a).await;
     assert!(
@@ -376,11 +371,20 @@ async fn images_are_static_scratch_images_with_node_defaults() {
     assert_eq!(config.user.as_deref(), Some(crate::rig::images::NODE_UID));
     assert_eq!(config.entrypoint, Some(vec!["chainlink".to_string()]));
     assert_eq!(config.cmd, Some(vec!["local".to_string(), "node".to_string()]));
+    // Like Chainlink's: no version label, no version env.
     let env = config.env.unwrap_or_default();
-    assert!(env.contains(&format!("CHAINLINK_VERSION={NEW}")), "{env:?}");
+    assert!(!env.iter().any(|e| e.starts_with("CHAINLINK_VERSION=")), "{env:?}");
+    assert!(
+        !config
+            .labels
+            .unwrap_or_default()
+            .contains_key("org.opencontainers.image.version"),
+        "no version label"
+    );
     assert!(config.healthcheck.is_some());
-    // FROM scratch: the binary's layer and WORKDIR's, nothing from a base image.
-    assert_eq!(image.root_fs.unwrap().layers.unwrap_or_default().len(), 2);
+    // FROM scratch: the binary's layer, its version file's and WORKDIR's,
+    // nothing from a base image.
+    assert_eq!(image.root_fs.unwrap().layers.unwrap_or_default().len(), 3);
     let digests = image.repo_digests.unwrap_or_default();
     assert!(
         digests.iter().any(|d| d.starts_with(&images().repo)),

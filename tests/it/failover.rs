@@ -97,9 +97,15 @@ pub async fn primary_on_volume(rig: &Rig) -> Node {
         })
         .await
         .unwrap();
+    let db = rig.database().await;
+    let across = rig.uses_second();
     let body = ContainerCreateBody {
         image: Some(rig.images.reference(crate::rig::OLD)),
-        env: Some(vec!["ROOT=/chainlink".into(), "CL_DOUBLE_LOCK=lease".into()]),
+        env: Some(vec![
+            "ROOT=/chainlink".into(),
+            "CL_DOUBLE_LOCK=lease".into(),
+            format!("DATABASE_URL={}", db.url_for(across)),
+        ]),
         // A fresh volume belongs to root.
         user: Some("0".into()),
         labels: Some(labels),
@@ -112,6 +118,7 @@ pub async fn primary_on_volume(rig: &Rig) -> Node {
                     host_port: Some(port.to_string()),
                 }]),
             )])),
+            network_mode: (!across).then(|| db.network.clone()),
             ..Default::default()
         }),
         ..Default::default()

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod config;
+mod db_faults;
 mod double;
 mod dry_runs;
 mod endpoints;
@@ -27,3 +28,4 @@ mod secrets;
 mod two_hosts;
 mod upgrade;
 mod upgrade_faults;
+mod v2_nodes;

@@ -75,11 +75,19 @@ async fn a_secondary_is_a_member_only_when_proven() {
 
     // Another node's standby, left from Chainlink's example: the same image,
     // the default name, its own database.
-    let other_db = rig.dir.join("sepolia");
-    std::fs::create_dir_all(&other_db).unwrap();
+    let other_dir = rig.dir.join("sepolia");
+    std::fs::create_dir_all(&other_dir).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&other_db, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let stranger = secondary_named(&rig, "sepolia", vec!["ROOT=/chainlink/sepolia".into()]).await;
+    std::fs::set_permissions(&other_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let stranger = secondary_named(
+        &rig,
+        "sepolia",
+        vec![
+            "ROOT=/chainlink/sepolia".into(),
+            "DATABASE_URL=postgresql://chainlink:sepolia-pw@db/sepolia".into(),
+        ],
+    )
+    .await;
     rig.wait_serving(&stranger, Duration::from_secs(20)).await;
     let port = free_port().to_string();
     for args in [

@@ -32,9 +32,13 @@ fn restart_unless_stopped(h: &mut HostConfig) {
 }
 
 /// Marks the test's database as migrated by `version` (the double's
-/// downgrade guard then refuses every older version).
-fn migrated_by(rig: &Rig, version: &str) {
-    std::fs::write(rig.dir.join("db_version"), format!("{version}\n")).expect("write db_version");
+/// downgrade guard then refuses every older version): the bolt era's file
+/// on the volume, the lease era's `node_versions` in PostgreSQL.
+async fn migrated_by(rig: &Rig, generation: Gen, version: &str) {
+    match generation {
+        Gen::Bolt => std::fs::write(rig.dir.join("db_version"), format!("{version}\n")).expect("write db_version"),
+        Gen::Lease => rig.database().await.set_version(version).await,
+    }
 }
 
 /// Holds the test's bolt-era lock file from outside Docker (until dropped):
@@ -77,7 +81,7 @@ async fn image_and_rm(rig: &Rig, name: &str) -> (String, bool) {
 
 async fn crash_looping_primary_is_refused(generation: Gen, test: &str) {
     let rig = Rig::new(test).await;
-    migrated_by(&rig, "9.0.0");
+    migrated_by(&rig, generation, "9.0.0").await;
     let node = rig
         .start_node_with(spec("chainlink", OLD, generation, &[]), restart_unless_stopped)
         .await;
@@ -145,7 +149,7 @@ async fn a_crash_looping_lease_primary_is_refused_at_once() {
 #[tokio::test]
 async fn force_recreates_a_crash_looping_node_on_the_new_image() {
     let rig = Rig::new("ns-force-loop").await;
-    migrated_by(&rig, NEW);
+    migrated_by(&rig, Gen::Lease, NEW).await;
     let node = rig
         .start_node_with(spec("chainlink", OLD, Gen::Lease, &[]), restart_unless_stopped)
         .await;
@@ -510,7 +514,7 @@ async fn a_v1_node_configured_by_env_is_not_moved_to_2x() {
         let error = error_of(&run);
         assert!(
             error.contains(
-                "2.x refuses the legacy environment variables this node is configured by (DATABASE_URL, ETH_CHAIN_ID)"
+                "2.x refuses the legacy environment variables this node is configured by (ROOT, DATABASE_URL, ETH_CHAIN_ID)"
             ),
             "{error}"
         );

@@ -53,6 +53,7 @@ async fn runs_on_second_only(rig: &Rig, node: &Node) {
 /// stop of the primary hands over, with no overlap in the journal.
 async fn secondary_waits_then_takes_over(generation: Gen, test: &str) {
     let rig = Rig::new(test).await;
+    let _ = rig.docker_on(Engine::Second).await;
     let primary = rig.start_node(spec("primary", OLD, generation)).await;
     assert_eq!(rig.wait_serving(&primary, Duration::from_secs(20)).await.status, 200);
     let secondary = rig

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
-use crate::rig::{Gen, NEVER_PULLED, NEW, Node, NodeSpec, OLD, Rig, free_port};
+use crate::rig::{Gen, LABELLED_NEW, LABELLED_OLD, NEVER_PULLED, NEW, Node, NodeSpec, OLD, Rig, free_port};
 
 const MARGIN: Duration = Duration::from_millis(600);
 
@@ -173,6 +173,16 @@ async fn keeps_every_operator_setting_and_drops_old_image_defaults() {
         ..Default::default()
     };
     rig.docker.create_network(create).await.unwrap();
+    // The node's database answers as db.internal on the node's own network.
+    let db = rig.database().await;
+    let join = bollard::models::NetworkConnectRequest {
+        container: db.container.clone(),
+        endpoint_config: Some(bollard::models::EndpointSettings {
+            aliases: Some(vec!["db.internal".into()]),
+            ..Default::default()
+        }),
+    };
+    rig.docker.connect_network(&network, join).await.unwrap();
     let volume = format!("{}-vol", rig.id);
     let create = bollard::models::VolumeCreateRequest {
         name: Some(volume.clone()),
@@ -180,13 +190,13 @@ async fn keeps_every_operator_setting_and_drops_old_image_defaults() {
         ..Default::default()
     };
     rig.docker.create_volume(create).await.unwrap();
-    rig.pull(OLD).await;
+    rig.pull(LABELLED_OLD).await;
     let port = free_port();
     let name = format!("{}-chainlink", rig.id);
     let mut labels = rig.labels();
     labels.insert("com.example.team".into(), "oracles".into());
     let body = ContainerCreateBody {
-        image: Some(rig.images.reference(OLD)),
+        image: Some(rig.images.reference(LABELLED_OLD)),
         env: Some(vec![
             "ROOT=/chainlink".into(),
             "CL_DOUBLE_LOCK=lease".into(),
@@ -226,7 +236,7 @@ async fn keeps_every_operator_setting_and_drops_old_image_defaults() {
                 soft: Some(4096),
                 hard: Some(8192),
             }]),
-            extra_hosts: Some(vec!["db.internal:10.1.2.3".into()]),
+            extra_hosts: Some(vec!["metrics.internal:10.1.2.3".into()]),
             dns: Some(vec!["127.0.0.53".into()]),
             ..Default::default()
         }),
@@ -255,7 +265,7 @@ async fn keeps_every_operator_setting_and_drops_old_image_defaults() {
     rig.wait_serving(&node, Duration::from_secs(20)).await;
     let before = rig.docker.inspect_container(&name, None).await.unwrap();
 
-    let run = upgrade(&rig, &name, NEW, &[]).await;
+    let run = upgrade(&rig, &name, LABELLED_NEW, &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let after = rig.docker.inspect_container(&name, None).await.unwrap();
 

@@ -105,12 +105,18 @@ async fn preflight_refusals_change_nothing() {
     }
     // A node that publishes no host port for 6688: a takeover could not be confirmed.
     let hidden = format!("{}-hidden", rig.id);
+    let db = rig.database().await;
     let body = bollard::models::ContainerCreateBody {
         image: Some(rig.images.reference(OLD)),
-        env: Some(vec!["ROOT=/chainlink".into(), "CL_DOUBLE_LOCK=lease".into()]),
+        env: Some(vec![
+            "ROOT=/chainlink".into(),
+            "CL_DOUBLE_LOCK=lease".into(),
+            format!("DATABASE_URL={}", db.url()),
+        ]),
         labels: Some(rig.labels()),
         host_config: Some(bollard::models::HostConfig {
             binds: Some(vec![format!("{}:/chainlink", rig.dir.display())]),
+            network_mode: Some(db.network.clone()),
             ..Default::default()
         }),
         ..Default::default()
@@ -165,7 +171,7 @@ async fn a_tag_that_does_not_exist_changes_nothing() {
     let rig = Rig::new("up-notag").await;
     let node = primary(&rig, Gen::Lease, &[]).await;
     let before = world(&rig).await;
-    let run = upgrade(&rig, &node.name, "9.9.9-nope", &[]).await;
+    let run = upgrade(&rig, &node.name, "1.9.9-nope", &[]).await;
     assert_eq!((run.code, outcome(&run)), (7, "pull-failed"), "{run:?}");
     assert_eq!(world(&rig).await, before);
 }

@@ -40,9 +40,17 @@ pub const LABELLED_NEW: &str = "1.1.0-labelled";
 pub const V2_OLD: &str = "2.9.0";
 /// See [`V2_OLD`].
 pub const V2_NEW: &str = "2.10.0";
+/// A tag that names no version (like `latest`), on [`V2_NEW`]: only the
+/// image's binary says what it is.
+pub const V2_STABLE: &str = "stable";
+/// Whether the image of `tag` runs a 2.x node (configured by TOML).
+pub fn is_v2(tag: &str) -> bool {
+    tag.starts_with("2.") || tag == V2_STABLE
+}
+
 /// Every tag pushed, with the version its binary reports, its fault, and
 /// whether the image declares its version.
-const TAGS: [(&str, &str, &str, bool); 11] = [
+const TAGS: [(&str, &str, &str, bool); 12] = [
     (OLD, OLD, "", false),
     (NEW, NEW, "", false),
     ("latest", NEW, "", false),
@@ -54,6 +62,7 @@ const TAGS: [(&str, &str, &str, bool); 11] = [
     (LABELLED_NEW, NEW, "", true),
     (V2_OLD, V2_OLD, "", false),
     (V2_NEW, V2_NEW, "", false),
+    (V2_STABLE, V2_NEW, "", false),
 ];
 
 /// The uid the real Chainlink image runs as.

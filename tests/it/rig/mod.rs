@@ -6,6 +6,7 @@
 pub mod auth_registry;
 pub mod images;
 pub mod journal;
+pub mod lease_nodes;
 pub mod postgres;
 pub mod registry;
 pub mod second;
@@ -28,6 +29,7 @@ use futures::StreamExt;
 use cl_maint::probe::{self, Answer, NoAnswer};
 pub use images::{
     CRASH, CRASH_AFTER_LOCK, Images, LABELLED_NEW, LABELLED_OLD, NEVER_PULLED, NEW, OLD, SILENT, V2_NEW, V2_OLD,
+    V2_STABLE,
 };
 pub use second::{Engine, second_engine};
 
@@ -324,11 +326,39 @@ impl Rig {
     ) -> Node {
         let name = format!("{}-{}", self.id, spec.suffix);
         let port = free_port();
-        let mut env = vec![
-            "ROOT=/chainlink".to_string(),
-            format!("CL_DOUBLE_LOCK={}", spec.generation.env()),
-        ];
-        env.extend(spec.env);
+        let v2 = images::is_v2(spec.tag);
+        let mut env = vec![format!("CL_DOUBLE_LOCK={}", spec.generation.env())];
+        if !v2 {
+            // v1 is configured by its environment; 2.x refuses ROOT.
+            env.push("ROOT=/chainlink".to_string());
+        }
+        // Lease era: the test's own PostgreSQL server, on its network.
+        let (db, cmd) = if spec.generation == Gen::Lease {
+            let db = self.database().await;
+            // Nodes of a test that uses both engines all reach the server
+            // where the second engine's can: one URL for every member.
+            let on_second = !std::ptr::eq(docker, &self.docker) || self.uses_second();
+            let cmd = if v2 {
+                self.write_v2_config(&db.url_for(on_second));
+                Some(
+                    lease_nodes::V2_COMMAND
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>(),
+                )
+            } else {
+                None
+            };
+            let mut given = spec.env;
+            if !v2 {
+                lease_nodes::point_at(&db, &mut given, on_second).await;
+            }
+            env.extend(given);
+            (Some((db, on_second)), cmd)
+        } else {
+            env.extend(spec.env);
+            (None, None)
+        };
         let labels = HashMap::from([
             (TEST_LABEL.to_string(), self.id.clone()),
             (PID_LABEL.to_string(), std::process::id().to_string()),
@@ -343,10 +373,17 @@ impl Rig {
         let body = ContainerCreateBody {
             image: Some(reference.to_string()),
             env: Some(env),
+            cmd,
             labels: Some(labels),
             host_config: Some(HostConfig {
                 binds: Some(vec![format!("{}:/chainlink", self.dir.display())]),
                 port_bindings: Some(bindings),
+                // On the first engine a lease-era node joins its database's
+                // network; on the second it reaches the server's published port.
+                network_mode: db
+                    .as_ref()
+                    .filter(|(_, on_second)| !on_second)
+                    .map(|(db, _)| db.network.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -538,11 +575,19 @@ impl Drop for Rig {
     }
 }
 
-/// Removes every container of the test `id` from `docker`.
+/// Removes every container of the test `id` from `docker`, its database
+/// server's too.
 async fn remove_labelled(docker: &Docker, id: &str) {
     let filters = HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
     let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-    for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
+    let db_filters = HashMap::from([("label".to_string(), vec![format!("{}={id}", postgres::DB_LABEL)])]);
+    let db_options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&db_filters)
+        .build();
+    let mut containers = docker.list_containers(Some(options)).await.unwrap_or_default();
+    containers.extend(docker.list_containers(Some(db_options)).await.unwrap_or_default());
+    for c in containers {
         let _ = docker
             .remove_container(
                 c.id.as_deref().unwrap_or_default(),

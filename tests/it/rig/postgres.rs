@@ -16,7 +16,7 @@
 //! texts; an engine that has the tag already is not asked again.
 //!
 //! **The server**: [`Rig::database`] starts one per test on first use: network
-//! `<rig id>-db` and container `<rig id>-pg` on it, 5432 also published on
+//! `<rig id>-db` and container `pg-<rig id>` on it (named so that listings of the test's `<rig id>-*` containers leave it out), 5432 also published on
 //! 127.0.0.1, both with the rig's labels (the rig's `Drop` removes them), and
 //! returns once the server's log says it accepts connections.
 
@@ -25,7 +25,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
@@ -43,7 +43,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 
 use super::images::FileLock;
-use super::{PID_LABEL, Rig, free_port, rig_dir};
+use super::{PID_LABEL, free_port, rig_dir};
 
 /// Where Debian installs PostgreSQL's versions.
 const PG_ROOT: &str = "/usr/lib/postgresql";
@@ -114,7 +114,8 @@ pub fn image() -> &'static str {
     }
 }
 
-async fn prepare(rig_dir: &Path) -> Result<String> {
+/// Builds the server's image unless the engine has it; returns its tag.
+pub async fn prepare(rig_dir: &Path) -> Result<String> {
     let install = Install::find()?;
     let docker = super::connect().await.map_err(|e| anyhow!(e))?;
     sweep_stale_networks(&docker).await;
@@ -366,6 +367,9 @@ fn run(cmd: &mut Command, input: &str) -> Result<String> {
     Ok(text)
 }
 
+/// The label of a test's database server; its value is the test's id.
+pub const DB_LABEL: &str = "io.cl-maint.test-db";
+
 /// One test's PostgreSQL server.
 #[derive(Debug)]
 pub struct Postgres {
@@ -378,21 +382,10 @@ pub struct Postgres {
     /// The password in the URLs (trust auth ignores it; tests check it is
     /// never printed).
     pub password: String,
+    /// `IP:PORT` where nodes on the second engine reach it (its bridge
+    /// address), when that bridge existed at launch.
+    pub second_address: Option<String>,
     docker: Docker,
-}
-
-type Servers = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Postgres>>>>>;
-
-impl Rig {
-    /// This test's PostgreSQL server, started on the first call (later and
-    /// concurrent calls get the same one).
-    pub async fn database(&self) -> Arc<Postgres> {
-        static SERVERS: OnceLock<Servers> = OnceLock::new();
-        let servers = SERVERS.get_or_init(Default::default);
-        let cell = servers.lock().unwrap().entry(self.id.clone()).or_default().clone();
-        let started = cell.get_or_init(|| async { Arc::new(Postgres::launch(self).await) });
-        started.await.clone()
-    }
 }
 
 /// Unwraps `result`, or panics saying what failed.
@@ -401,13 +394,22 @@ fn must<T, E: std::fmt::Display>(result: Result<T, E>, what: impl std::fmt::Disp
 }
 
 impl Postgres {
-    async fn launch(rig: &Rig) -> Postgres {
-        let (image, docker) = (image(), rig.docker.clone());
-        let (network, container) = (format!("{}-db", rig.id), format!("{}-pg", rig.id));
-        let labels = Some(rig.labels());
+    /// Starts a server: network `NAME-db` labelled `network_labels`,
+    /// container `pg-NAME` labelled `labels`, 5432 published on 127.0.0.1
+    /// and, when given, on `gateway` (where another engine's containers
+    /// reach this machine). Returns once it accepts connections.
+    pub async fn launch_named(
+        docker: Docker,
+        name: &str,
+        network_labels: HashMap<String, String>,
+        labels: HashMap<String, String>,
+        gateway: Option<String>,
+    ) -> Postgres {
+        let image = image();
+        let (network, container) = (format!("{name}-db"), format!("pg-{name}"));
         let request = NetworkCreateRequest {
             name: network.clone(),
-            labels: labels.clone(),
+            labels: Some(network_labels),
             ..Default::default()
         };
         let created = docker.create_network(request).await;
@@ -417,27 +419,37 @@ impl Postgres {
             host_ip: Some("127.0.0.1".into()),
             host_port: Some(host_port.to_string()),
         };
+        let mut bindings = vec![binding];
+        let second_address = gateway.map(|ip| {
+            let port = free_port();
+            bindings.push(PortBinding {
+                host_ip: Some(ip.clone()),
+                host_port: Some(port.to_string()),
+            });
+            format!("{ip}:{port}")
+        });
         let host_config = HostConfig {
             network_mode: Some(network.clone()),
-            port_bindings: Some(HashMap::from([("5432/tcp".to_string(), Some(vec![binding]))])),
+            port_bindings: Some(HashMap::from([("5432/tcp".to_string(), Some(bindings))])),
             ..Default::default()
         };
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
-            labels,
+            labels: Some(labels),
             host_config: Some(host_config),
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::new().name(&container).build();
         let created = docker.create_container(Some(options), body).await;
         must(created, format!("creating {container}"));
-        let secret = std::collections::hash_map::RandomState::new().hash_one((&rig.id, Instant::now()));
+        let secret = std::collections::hash_map::RandomState::new().hash_one((name, Instant::now()));
         let password = format!("pg-secret-{secret:016x}");
         let pg = Postgres {
             container,
             network,
             host_port,
             password,
+            second_address,
             docker,
         };
         pg.start().await;

@@ -104,6 +104,12 @@ pub struct OnSecond {
 }
 
 impl Rig {
+    /// Whether the test has used the second engine (its lease-era nodes then
+    /// reach the database on the second engine's bridge, from either engine).
+    pub fn uses_second(&self) -> bool {
+        self.second.docker.get().is_some()
+    }
+
     /// A client for `engine`; connects to (and, once per process, starts) the
     /// second engine on first use.
     pub async fn docker_on(&self, engine: Engine) -> &Docker {
@@ -152,6 +158,15 @@ impl Rig {
         }
         node
     }
+}
+
+/// The second engine's bridge address (`10.N.0.1`), where its containers
+/// reach this machine; `None` while the bridge does not exist.
+pub fn gateway() -> Option<String> {
+    let layout = Layout::of(&super::rig_dir());
+    let shown = ip(&["-4", "-o", "addr", "show", "dev", &layout.bridge]).ok()?;
+    let inet = shown.split_whitespace().skip_while(|w| *w != "inet").nth(1)?;
+    inet.split('/').next().map(str::to_string)
 }
 
 /// Whether this process uses the second engine (a `Rig`'s `Drop` then
