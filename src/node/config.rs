@@ -181,7 +181,7 @@ mod tests {
             "ETH_URL=ws://e".into(),
         ];
         let (what, next) = v2_refusal(&env, "2.10.0").expect("refused");
-        assert!(what.contains("(DATABASE_URL, ETH_URL)"), "{what}");
+        assert!(what.contains("(DATABASE_URL, ROOT, ETH_URL)"), "{what}");
         assert!(next[0].contains("TOML"), "{next:?}");
         assert_eq!(v2_refusal(&env, "1.13.0"), None);
         assert_eq!(v2_refusal(&env, "latest"), None, "unknown until the image says");

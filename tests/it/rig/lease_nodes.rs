@@ -113,4 +113,29 @@ impl Postgres {
             self.psql(&format!("CREATE DATABASE \"{name}\" OWNER chainlink")).await;
         }
     }
+
+    /// Sets the version the downgrade guard reads, like Chainlink's
+    /// `UpsertNodeVersion`: `node_versions` holds one row, now `version`.
+    pub async fn set_version(&self, version: &str) {
+        let v = version.replace('\'', "''");
+        self.psql(&format!(
+            "CREATE TABLE IF NOT EXISTS node_versions (version TEXT PRIMARY KEY, created_at TIMESTAMP NOT NULL DEFAULT NOW());
+             CREATE UNIQUE INDEX IF NOT EXISTS idx_only_one_node_version ON node_versions ((version IS NOT NULL));
+             INSERT INTO node_versions (version, created_at) VALUES ('{v}', NOW())
+             ON CONFLICT ((version IS NOT NULL)) DO UPDATE SET version = EXCLUDED.version, created_at = EXCLUDED.created_at"
+        ))
+        .await;
+    }
+
+    /// The `lease_lock` row: its `client_id` and whether it is live
+    /// (`expires_at > NOW()`); `None` with no table or no row.
+    pub async fn lease(&self) -> Option<(String, bool)> {
+        if self.psql("SELECT to_regclass('lease_lock') IS NOT NULL").await != "t" {
+            return None;
+        }
+        let sql = "SELECT client_id::text || '|' || (expires_at > NOW())::text FROM lease_lock LIMIT 1";
+        let row = self.psql(sql).await;
+        let (client, live) = row.split_once('|')?;
+        Some((client.to_string(), live == "true"))
+    }
 }

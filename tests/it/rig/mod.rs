@@ -4,6 +4,7 @@
 //! test panics.
 
 pub mod auth_registry;
+mod cleanup;
 pub mod images;
 pub mod journal;
 pub mod lease_nodes;
@@ -74,7 +75,7 @@ pub fn images() -> &'static Images {
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
                 if let Ok(docker) = connect().await {
-                    sweep_stale(&docker).await;
+                    cleanup::sweep_stale(&docker).await;
                 }
                 second::sweep_if_running().await;
                 images::prepare(&rig_dir()).await
@@ -86,28 +87,6 @@ pub fn images() -> &'static Images {
     match result {
         Ok(images) => images,
         Err(e) => panic!("test rig setup failed: {e}"),
-    }
-}
-
-/// Removes containers left on `docker` by test processes that no longer exist.
-async fn sweep_stale(docker: &Docker) {
-    let filters = HashMap::from([("label".to_string(), vec![PID_LABEL.to_string()])]);
-    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-    for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
-        let pid = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(PID_LABEL))
-            .cloned()
-            .unwrap_or_default();
-        if !pid.is_empty() && !Path::new("/proc").join(&pid).exists() {
-            let _ = docker
-                .remove_container(
-                    c.id.as_deref().unwrap_or_default(),
-                    Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
-                )
-                .await;
-        }
     }
 }
 
@@ -563,7 +542,7 @@ impl Drop for Rig {
             };
             rt.block_on(async {
                 if let Ok(docker) = connect().await {
-                    remove_labelled(&docker, &id).await;
+                    cleanup::remove_labelled(&docker, &id).await;
                 }
                 if on_second {
                     second::clean(&id).await;
@@ -572,45 +551,5 @@ impl Drop for Rig {
         });
         let _ = cleanup.join();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Removes every container of the test `id` from `docker`, its database
-/// server's too.
-async fn remove_labelled(docker: &Docker, id: &str) {
-    let filters = HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
-    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-    let db_filters = HashMap::from([("label".to_string(), vec![format!("{}={id}", postgres::DB_LABEL)])]);
-    let db_options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&db_filters)
-        .build();
-    let mut containers = docker.list_containers(Some(options)).await.unwrap_or_default();
-    containers.extend(docker.list_containers(Some(db_options)).await.unwrap_or_default());
-    for c in containers {
-        let _ = docker
-            .remove_container(
-                c.id.as_deref().unwrap_or_default(),
-                Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
-            )
-            .await;
-    }
-    // Named volumes the test made (with its label), once no container uses them.
-    let options = bollard::query_parameters::ListVolumesOptionsBuilder::new()
-        .filters(&filters)
-        .build();
-    if let Ok(list) = docker.list_volumes(Some(options)).await {
-        for v in list.volumes.unwrap_or_default() {
-            let _ = docker
-                .remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-                .await;
-        }
-    }
-    // Networks the test made (with its label), once its containers are gone.
-    let options = bollard::query_parameters::ListNetworksOptionsBuilder::new()
-        .filters(&filters)
-        .build();
-    for n in docker.list_networks(Some(options)).await.unwrap_or_default() {
-        let _ = docker.remove_network(n.id.as_deref().unwrap_or_default()).await;
     }
 }

@@ -73,7 +73,7 @@ pub fn second_engine() -> &'static SecondEngine {
             rt.block_on(async {
                 let engine = ensure(&super::rig_dir()).await?;
                 if let Ok(docker) = engine.connect().await {
-                    super::sweep_stale(&docker).await;
+                    super::cleanup::sweep_stale(&docker).await;
                 }
                 Ok(engine)
             })
@@ -91,7 +91,7 @@ pub fn second_engine() -> &'static SecondEngine {
 /// (it is not started for that).
 pub(super) async fn sweep_if_running() {
     if let Ok(docker) = connect_to(&Layout::of(&super::rig_dir()).socket, 5).await {
-        super::sweep_stale(&docker).await;
+        super::cleanup::sweep_stale(&docker).await;
     }
 }
 
@@ -180,7 +180,7 @@ pub(super) async fn clean(id: &str) {
     if let Some(Ok(engine)) = SECOND.get()
         && let Ok(docker) = engine.connect().await
     {
-        super::remove_labelled(&docker, id).await;
+        super::cleanup::remove_labelled(&docker, id).await;
     }
 }
 
