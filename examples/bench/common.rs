@@ -73,6 +73,64 @@ pub struct Bench {
     pub new_tag: String,
     /// Print each run's timeline (engine events and journal) on stderr.
     pub timeline: bool,
+    /// The PostgreSQL server lease-era nodes keep their lease in.
+    pub database: Option<Database>,
+}
+
+/// Where lease-era nodes reach their database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    /// The URL a node on [`Database::network`] uses.
+    pub url: String,
+    /// The server's network, which lease-era nodes join.
+    pub network: String,
+}
+
+/// Starts the run's PostgreSQL server (Debian's `postgresql` binaries in an
+/// image of their own, as the tests' rig builds it), labelled with this
+/// process's id so the usual cleanup removes it; `None` without those
+/// binaries (lease-era runs then fail at the node's boot, saying why).
+pub async fn start_database(docker: &Docker, name: &str) -> Option<Database> {
+    if !std::path::Path::new("/usr/lib/postgresql").exists() {
+        eprintln!("no PostgreSQL binaries (apt-get install postgresql): lease-era nodes have no database");
+        return None;
+    }
+    let labels = HashMap::from([(crate::PID_LABEL.to_string(), std::process::id().to_string())]);
+    let pg = crate::postgres::Postgres::launch_named(docker.clone(), name, labels.clone(), labels, None).await;
+    Some(Database {
+        url: pg.url(),
+        network: pg.network.clone(),
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (for the shared PostgreSQL code too).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// The test rig's directory, whose registry and images the benchmark and
+/// the soak share.
+pub fn rig_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("cl-maint-rig")
+}
+
+/// Removes the networks of this process's runs (after their containers).
+pub async fn remove_networks(docker: &Docker) {
+    let label = format!("{}={}", crate::PID_LABEL, std::process::id());
+    let filters = HashMap::from([("label".to_string(), vec![label])]);
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    for n in docker.list_networks(Some(options)).await.unwrap_or_default() {
+        if let Some(id) = n.id {
+            let _ = docker.remove_network(&id).await;
+        }
+    }
 }
 
 impl Bench {

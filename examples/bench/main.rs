@@ -17,6 +17,9 @@ mod images;
 #[path = "../../tests/it/rig/journal.rs"]
 mod journal;
 mod methods;
+#[allow(dead_code)]
+#[path = "../../tests/it/rig/postgres.rs"]
+mod postgres;
 mod proc;
 #[allow(dead_code)]
 #[path = "../../tests/it/rig/registry.rs"]
@@ -28,12 +31,12 @@ mod switchover;
 mod tests;
 mod timeline;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bollard::Docker;
 
 use common::build_cl_maint;
-pub use common::{Bench, Gen, connect, remove_labelled};
+pub use common::{Bench, Gen, connect, free_port, remove_labelled, rig_dir};
 use stats::{Kind, Method, Sample};
 
 /// Label on every container of one run (`<pid>-<run>`).
@@ -131,25 +134,20 @@ async fn setup(timeline: bool, binary: Option<PathBuf>) -> Result<Bench, String>
     // another benchmark may use `1.1.0` itself at the same time.
     let new_tag = new_tag(std::process::id());
     common::push_variant(&docker, &images, &new_tag).await?;
+    let database = common::start_database(&docker, &format!("cl-maint-bench-{}", std::process::id())).await;
     Ok(Bench {
         docker,
         images,
         cl_maint,
         timeline,
         new_tag,
+        database,
     })
 }
 
 /// The tag of the new version a benchmark process upgrades to.
 fn new_tag(pid: u32) -> String {
     format!("{}-bench-{pid}", images::NEW)
-}
-
-/// The test rig's directory, whose registry and images the benchmark shares.
-fn rig_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("cl-maint-rig")
 }
 
 /// The machine, for the record.
@@ -235,6 +233,7 @@ async fn main() {
             eprintln!("bench: interrupted; removing this run's containers and its image tag");
             if let Ok(docker) = connect().await {
                 remove_labelled(&docker, &format!("{PID_LABEL}={}", std::process::id())).await;
+                common::remove_networks(&docker).await;
                 images::untag(&docker, &images, &new_tag).await;
             }
             for dir in methods::dirs_of_this_process() {
@@ -248,6 +247,9 @@ async fn main() {
     let samples = measure(&bench, &args).await;
     print!("{}", render(&samples, &args, &machine));
     images::untag(&bench.docker, &bench.images, &bench.new_tag).await;
+    // The database server, then its network.
+    remove_labelled(&bench.docker, &format!("{PID_LABEL}={}", std::process::id())).await;
+    common::remove_networks(&bench.docker).await;
     // The baselines may fail (that is a finding); cl-maint may not.
     let failed = samples
         .iter()

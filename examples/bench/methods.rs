@@ -63,12 +63,13 @@ fn free_port() -> u16 {
 /// The node's environment, as the operator's `.env` has it. A failover
 /// pair's members take turns waiting, so in the bolt era the env file has
 /// `DATABASE_TIMEOUT=0` (wait indefinitely) from the start.
-pub fn node_env(generation: Gen, kind: Kind) -> Vec<String> {
-    let mut env = vec![
-        "ROOT=/chainlink".into(),
-        format!("CL_DOUBLE_LOCK={}", generation.env()),
-        "DATABASE_URL=postgresql://chainlink:bench-password@db.internal:5432/chainlink".into(),
-    ];
+pub fn node_env(generation: Gen, kind: Kind, bench: &Bench) -> Vec<String> {
+    let mut env = vec!["ROOT=/chainlink".into(), format!("CL_DOUBLE_LOCK={}", generation.env())];
+    if generation == Gen::Lease
+        && let Some(db) = &bench.database
+    {
+        env.push(format!("DATABASE_URL={}", db.url));
+    }
     if generation == Gen::Bolt && kind == Kind::Switchover {
         env.push("DATABASE_TIMEOUT=0".into());
     }
@@ -76,11 +77,18 @@ pub fn node_env(generation: Gen, kind: Kind) -> Vec<String> {
 }
 
 impl Sandbox {
+    /// The network a lease-era node joins (its database's).
+    fn network(&self, bench: &Bench) -> Option<String> {
+        (self.generation == Gen::Lease)
+            .then(|| bench.database.as_ref().map(|d| d.network.clone()))
+            .flatten()
+    }
+
     /// The create request of the node on `reference`, published on `port`.
     fn body(&self, bench: &Bench, reference: &str, port: u16) -> ContainerCreateBody {
         ContainerCreateBody {
             image: Some(reference.to_string()),
-            env: Some(node_env(self.generation, self.kind)),
+            env: Some(node_env(self.generation, self.kind, bench)),
             labels: Some(bench.labels(&self.run_label)),
             host_config: Some(HostConfig {
                 binds: Some(vec![format!("{}:/chainlink", self.dir.display())]),
@@ -91,6 +99,7 @@ impl Sandbox {
                         host_port: Some(port.to_string()),
                     }]),
                 )])),
+                network_mode: self.network(bench),
                 ..Default::default()
             }),
             ..Default::default()
@@ -335,7 +344,7 @@ pub fn block<T>(f: impl FnOnce() -> T) -> T {
 async fn manual_upgrade(bench: &Bench, sandbox: &Sandbox, sample: &mut Sample) -> Result<(), String> {
     // The bolt-era guide adds DATABASE_TIMEOUT to .env so that the second
     // instance waits for the lock (0: indefinitely); the lease era needs nothing.
-    let mut env = node_env(sandbox.generation, sandbox.kind);
+    let mut env = node_env(sandbox.generation, sandbox.kind, bench);
     if sandbox.generation == Gen::Bolt {
         env.push("DATABASE_TIMEOUT=0".into());
     }
@@ -348,11 +357,15 @@ async fn manual_upgrade(bench: &Bench, sandbox: &Sandbox, sample: &mut Sample) -
     let new = bench.images.reference(&bench.new_tag);
     let secondary = format!("{}-secondary", sandbox.primary);
     let standby_addr = format!("127.0.0.1:{}", sandbox.standby_port);
+    let network = format!(
+        "--network={}",
+        sandbox.network(bench).unwrap_or_else(|| "bridge".into())
+    );
     let run = |name: &str, port: u16| {
         let publish = format!("127.0.0.1:{port}:6688");
         docker(&[
-            "run", "-d", "--name", name, "-p", &publish, "-v", &volume, &env_file, "--label", &label, "--label",
-            &pid_label, &new,
+            "run", "-d", "--name", name, "-p", &publish, "-v", &volume, &env_file, &network, "--label", &label,
+            "--label", &pid_label, &new,
         ])
     };
     let cpu_before = proc::children_cpu();

@@ -158,6 +158,7 @@ impl Drop for Cleanup {
             rt.block_on(async {
                 let Ok(docker) = crate::connect().await else { return };
                 crate::remove_labelled(&docker, &format!("{}={}", crate::PID_LABEL, std::process::id())).await;
+                crate::common::remove_networks(&docker).await;
                 if let Some((images, tag)) = tag {
                     crate::images::untag(&docker, &images, &tag).await;
                 }

@@ -25,6 +25,9 @@ mod journal;
 #[path = "../bench/methods.rs"]
 mod methods;
 #[allow(dead_code)]
+#[path = "../../tests/it/rig/postgres.rs"]
+mod postgres;
+#[allow(dead_code)]
 #[path = "../bench/proc.rs"]
 mod proc;
 #[allow(dead_code)]
@@ -56,6 +59,7 @@ pub const DIR_MARKER: &str = ".cl-maint-soak";
 use common::build_cl_maint;
 use common::pid_is_dead;
 pub use common::{Bench, Gen, connect, remove_labelled};
+use common::{free_port, rig_dir};
 
 /// Set by the first Ctrl-C: stop after the command in flight.
 pub static STOP: AtomicBool = AtomicBool::new(false);
@@ -78,6 +82,7 @@ fn remove_stale_dirs() {
 async fn clean_up_this_run() {
     if let Ok(docker) = connect().await {
         remove_labelled(&docker, &format!("{PID_LABEL}={}", std::process::id())).await;
+        common::remove_networks(&docker).await;
     }
     for dir in methods::dirs_of_this_process() {
         let _ = std::fs::remove_dir_all(dir);
@@ -156,12 +161,14 @@ async fn setup(binary: Option<PathBuf>) -> Result<Bench, String> {
     eprintln!("soak: preparing the node double's images in the registry...");
     let images = images::prepare(&rig_dir).await?;
     methods::pull(&docker, &images, images::OLD).await?;
+    let database = common::start_database(&docker, &format!("cl-maint-soak-{}", std::process::id())).await;
     let bench = Bench {
         docker,
         images,
         cl_maint,
         timeline: false,
         new_tag: images::NEW.to_string(),
+        database,
     };
     variant::prepare(&bench).await?;
     Ok(bench)

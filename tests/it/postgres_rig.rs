@@ -74,7 +74,7 @@ async fn a_server_answers_and_keeps_its_data_over_a_restart() {
         .await;
     assert_eq!(db.lease().await, Some((client.to_string(), false)));
 
-    // A node joins and leaves the server's network.
+    // A node leaves the server's network and joins it again.
     let node = rig
         .start_node(NodeSpec {
             suffix: "node",
@@ -83,10 +83,12 @@ async fn a_server_answers_and_keeps_its_data_over_a_restart() {
             env: vec![],
         })
         .await;
-    db.connect(&node.name).await;
+    // (A lease-era node joins it when it starts.)
     assert!(networks_of(&rig, &node.name).await.contains(&db.network));
     db.disconnect(&node.name).await;
     assert!(!networks_of(&rig, &node.name).await.contains(&db.network));
+    db.connect(&node.name).await;
+    assert!(networks_of(&rig, &node.name).await.contains(&db.network));
 }
 
 #[tokio::test]
