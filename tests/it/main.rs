@@ -29,3 +29,4 @@ mod two_hosts;
 mod upgrade;
 mod upgrade_faults;
 mod v2_nodes;
+mod v2_topology;
