@@ -80,10 +80,21 @@ pub struct Bench {
 /// Where lease-era nodes reach their database.
 #[derive(Clone, Debug)]
 pub struct Database {
-    /// The URL a node on [`Database::network`] uses.
-    pub url: String,
+    /// The server.
+    pub server: std::sync::Arc<crate::postgres::Postgres>,
     /// The server's network, which lease-era nodes join.
     pub network: String,
+}
+
+impl Database {
+    /// Creates a database of its own for one run (its lease and version
+    /// tables), and returns the URL its nodes use.
+    pub async fn fresh(&self, name: &str) -> String {
+        self.server
+            .psql(&format!("CREATE DATABASE \"{name}\" OWNER chainlink"))
+            .await;
+        self.server.url().replace("/chainlink?", &format!("/{name}?"))
+    }
 }
 
 /// Starts the run's PostgreSQL server (Debian's `postgresql` binaries in an
@@ -98,8 +109,8 @@ pub async fn start_database(docker: &Docker, name: &str) -> Option<Database> {
     let labels = HashMap::from([(crate::PID_LABEL.to_string(), std::process::id().to_string())]);
     let pg = crate::postgres::Postgres::launch_named(docker.clone(), name, labels.clone(), labels, None).await;
     Some(Database {
-        url: pg.url(),
         network: pg.network.clone(),
+        server: std::sync::Arc::new(pg),
     })
 }
 

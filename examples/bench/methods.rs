@@ -51,6 +51,8 @@ pub struct Sandbox {
     pub kind: Kind,
     /// The label value every container of this run carries.
     pub run_label: String,
+    /// Lease era: the URL of the run's own database.
+    pub database_url: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -63,12 +65,11 @@ fn free_port() -> u16 {
 /// The node's environment, as the operator's `.env` has it. A failover
 /// pair's members take turns waiting, so in the bolt era the env file has
 /// `DATABASE_TIMEOUT=0` (wait indefinitely) from the start.
-pub fn node_env(generation: Gen, kind: Kind, bench: &Bench) -> Vec<String> {
+pub fn node_env(sandbox: &Sandbox) -> Vec<String> {
+    let (generation, kind) = (sandbox.generation, sandbox.kind);
     let mut env = vec!["ROOT=/chainlink".into(), format!("CL_DOUBLE_LOCK={}", generation.env())];
-    if generation == Gen::Lease
-        && let Some(db) = &bench.database
-    {
-        env.push(format!("DATABASE_URL={}", db.url));
+    if let Some(url) = &sandbox.database_url {
+        env.push(format!("DATABASE_URL={url}"));
     }
     if generation == Gen::Bolt && kind == Kind::Switchover {
         env.push("DATABASE_TIMEOUT=0".into());
@@ -88,7 +89,7 @@ impl Sandbox {
     fn body(&self, bench: &Bench, reference: &str, port: u16) -> ContainerCreateBody {
         ContainerCreateBody {
             image: Some(reference.to_string()),
-            env: Some(node_env(self.generation, self.kind, bench)),
+            env: Some(node_env(self)),
             labels: Some(bench.labels(&self.run_label)),
             host_config: Some(HostConfig {
                 binds: Some(vec![format!("{}:/chainlink", self.dir.display())]),
@@ -125,6 +126,11 @@ pub async fn sandbox(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| e.to_string())?;
     let primary_port = free_port();
+    // Each run its own database, as each has its own volume.
+    let database_url = match (&bench.database, generation) {
+        (Some(db), Gen::Lease) => Some(db.fresh(&primary.replace('-', "_")).await),
+        _ => None,
+    };
     let sandbox = Sandbox {
         primary,
         dir,
@@ -134,6 +140,7 @@ pub async fn sandbox(
         generation,
         kind,
         run_label,
+        database_url,
     };
     let reference = bench.images.reference(images::OLD);
     let body = sandbox.body(bench, &reference, primary_port);
@@ -344,7 +351,7 @@ pub fn block<T>(f: impl FnOnce() -> T) -> T {
 async fn manual_upgrade(bench: &Bench, sandbox: &Sandbox, sample: &mut Sample) -> Result<(), String> {
     // The bolt-era guide adds DATABASE_TIMEOUT to .env so that the second
     // instance waits for the lock (0: indefinitely); the lease era needs nothing.
-    let mut env = node_env(sandbox.generation, sandbox.kind, bench);
+    let mut env = node_env(sandbox);
     if sandbox.generation == Gen::Bolt {
         env.push("DATABASE_TIMEOUT=0".into());
     }

@@ -37,7 +37,11 @@ fn figures(journal: &Path) -> Figures {
 async fn secondary_by_hand(rig: &Rig, volume: &Path, journal: &Path, port: u16) -> Node {
     let db = rig.database().await;
     std::fs::write(volume.join("config.toml"), "[Log]\nLevel = 'info'\n").unwrap();
-    std::fs::write(volume.join("secrets.toml"), format!("[Database]\nURL = '{}'\n", db.url())).unwrap();
+    std::fs::write(
+        volume.join("secrets.toml"),
+        format!("[Database]\nURL = '{}'\n", db.url()),
+    )
+    .unwrap();
     rig.pull(V2_OLD).await;
     let name = format!("{}-secondary", rig.id);
     let binding = PortBinding {
