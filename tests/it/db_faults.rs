@@ -121,3 +121,48 @@ async fn a_holder_cut_off_from_its_database_exits_before_the_secondary_takes_ove
     let figures = rig.journal();
     assert!(figures.overlaps.is_empty(), "{:?}", figures.overlaps);
 }
+
+/// The holder of a pair is SIGKILLed: its connection dies but its lease
+/// row stays, so the secondary takes the lease only once it has expired
+/// (the database's clock says so, not the node's). `recover` then finds
+/// the pair as it should be, and `failover back` restores the roles.
+#[tokio::test]
+async fn a_sigkilled_holder_keeps_its_lease_until_it_expires() {
+    let rig = Rig::new("db-sigkill").await;
+    let pair = crate::failover::pair_up(&rig, Gen::Lease).await;
+    let db = rig.database().await;
+    let (holder, live) = db.lease().await.expect("the primary's lease");
+    assert!(live);
+    rig.kill(&pair.primary, "SIGKILL").await;
+    // The row outlives its holder: still the primary's, still live.
+    let (after, still_live) = db.lease().await.expect("the row stays");
+    assert_eq!((after.as_str(), still_live), (holder.as_str(), true));
+    let secondary = pair.secondary_node(&rig).await;
+    rig.wait_serving(&secondary, Duration::from_secs(30)).await;
+    let (taken, _) = db.lease().await.expect("the secondary's lease");
+    assert_ne!(taken, holder, "the secondary holds it now");
+    let figures = rig.journal();
+    assert!(figures.overlaps.is_empty(), "{:?}", figures.overlaps);
+    let killed = figures
+        .tenures
+        .iter()
+        .find(|t| t.client == holder)
+        .expect("the primary's tenure");
+    let next = figures
+        .tenures
+        .iter()
+        .find(|t| t.client == taken)
+        .expect("the secondary's tenure");
+    let expiry = killed.lease_expiry_ns.expect("the primary renewed its lease");
+    assert!(
+        next.lock_ns >= expiry,
+        "the secondary took the lease {} ms before the primary's expired",
+        (expiry - next.lock_ns) / 1_000_000
+    );
+    recover_finds_nothing(&rig, &pair.primary.name, &["--secondary", &pair.secondary]).await;
+    let back = pair.run(&rig, &["failover", "back"]).await;
+    assert_eq!(back.code, 0, "{back:?}");
+    rig.wait_serving(&pair.primary, Duration::from_secs(10)).await;
+    let figures = rig.journal();
+    assert!(figures.overlaps.is_empty(), "{:?}", figures.overlaps);
+}
