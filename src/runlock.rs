@@ -16,8 +16,6 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
-
 use crate::engine::{Engine, EngineError};
 pub use crate::names::lock_name;
 use crate::names::{LABEL_PRIMARY, LABEL_ROLE, ROLE_LOCK, old_name, standby_name};
@@ -284,21 +282,7 @@ fn lock_spec(primary: &str, base: &bollard::models::ContainerInspectResponse, me
         .filter(|(k, _)| k.starts_with("io.cl-maint.") && !k.starts_with("io.cl-maint.lock."))
         .collect();
     labels.extend(me.labels(primary));
-    CloneSpec {
-        name: lock_name(primary),
-        body: ContainerCreateBody {
-            image: base.image.clone(),
-            labels: Some(labels),
-            network_disabled: Some(true),
-            host_config: Some(HostConfig {
-                network_mode: Some("none".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        extra_networks: Vec::new(),
-        changes: Vec::new(),
-    }
+    crate::spec::isolated(lock_name(primary), base.image.clone(), None, labels)
 }
 
 /// This process's command line with the values of secret-looking options

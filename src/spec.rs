@@ -310,6 +310,33 @@ fn clean_endpoint(e: EndpointSettings, container_id: &str) -> EndpointSettings {
     }
 }
 
+/// A container of cl-maint's own on `image`: no network at all, nothing
+/// mounted, no restart policy; `cmd` replaces the image's command (its
+/// entrypoint stays). The run lock and the one-off `--version` are such.
+pub fn isolated(
+    name: String,
+    image: Option<String>,
+    cmd: Option<Vec<String>>,
+    labels: HashMap<String, String>,
+) -> CloneSpec {
+    CloneSpec {
+        name,
+        body: ContainerCreateBody {
+            image,
+            cmd,
+            labels: Some(labels),
+            network_disabled: Some(true),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        extra_networks: Vec::new(),
+        changes: Vec::new(),
+    }
+}
+
 /// The host port a container publishes container port `port`/tcp on, with
 /// its host IP (empty for all interfaces).
 pub fn published_port(container: &ContainerInspectResponse, port: u16) -> Option<(String, u16)> {

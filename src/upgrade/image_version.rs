@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect};
+use bollard::models::ImageInspect;
 use futures::StreamExt;
 
 use crate::engine::{CloneSpec, Engine};
@@ -97,21 +97,12 @@ pub fn version_spec(reference: &str, image: &ImageInspect, owner: &str) -> Clone
         (LABEL_PRIMARY.to_string(), owner.to_string()),
         (LABEL_ROLE.to_string(), ROLE_VERSION.to_string()),
     ];
-    CloneSpec {
-        name: format!("{owner}-cl-maint-version-{}", std::process::id()),
-        body: ContainerCreateBody {
-            image: Some(reference.to_string()),
-            cmd: Some(cmd),
-            labels: Some(labels.into_iter().collect()),
-            host_config: Some(HostConfig {
-                network_mode: Some("none".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        extra_networks: Vec::new(),
-        changes: Vec::new(),
-    }
+    crate::spec::isolated(
+        format!("{owner}-cl-maint-version-{}", std::process::id()),
+        Some(reference.to_string()),
+        Some(cmd),
+        labels.into_iter().collect(),
+    )
 }
 
 #[cfg(test)]

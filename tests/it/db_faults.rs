@@ -47,9 +47,11 @@ async fn postgres_stopped_for_3s_while_the_standby_waits() {
     let db = rig.database().await;
     let standby_name = format!("{}-cl-maint-standby", node.name);
     let outage = async {
-        let id = until("the standby to exist", || async {
+        // Running: a followed log of a container not started yet ends at once.
+        let id = until("the standby to run", || async {
             let c = rig.docker.inspect_container(&standby_name, None).await.ok()?;
-            c.id
+            let running = c.state.as_ref().and_then(|s| s.running) == Some(true);
+            running.then_some(c.id).flatten()
         })
         .await;
         let standby = Node {

@@ -84,22 +84,21 @@ ENTRYPOINT ["chainlink"]
 CMD ["local", "node"]
 "#;
 
-/// The labelled variant: the version as an OCI label and an env as well.
-const DOCKERFILE_LABELLED: &str = r#"FROM scratch
-ARG VERSION
+/// What the labelled variant adds: the version as an env and an OCI label.
+const LABELLED_LINES: &str = r#"ARG VERSION
 ARG COMMIT
-ARG FAULT
-COPY chainlink /usr/local/bin/chainlink
-COPY version /usr/local/share/chainlink/version
-ENV PATH=/usr/local/bin CHAINLINK_VERSION=${VERSION} CHAINLINK_COMMIT=${COMMIT} CL_DOUBLE_FAULT=${FAULT}
+ENV CHAINLINK_VERSION=${VERSION} CHAINLINK_COMMIT=${COMMIT}
 LABEL org.opencontainers.image.title="cl-node-double" org.opencontainers.image.version="${VERSION}"
-WORKDIR /home/chainlink
-USER 14933
-EXPOSE 6688
-HEALTHCHECK --interval=2s --timeout=2s --retries=1 CMD ["chainlink", "healthcheck"]
-ENTRYPOINT ["chainlink"]
-CMD ["local", "node"]
 "#;
+
+/// The Dockerfile of an image, labelled or like Chainlink's.
+fn dockerfile(labelled: bool) -> String {
+    if labelled {
+        DOCKERFILE.replacen("ARG FAULT\n", &format!("ARG FAULT\n{LABELLED_LINES}"), 1)
+    } else {
+        DOCKERFILE.to_string()
+    }
+}
 
 /// Where the double's images live.
 #[derive(Clone, Debug)]
@@ -128,7 +127,7 @@ pub async fn prepare(rig_dir: &Path) -> Result<Images, String> {
     let binary = build_double(rig_dir)?;
     let bytes = std::fs::read(&binary).map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (bytes.as_slice(), DOCKERFILE, DOCKERFILE_LABELLED, TAGS).hash(&mut hasher);
+    (bytes.as_slice(), DOCKERFILE, LABELLED_LINES, TAGS).hash(&mut hasher);
     let name = format!("cl-node-double-{:012x}", hasher.finish() & 0xffff_ffff_ffff);
     let images = Images {
         repo: format!("{registry}/{name}"),
@@ -252,8 +251,8 @@ async fn build_image(
     labelled: bool,
 ) -> Result<(), String> {
     let commit = commit_of(version);
-    let dockerfile = if labelled { DOCKERFILE_LABELLED } else { DOCKERFILE };
-    let context = build_context(dockerfile, binary, &format!("{version}@{commit}"))?;
+    let dockerfile = dockerfile(labelled);
+    let context = build_context(&dockerfile, binary, &format!("{version}@{commit}"))?;
     let args = HashMap::from([
         ("VERSION".to_string(), version.to_string()),
         ("COMMIT".to_string(), commit),
