@@ -37,8 +37,13 @@ async fn a_toml_configured_node_is_upgraded_by_a_tag_that_names_no_version() {
         .start_node(spec("chainlink", V2_OLD, &["DATABASE_TIMEOUT=1h"]))
         .await;
     rig.wait_serving(&node, Duration::from_secs(20)).await;
-    let run = upgrade(&rig, &node.name, V2_STABLE, &[]).await;
+    let run = upgrade(&rig, &node.name, V2_STABLE, &["-vv"]).await;
     assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
+    let password = rig.database().await.password.clone();
+    assert!(
+        !run.stdout.contains(&password) && !run.stderr.contains(&password),
+        "the database password in the node's secrets file never appears"
+    );
     let (from, to) = (&run.report["from"], &run.report["to"]);
     assert_eq!(
         (&from["version"], &from["version_source"]),
