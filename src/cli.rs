@@ -406,6 +406,17 @@ pub struct UpgradeArgs {
     /// handing the lock back (saves one handoff).
     #[arg(long)]
     pub no_hand_back: bool,
+    /// A command (run with `sh -c` on this machine) once the new image is
+    /// pulled and every check passed, before anything changes: a database
+    /// snapshot. If it fails, the upgrade is refused (exit 3). It gets
+    /// CL_MAINT_NODE, CL_MAINT_OLD_IMAGE, CL_MAINT_NEW_IMAGE,
+    /// CL_MAINT_OLD_VERSION, CL_MAINT_NEW_VERSION and DOCKER_HOST.
+    #[arg(long, value_name = "CMD")]
+    pub before_upgrade: Option<String>,
+    /// A command (run like --before-upgrade) once the node runs the new
+    /// version; if it fails, the report warns.
+    #[arg(long, value_name = "CMD")]
+    pub after_upgrade: Option<String>,
     /// Upgrade every node of the config file, one after another, stopping at
     /// the first failure; one combined report.
     #[arg(long, conflicts_with_all = ["container", "node"])]
@@ -426,6 +437,10 @@ impl UpgradeArgs {
         o.keep_old = self.keep_old;
         o.dry_run = self.dry_run;
         o.pull = self.pull;
+        o.hooks = crate::upgrade::hooks::Hooks {
+            before: self.before_upgrade.clone(),
+            after: self.after_upgrade.clone(),
+        };
         o
     }
 }

@@ -171,6 +171,35 @@ impl HealthVerdict {
     }
 }
 
+/// One hook's run, as the report keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HookRun {
+    /// `before-upgrade` or `after-upgrade`.
+    pub hook: String,
+    /// The command, redacted.
+    pub command: String,
+    /// Its exit code (`null` when it could not start or was killed).
+    pub exit_code: Option<i32>,
+    /// What it printed (stdout, then stderr), redacted.
+    pub output: Vec<String>,
+}
+
+impl HookRun {
+    /// Whether it succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// What happened, in words.
+    pub fn outcome(&self) -> String {
+        match self.exit_code {
+            Some(0) => format!("{} succeeded", self.hook),
+            Some(code) => format!("{} `{}` failed (exit {code})", self.hook, self.command),
+            None => format!("{} `{}` did not finish", self.hook, self.command),
+        }
+    }
+}
+
 /// An image as the report names it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ImageInfo {
@@ -240,6 +269,9 @@ pub struct Report {
     /// The warnings the run gave on its way, redacted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The operator's hooks that ran (`--before-upgrade`, `--after-upgrade`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRun>,
     /// The members of the failover pair as the run left them (pair commands).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<crate::members::Member>,
@@ -268,6 +300,7 @@ impl Report {
             left: Vec::new(),
             log_tail: Vec::new(),
             warnings: Vec::new(),
+            hooks: Vec::new(),
             members: Vec::new(),
             plan: None,
             plan_text: None,

@@ -157,6 +157,8 @@ pub fn given(cli: &Cli, matches: &ArgMatches) -> Given {
             g.repository = opt("image", "--image", "", &a.image);
             g.standby_port = src("standby_port", "--standby-port", "").map(|s| Setting::new(a.standby_port, s));
             g.pull_timeout = dur("pull_timeout", "--pull-timeout", a.pull_timeout);
+            g.before_upgrade = opt("before_upgrade", "--before-upgrade", "", &a.before_upgrade);
+            g.after_upgrade = opt("after_upgrade", "--after-upgrade", "", &a.after_upgrade);
             timeouts(&mut g, &a.timeouts);
         }
         Command::Failover(a) => {
@@ -206,6 +208,8 @@ pub fn apply(cli: &mut Cli, e: &Effective) {
             a.image = e.repository.value.clone();
             a.standby_port = e.standby_port.value;
             a.pull_timeout = e.pull_timeout.value;
+            a.before_upgrade = e.before_upgrade.value.clone();
+            a.after_upgrade = e.after_upgrade.value.clone();
             timeouts(&mut a.timeouts);
         }
         Command::Failover(a) => {

@@ -49,6 +49,8 @@ pub fn rows(e: &Effective) -> Vec<(&'static str, String, String)> {
         row("secondary_host", &e.secondary_host, |h| {
             h.as_deref().map_or_else(|| "- (the node's engine)".into(), redact_host)
         }),
+        row("before_upgrade", &e.before_upgrade, opt),
+        row("after_upgrade", &e.after_upgrade, opt),
         row("lock", &e.lock, |l| {
             l.map_or_else(|| "- (detected from the log)".to_string(), |l| l.word().to_string())
         }),

@@ -238,6 +238,10 @@ pub struct NodeTable {
     pub health_token: Option<String>,
     /// The environment variable holding that token.
     pub health_token_env: Option<String>,
+    /// A command run before an upgrade changes anything (a snapshot).
+    pub before_upgrade: Option<String>,
+    /// A command run after a successful upgrade.
+    pub after_upgrade: Option<String>,
     /// Deadlines.
     #[serde(default)]
     pub timeouts: Timeouts,

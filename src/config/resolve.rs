@@ -97,6 +97,10 @@ pub struct Given {
     pub secondary_port: Option<Setting<u16>>,
     /// `--secondary-host` / `CL_MAINT_SECONDARY_HOST`.
     pub secondary_host: Option<Setting<String>>,
+    /// `--before-upgrade`.
+    pub before_upgrade: Option<Setting<String>>,
+    /// `--after-upgrade`.
+    pub after_upgrade: Option<Setting<String>>,
     /// `--lock`.
     pub lock: Option<Setting<LockKind>>,
     /// `--lock-wait-pattern`.
@@ -134,6 +138,10 @@ pub struct Effective {
     pub secondary_port: Setting<u16>,
     /// The secondary's engine (`None`: the primary's).
     pub secondary_host: Setting<Option<String>>,
+    /// The command run before an upgrade changes anything.
+    pub before_upgrade: Setting<Option<String>>,
+    /// The command run after a successful upgrade.
+    pub after_upgrade: Setting<Option<String>>,
     /// The lock generation (`None`: detected from the node's log).
     pub lock: Setting<Option<LockKind>>,
     /// The extra lock-wait pattern.
@@ -311,6 +319,8 @@ pub fn resolve(
             |t: &NodeTable| t.secondary_host.clone().map(|h| h.0),
             None
         ),
+        before_upgrade: pick!(given.before_upgrade, |t: &NodeTable| t.before_upgrade.clone(), None),
+        after_upgrade: pick!(given.after_upgrade, |t: &NodeTable| t.after_upgrade.clone(), None),
         lock: pick!(given.lock, |t: &NodeTable| t.lock, None),
         lock_wait_pattern: pick!(
             given.lock_wait_pattern,

@@ -22,6 +22,7 @@ secondary = "chainlink-sepolia-secondary"
 lock = "lease"
 lock_wait_pattern = "waiting for the lease"
 health_token = "tok-s3cret"
+before_upgrade = "/usr/local/bin/cl-snapshot"
 
 [nodes.sepolia.timeouts]
 takeover = "90s"
@@ -53,6 +54,14 @@ fn file_beats_defaults_and_node_beats_its_defaults_table() {
     assert_eq!(e.wait_timeout, Setting::new(defaults::WAIT, Source::Default));
     assert_eq!(e.lock.value, Some(LockKind::Lease));
     assert_eq!(e.health_token.value.as_deref(), Some("tok-s3cret"));
+    assert_eq!(
+        e.before_upgrade,
+        Setting::new(
+            Some("/usr/local/bin/cl-snapshot".to_string()),
+            Source::File("nodes.sepolia".into())
+        )
+    );
+    assert_eq!(e.after_upgrade.value, None);
     let m = resolve(Some(&f), Some("mainnet"), &Given::default(), &no_env).unwrap();
     assert_eq!(m.container.value, "mainnet", "a node without `container` uses its name");
     assert_eq!(m.standby_port, Setting::new(7001, Source::File("defaults".into())));

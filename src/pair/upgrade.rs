@@ -18,6 +18,7 @@ use crate::members::sharing::{looks_like_member, membership, unproven};
 use crate::names::old_name;
 use crate::node::image::digest_for;
 use crate::report::{ImageInfo, Outcome, Report};
+use crate::upgrade::hooks;
 use crate::upgrade::options::UpgradeOptions;
 
 use super::member::Member;
@@ -61,8 +62,26 @@ pub async fn upgrade_pair<E: Engine>(
         run.report.log_tail = f.tail;
     }
     let mut report = run.report;
+    if let Some(command) = &opts.hooks.after
+        && report.outcome == Outcome::Upgraded
+    {
+        let ctx = hook_context(&report, hosts.primary);
+        hooks::after_upgrade(command, &ctx, &mut report, events, interrupt).await;
+    }
     report.members = super::final_members(hosts, names).await;
     report
+}
+
+/// What the hooks are told, from the report's images.
+fn hook_context<E: Engine>(report: &Report, engine: &E) -> hooks::Context {
+    let image =
+        |i: Option<&crate::report::ImageInfo>| i.map(|i| (i.reference.clone(), i.version.clone())).unwrap_or_default();
+    hooks::Context {
+        node: report.container.clone(),
+        old: image(report.from.as_ref()),
+        new: image(report.to.as_ref()),
+        engine: engine.endpoint(),
+    }
 }
 
 struct PairUpgrade<'a, E: Engine> {
@@ -183,6 +202,17 @@ impl<E: Engine> PairUpgrade<'_, E> {
             self.report.set_outcome(Outcome::UpToDate);
             self.report.state = format!("{} and {} already run {target}; nothing was changed", h.name, w.name);
             return Ok(());
+        }
+        if let Some(command) = &self.opts.hooks.before {
+            let ctx = hook_context(&self.report, self.hosts.primary);
+            let run = hooks::run("before-upgrade", command, &ctx, self.events, self.interrupt).await;
+            let (ok, what) = (run.succeeded(), run.outcome());
+            self.report.hooks.push(run);
+            if !ok {
+                self.report.state = format!("nothing was changed ({target} was pulled)");
+                let next = vec!["read the hook's output in the report, fix it, and run the upgrade again".into()];
+                return self.refuse(Outcome::Refused, what, next);
+            }
         }
 
         // 1. The waiting member on the new image.

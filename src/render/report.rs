@@ -95,6 +95,13 @@ impl Report {
                 out.push_str(&format!("    | {l}\n"));
             }
         }
+        for hook in &self.hooks {
+            out.push_str(&format!("  {}:\n", hook.outcome()));
+            // The end of what it printed: where a failure says why.
+            for l in &hook.output[hook.output.len().saturating_sub(20)..] {
+                out.push_str(&format!("    | {l}\n"));
+            }
+        }
         if !self.warnings.is_empty() {
             out.push_str("  warnings:\n");
             for w in &self.warnings {

@@ -2,6 +2,7 @@
 //! safe command. Observe (read-only) → plan (pure) → pull → execute.
 
 pub mod execute;
+pub mod hooks;
 pub mod image_version;
 pub mod observe;
 pub mod options;
@@ -150,12 +151,42 @@ pub async fn upgrade<E: Engine>(
         );
         return report;
     }
+    let hook_ctx = hooks::Context {
+        node: opts.container.clone(),
+        old: (plan.from.reference.clone(), plan.from.version.clone()),
+        new: (plan.target.clone(), to.version.clone()),
+        engine: engine.endpoint(),
+    };
+    if let Some(command) = &opts.hooks.before {
+        let run = hooks::run("before-upgrade", command, &hook_ctx, events, interrupt).await;
+        let failed = !run.succeeded();
+        let what = run.outcome();
+        report.hooks.push(run);
+        if failed {
+            report.error = Some(what);
+            report.state = format!(
+                "nothing was changed ({} was pulled); {} runs {}",
+                plan.target, opts.container, plan.from.reference
+            );
+            report.next_steps = vec![
+                "read the hook's output in the report, fix it (or the snapshot it takes), and run the upgrade again"
+                    .into(),
+            ];
+            return report;
+        }
+    }
     // On the heap: the executor's state is large (see `handoff::transfer`).
     let executor = execute::Executor::new(engine, &plan, opts, events, interrupt, report);
-    match plan.mode {
+    let mut report = match plan.mode {
         preflight::Mode::Handoff => Box::pin(executor.run()).await,
         preflight::Mode::Recreate => Box::pin(executor.recreate_down()).await,
+    };
+    if let Some(command) = &opts.hooks.after
+        && report.outcome == Outcome::Upgraded
+    {
+        hooks::after_upgrade(command, &hook_ctx, &mut report, events, interrupt).await;
     }
+    report
 }
 
 /// The version a tag names (`2.10.0`, `v2.10.0`), if it names one.

@@ -43,6 +43,8 @@ pub struct UpgradeOptions {
     pub dry_run: bool,
     /// When to pull the target image.
     pub pull: PullPolicy,
+    /// The operator's commands before and after the upgrade.
+    pub hooks: super::hooks::Hooks,
 }
 
 impl UpgradeOptions {
@@ -62,6 +64,7 @@ impl UpgradeOptions {
             keep_old: false,
             dry_run: false,
             pull: PullPolicy::Always,
+            hooks: Default::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod fault_kit;
 mod faults_failover;
 mod faults_interrupts;
 mod faults_upgrade;
+mod hooks;
 mod image;
 mod membership;
 mod node_states;
