@@ -10,6 +10,9 @@ pub const LABEL_ROLE: &str = "io.cl-maint.role";
 pub const ROLE_SECONDARY: &str = "secondary";
 /// The role label value of the run lock's container.
 pub const ROLE_LOCK: &str = "lock";
+/// The role label value of the one-off container that asks an image its
+/// `--version` (no network, no mounts: it never touches the node's data).
+pub const ROLE_VERSION: &str = "version";
 
 /// The default name of the secondary, as in Chainlink's failover example.
 pub const DEFAULT_SECONDARY: &str = "secondary";
@@ -31,9 +34,24 @@ pub fn lock_name(primary: &str) -> String {
 
 /// Whether a container of `primary`'s with role label `role` and name
 /// `name` is something an interrupted run left: not a secondary (meant to
-/// stay, unless an interrupted pair upgrade renamed it aside) and not the
-/// run lock (it belongs to a run).
+/// stay, unless an interrupted pair upgrade renamed it aside), not the run
+/// lock (it belongs to a run), and not a one-off `--version` (harmless; the
+/// next run that needs one removes it).
 pub fn is_leftover(name: &str, role: &str) -> bool {
     let renamed_aside = name.ends_with(&old_name(""));
-    !((role == ROLE_SECONDARY && !renamed_aside) || role == ROLE_LOCK)
+    !((role == ROLE_SECONDARY && !renamed_aside) || role == ROLE_LOCK || role == ROLE_VERSION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_an_interrupted_run_left() {
+        assert!(is_leftover("chainlink-cl-maint-standby", "standby"));
+        assert!(is_leftover("secondary-cl-maint-old", ROLE_SECONDARY), "renamed aside");
+        assert!(!is_leftover("secondary", ROLE_SECONDARY));
+        assert!(!is_leftover("chainlink-cl-maint-lock", ROLE_LOCK));
+        assert!(!is_leftover("chainlink-cl-maint-version-42", ROLE_VERSION));
+    }
 }

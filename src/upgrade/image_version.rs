@@ -14,12 +14,9 @@ use bollard::models::ImageInspect;
 use futures::StreamExt;
 
 use crate::engine::{CloneSpec, Engine};
-use crate::names::{LABEL_PRIMARY, LABEL_ROLE};
+use crate::names::{LABEL_PRIMARY, LABEL_ROLE, ROLE_VERSION};
 
 pub use crate::node::version::Source;
-
-/// The role label of the one-off container (so a leftover is recognisable).
-pub const ROLE_VERSION: &str = "version";
 
 /// How long the one-off `--version` may take before cl-maint gives up on it.
 const VERSION_DEADLINE: Duration = Duration::from_secs(20);
@@ -57,6 +54,7 @@ pub async fn learn<E: Engine>(
 /// Runs `IMAGE --version` once; `None` when it printed no version in time or
 /// could not run. The container is removed whatever happened.
 async fn run_version<E: Engine>(engine: &E, reference: &str, image: &ImageInspect, owner: &str) -> Option<String> {
+    remove_stale(engine, owner).await;
     let spec = version_spec(reference, image, owner);
     let id = engine.create(&spec).await.ok()?;
     let printed = async {
@@ -77,6 +75,23 @@ async fn run_version<E: Engine>(engine: &E, reference: &str, image: &ImageInspec
     let _ = engine.kill(&id, "SIGKILL").await;
     let _ = engine.remove(&id).await;
     printed
+}
+
+/// Removes one-off `--version` containers of `owner`'s that a killed run
+/// left (the run lock keeps two runs on one node apart, so none is in use).
+async fn remove_stale<E: Engine>(engine: &E, owner: &str) {
+    let Ok(found) = engine.list_containers(&format!("{LABEL_PRIMARY}={owner}")).await else {
+        return;
+    };
+    for c in found {
+        let role = c.labels.as_ref().and_then(|l| l.get(LABEL_ROLE)).map(String::as_str);
+        if role == Some(ROLE_VERSION)
+            && let Some(id) = c.id.as_deref()
+        {
+            let _ = engine.kill(id, "SIGKILL").await;
+            let _ = engine.remove(id).await;
+        }
+    }
 }
 
 /// The one-off container: the image's entrypoint with `--version` (or

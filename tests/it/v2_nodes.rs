@@ -37,6 +37,22 @@ async fn a_toml_configured_node_is_upgraded_by_a_tag_that_names_no_version() {
         .start_node(spec("chainlink", V2_OLD, &["DATABASE_TIMEOUT=1h"]))
         .await;
     rig.wait_serving(&node, Duration::from_secs(20)).await;
+    // A one-off `--version` container a killed run left: no leftover to
+    // refuse over, and removed by the next run that needs one.
+    let mut labels = rig.labels();
+    labels.insert("io.cl-maint.primary".into(), node.name.clone());
+    labels.insert("io.cl-maint.role".into(), "version".into());
+    let stale = bollard::models::ContainerCreateBody {
+        image: Some(rig.images.reference(V2_OLD)),
+        cmd: Some(vec!["--version".into()]),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    let name = format!("{}-cl-maint-version-1", node.name);
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
+        .name(&name)
+        .build();
+    rig.docker.create_container(Some(options), stale).await.unwrap();
     let run = upgrade(&rig, &node.name, V2_STABLE, &["-vv"]).await;
     assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
     let password = rig.database().await.password.clone();
@@ -60,7 +76,8 @@ async fn a_toml_configured_node_is_upgraded_by_a_tag_that_names_no_version() {
         "{}",
         run.stderr
     );
-    // Only the node is left: the one-off and the standby are gone.
+    // Only the node is left: the one-offs (the stale one too) and the
+    // standby are gone.
     let names: Vec<String> = world(&rig)
         .await
         .iter()
