@@ -32,18 +32,19 @@ pub fn parse_version_output(text: &str) -> Option<String> {
 
 /// The version of `image` (already on `engine`), and where it came from:
 /// metadata, else its binary's `--version`, else the tag. `owner` names the
-/// node whose upgrade asks (for the one-off container's name and label).
+/// node whose upgrade asks (for the one-off container's name and label);
+/// `None` (a dry run, which changes nothing) starts no one-off container.
 pub async fn learn<E: Engine>(
     engine: &E,
     reference: &str,
     image: Option<&ImageInspect>,
     tag: &str,
-    owner: &str,
+    owner: Option<&str>,
 ) -> Option<(String, Source)> {
     if let Some(v) = crate::node::image::version_of_image(image) {
         return Some((v, Source::Metadata));
     }
-    if let Some(image) = image
+    if let (Some(image), Some(owner)) = (image, owner)
         && let Some(v) = run_version(engine, reference, image, owner).await
     {
         return Some((v, Source::Binary));

@@ -98,17 +98,17 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
     };
     let running_version = match (logged_version, &primary) {
         (Some(v), _) => Some((v, Source::StartLine)),
-        // A dry run changes nothing, not even with a one-off container.
-        (None, Some(p)) if opts.dry_run => {
-            let tag = crate::reference::pull_parts(&current_reference).1;
-            crate::node::image::version_of_image(primary_image.as_ref())
-                .map(|v| (v, Source::Metadata))
-                .or_else(|| super::version_from_tag(tag).map(|v| (v, Source::Tag)))
-        }
         (None, Some(p)) => {
             let tag = crate::reference::pull_parts(&current_reference).1;
-            let owner = name_of(p);
-            image_version::learn(engine, &current_reference, primary_image.as_ref(), tag, &owner).await
+            let owner = (!opts.dry_run).then(|| name_of(p));
+            image_version::learn(
+                engine,
+                &current_reference,
+                primary_image.as_ref(),
+                tag,
+                owner.as_deref(),
+            )
+            .await
         }
         (None, None) => None,
     };
