@@ -65,23 +65,11 @@ pub async fn upgrade_pair<E: Engine>(
     if let Some(command) = &opts.hooks.after
         && report.outcome == Outcome::Upgraded
     {
-        let ctx = hook_context(&report, hosts.primary);
+        let ctx = hooks::Context::of(&report, hosts.primary.endpoint());
         hooks::after_upgrade(command, &ctx, &mut report, events, interrupt).await;
     }
     report.members = super::final_members(hosts, names).await;
     report
-}
-
-/// What the hooks are told, from the report's images.
-fn hook_context<E: Engine>(report: &Report, engine: &E) -> hooks::Context {
-    let image =
-        |i: Option<&crate::report::ImageInfo>| i.map(|i| (i.reference.clone(), i.version.clone())).unwrap_or_default();
-    hooks::Context {
-        node: report.container.clone(),
-        old: image(report.from.as_ref()),
-        new: image(report.to.as_ref()),
-        engine: engine.endpoint(),
-    }
 }
 
 struct PairUpgrade<'a, E: Engine> {
@@ -185,9 +173,14 @@ impl<E: Engine> PairUpgrade<'_, E> {
             version: None,
             version_source: None,
         });
-        if let Some((version, source)) =
-            crate::upgrade::image_version::learn(self.hosts.primary, &target, image.as_ref(), &self.opts.tag, &h.name)
-                .await
+        if let Some((version, source)) = crate::upgrade::image_version::learn(
+            self.hosts.primary,
+            &target,
+            image.as_ref(),
+            &self.opts.tag,
+            Some(&h.name),
+        )
+        .await
             && let Some(to) = self.report.to.as_mut()
         {
             to.version = Some(version);
@@ -204,14 +197,11 @@ impl<E: Engine> PairUpgrade<'_, E> {
             return Ok(());
         }
         if let Some(command) = &self.opts.hooks.before {
-            let ctx = hook_context(&self.report, self.hosts.primary);
-            let run = hooks::run("before-upgrade", command, &ctx, self.events, self.interrupt).await;
-            let (ok, what) = (run.succeeded(), run.outcome());
-            self.report.hooks.push(run);
-            if !ok {
+            let ctx = hooks::Context::of(&self.report, self.hosts.primary.endpoint());
+            if let Err(what) = hooks::before_upgrade(command, &ctx, &mut self.report, self.events, self.interrupt).await
+            {
                 self.report.state = format!("nothing was changed ({target} was pulled)");
-                let next = vec!["read the hook's output in the report, fix it, and run the upgrade again".into()];
-                return self.refuse(Outcome::Refused, what, next);
+                return self.refuse(Outcome::Refused, what, vec![hooks::FIX_BEFORE.into()]);
             }
         }
 

@@ -44,6 +44,41 @@ pub struct Context {
     pub engine: String,
 }
 
+impl Context {
+    /// What the hooks of the upgrade `report` describes are told: its node
+    /// and images, on the engine at `engine`.
+    pub fn of(report: &crate::report::Report, engine: String) -> Context {
+        let image = |i: Option<&crate::report::ImageInfo>| {
+            i.map(|i| (i.reference.clone(), i.version.clone())).unwrap_or_default()
+        };
+        Context {
+            node: report.container.clone(),
+            old: image(report.from.as_ref()),
+            new: image(report.to.as_ref()),
+            engine,
+        }
+    }
+}
+
+/// What to do when the before-upgrade hook failed.
+pub const FIX_BEFORE: &str =
+    "read the hook's output in the report, fix it (or the snapshot it takes), and run the upgrade again";
+
+/// Runs the before-upgrade hook into `report`: `Err` with what failed when
+/// it did not succeed (the upgrade is then refused, nothing changed).
+pub async fn before_upgrade(
+    command: &str,
+    ctx: &Context,
+    report: &mut crate::report::Report,
+    events: &Events,
+    interrupt: &Interrupt,
+) -> Result<(), String> {
+    let run = run("before-upgrade", command, ctx, events, interrupt).await;
+    let result = if run.succeeded() { Ok(()) } else { Err(run.outcome()) };
+    report.hooks.push(run);
+    result
+}
+
 /// The environment a hook gets.
 pub fn environment(ctx: &Context) -> Vec<(&'static str, String)> {
     // An endpoint named after a context reads `HOST (context "x")`.
@@ -61,7 +96,7 @@ pub fn environment(ctx: &Context) -> Vec<(&'static str, String)> {
 
 /// Runs hook `hook` (`command` through `sh -c`) to its end, or until an
 /// interrupt (which kills it).
-pub async fn run(hook: &str, command: &str, ctx: &Context, events: &Events, interrupt: &Interrupt) -> HookRun {
+async fn run(hook: &str, command: &str, ctx: &Context, events: &Events, interrupt: &Interrupt) -> HookRun {
     let shown = events.redact(command);
     events.note(&format!("running {hook}: {shown}"));
     let child = tokio::process::Command::new("sh")

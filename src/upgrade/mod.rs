@@ -105,8 +105,14 @@ pub async fn upgrade<E: Engine>(
         version_source: None,
     };
     let mut to = to;
-    if let Some((version, source)) =
-        image_version::learn(engine, &plan.target, new_image.as_ref(), &opts.tag, &opts.container).await
+    if let Some((version, source)) = image_version::learn(
+        engine,
+        &plan.target,
+        new_image.as_ref(),
+        &opts.tag,
+        Some(&opts.container),
+    )
+    .await
     {
         to.version = Some(version);
         to.version_source = Some(source.as_str().to_string());
@@ -151,29 +157,17 @@ pub async fn upgrade<E: Engine>(
         );
         return report;
     }
-    let hook_ctx = hooks::Context {
-        node: opts.container.clone(),
-        old: (plan.from.reference.clone(), plan.from.version.clone()),
-        new: (plan.target.clone(), to.version.clone()),
-        engine: engine.endpoint(),
-    };
-    if let Some(command) = &opts.hooks.before {
-        let run = hooks::run("before-upgrade", command, &hook_ctx, events, interrupt).await;
-        let failed = !run.succeeded();
-        let what = run.outcome();
-        report.hooks.push(run);
-        if failed {
-            report.error = Some(what);
-            report.state = format!(
-                "nothing was changed ({} was pulled); {} runs {}",
-                plan.target, opts.container, plan.from.reference
-            );
-            report.next_steps = vec![
-                "read the hook's output in the report, fix it (or the snapshot it takes), and run the upgrade again"
-                    .into(),
-            ];
-            return report;
-        }
+    let hook_ctx = hooks::Context::of(&report, engine.endpoint());
+    if let Some(command) = &opts.hooks.before
+        && let Err(what) = hooks::before_upgrade(command, &hook_ctx, &mut report, events, interrupt).await
+    {
+        report.error = Some(what);
+        report.state = format!(
+            "nothing was changed ({} was pulled); {} runs {}",
+            plan.target, opts.container, plan.from.reference
+        );
+        report.next_steps = vec![hooks::FIX_BEFORE.into()];
+        return report;
     }
     // On the heap: the executor's state is large (see `handoff::transfer`).
     let executor = execute::Executor::new(engine, &plan, opts, events, interrupt, report);
