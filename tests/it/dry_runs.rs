@@ -2,7 +2,7 @@
 //! equivalent docker commands, and nothing changed.
 
 use crate::failover::{Pair, pair_up};
-use crate::rig::{Gen, Rig, free_port};
+use crate::rig::{Gen, Rig};
 use crate::upgrade::{outcome, primary, world};
 
 #[tokio::test]
@@ -10,11 +10,7 @@ async fn failover_dry_runs_change_nothing() {
     let rig = Rig::new("dry-failover").await;
     // failover up: the secondary it would create, and nothing created.
     let node = primary(&rig, Gen::Lease, &["DATABASE_TIMEOUT=0"]).await;
-    let alone = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node.clone(),
-        port: free_port(),
-    };
+    let alone = Pair::new(&rig, node.clone());
     let before = world(&rig).await;
     let run = alone.run(&rig, &["failover", "up", "--dry-run"]).await;
     assert_eq!((run.code, outcome(&run)), (0, "dry-run"), "{run:?}");

@@ -19,6 +19,15 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// `primary` and the secondary `<test id>-secondary` on a fresh port.
+    pub fn new(rig: &Rig, primary: Node) -> Pair {
+        Pair {
+            primary,
+            secondary: format!("{}-secondary", rig.id),
+            port: free_port(),
+        }
+    }
+
     /// `cl-maint ARGS --container P --secondary S --secondary-port N --json`.
     pub async fn run(&self, rig: &Rig, args: &[&str]) -> crate::rig::Run {
         let port = self.port.to_string();
@@ -49,11 +58,7 @@ impl Pair {
 pub async fn pair_up(rig: &Rig, generation: Gen) -> Pair {
     // Bolt era: the primary must wait forever to take its turn as standby.
     let node = primary(rig, generation, &[SHORT_LEASE, "DATABASE_TIMEOUT=0"]).await;
-    let pair = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node,
-        port: free_port(),
-    };
+    let pair = Pair::new(rig, node);
     let run = pair.run(rig, &["failover", "up"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.report["outcome"], "pair-ready", "{run:?}");
@@ -289,11 +294,7 @@ async fn planned_switchover_and_hold_lease() {
 async fn switchover_overlaps(generation: Gen, test: &str) {
     let rig = Rig::new(test).await;
     let env = [SHORT_LEASE, "DATABASE_TIMEOUT=0", "CL_DOUBLE_BOOT=1s"];
-    let pair = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: primary(&rig, generation, &env).await,
-        port: free_port(),
-    };
+    let pair = Pair::new(&rig, primary(&rig, generation, &env).await);
     let up = pair.run(&rig, &["failover", "up"]).await;
     assert_eq!(up.code, 0, "{up:?}");
     let started_at = |name: String| {
@@ -543,11 +544,7 @@ async fn secrets_stay_out_of_pair_output_even_with_debug_diagnostics() {
         ],
     )
     .await;
-    let pair = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node,
-        port: free_port(),
-    };
+    let pair = Pair::new(&rig, node);
     let port = pair.port.to_string();
     for args in [
         vec!["failover", "up", "--secondary-port", &port],

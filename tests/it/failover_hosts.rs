@@ -4,7 +4,7 @@
 //! `status` view of both hosts.
 
 use crate::failover::{Pair, assert_no_overlap, lock_of, status_of};
-use crate::rig::{Engine, Gen, NodeSpec, OLD, Rig, free_port, second_engine};
+use crate::rig::{Engine, Gen, NodeSpec, OLD, Rig, second_engine};
 
 /// Commits a container of OLD into an image with a label of this test (so a
 /// new image id), pushes it to the registry under a tag of its own, and
@@ -72,11 +72,7 @@ async fn switchover_across_hosts(generation: Gen, test: &str) {
         )
         .await;
     rig.wait_serving(&node, std::time::Duration::from_secs(20)).await;
-    let pair = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node,
-        port: free_port(),
-    };
+    let pair = Pair::new(&rig, node);
     let run = pair.run(&rig, &["failover", "up", "--secondary-host", &host2]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.report["outcome"], "pair-ready", "{run:?}");
@@ -132,11 +128,7 @@ async fn a_local_volume_cannot_be_shared_with_another_host() {
     let _ = rig.docker_on(Engine::Second).await;
     let host2 = second_engine().endpoint();
     let node = crate::failover::primary_on_volume(&rig).await;
-    let pair = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node,
-        port: free_port(),
-    };
+    let pair = Pair::new(&rig, node);
     refused_on_the_second_host(&rig, &pair, &host2, "local volume").await;
 }
 
@@ -194,11 +186,7 @@ async fn a_database_on_localhost_in_the_secrets_file_is_refused_for_another_host
         })
         .await;
     rig.wait_serving(&node, std::time::Duration::from_secs(20)).await;
-    let pair = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node,
-        port: free_port(),
-    };
+    let pair = Pair::new(&rig, node);
     let says = "/chainlink/secrets.toml ([Database] URL) points at localhost";
     let run = refused_on_the_second_host(&rig, &pair, &host2, says).await;
     assert!(

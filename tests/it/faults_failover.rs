@@ -123,11 +123,7 @@ async fn secondary_dies_waiting(fault: &str, name: &str) {
     let node = primary(&rig, Gen::Lease, &[&format!("CL_DOUBLE_FAULT={fault}")]).await;
     plant_sentinel(&rig);
     let before = world(&rig).await;
-    let pair = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node.clone(),
-        port: free_port(),
-    };
+    let pair = Pair::new(&rig, node.clone());
     let run = pair.run(&rig, &["failover", "up"]).await;
     assert_eq!((run.code, outcome(&run)), (5, "rolled-back"), "{run:?}");
     let error = error_of(&run);

@@ -254,11 +254,7 @@ async fn failover_up_interrupted_while_the_secondary_starts_removes_it() {
     let node = crate::upgrade::primary(&rig, Gen::Lease, &["CL_DOUBLE_FAULT=silent-wait"]).await;
     plant_sentinel(&rig);
     let before = world(&rig).await;
-    let pair = Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node.clone(),
-        port: free_port(),
-    };
+    let pair = Pair::new(&rig, node.clone());
     let child = spawn(&pair_args(&pair, &["failover", "up"]), &[]);
     until_state(&rig, &pair.secondary, true).await;
     signal(&child, libc::SIGINT);

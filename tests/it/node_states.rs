@@ -359,11 +359,7 @@ async fn a_pair_with_a_rm_primary() {
         .start_node_with(spec("chainlink", OLD, Gen::Lease, &env), |h| h.auto_remove = Some(true))
         .await;
     rig.wait_serving(&node, Duration::from_secs(20)).await;
-    let pair = crate::failover::Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node.clone(),
-        port: crate::rig::free_port(),
-    };
+    let pair = crate::failover::Pair::new(&rig, node.clone());
     let run = pair.run(&rig, &["failover", "up"]).await;
     assert_eq!((run.code, outcome(&run)), (0, "pair-ready"), "{run:?}");
     assert!(
@@ -394,11 +390,7 @@ async fn a_downgrade_is_refused_before_any_change() {
         .start_node(spec("chainlink", NEW, Gen::Lease, &["DATABASE_TIMEOUT=0"]))
         .await;
     rig.wait_serving(&node, Duration::from_secs(20)).await;
-    let pair = crate::failover::Pair {
-        secondary: format!("{}-secondary", rig.id),
-        primary: node.clone(),
-        port: crate::rig::free_port(),
-    };
+    let pair = crate::failover::Pair::new(&rig, node.clone());
     let alone = format!("{}-nobody", rig.id);
     let check = async |args: &[&str], secondary: &str| {
         let before = world(&rig).await;

@@ -181,11 +181,7 @@ async fn a_node_whose_http_port_is_6690_is_upgraded_and_failed_over() {
     assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
     rig.wait_serving(&node, Duration::from_secs(5)).await;
 
-    let pair = crate::failover::Pair {
-        primary: node.clone(),
-        secondary: format!("{}-secondary", rig.id),
-        port: free_port(),
-    };
+    let pair = crate::failover::Pair::new(&rig, node.clone());
     let up = pair.run(&rig, &["failover", "up"]).await;
     assert_eq!((up.code, outcome(&up)), (0, "pair-ready"), "{up:?}");
     let secondary = rig.docker.inspect_container(&pair.secondary, None).await.unwrap();
