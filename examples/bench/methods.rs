@@ -18,6 +18,7 @@ use futures::StreamExt;
 use cl_maint::node::health::status_means_serving;
 use cl_maint::node::logs::{Event, classify};
 
+use crate::common::free_port;
 use crate::images::{self, Images};
 use crate::proc::{self, docker};
 use crate::stats::{Kind, Method, Sample};
@@ -53,13 +54,6 @@ pub struct Sandbox {
     pub run_label: String,
     /// Lease era: the URL of the run's own database.
     pub database_url: Option<String>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// The node's environment, as the operator's `.env` has it. A failover

@@ -43,7 +43,7 @@ mod stats;
 mod timeline;
 mod variant;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -154,9 +154,7 @@ async fn setup(binary: Option<PathBuf>) -> Result<Bench, String> {
     let docker = connect().await?;
     remove_labelled(&docker, PID_LABEL).await;
     remove_stale_dirs();
-    let rig_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("cl-maint-rig");
+    let rig_dir = rig_dir();
     std::fs::create_dir_all(&rig_dir).map_err(|e| format!("cannot create {}: {e}", rig_dir.display()))?;
     eprintln!("soak: preparing the node double's images in the registry...");
     let images = images::prepare(&rig_dir).await?;

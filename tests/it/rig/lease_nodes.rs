@@ -97,10 +97,7 @@ impl Postgres {
                 "a lease-era node on the second engine needs the test's PostgreSQL server published on that engine's bridge: make sure of the second engine (rig.docker_on(Engine::Second)) before the first node starts"
             )
         };
-        format!(
-            "postgresql://chainlink:{}@{address}/chainlink?sslmode=disable",
-            self.password
-        )
+        self.url_at(address)
     }
 
     /// Creates database `name` unless it exists (the lease table and the

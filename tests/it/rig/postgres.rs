@@ -467,7 +467,8 @@ impl Postgres {
         self.url_at(&format!("127.0.0.1:{}", self.host_port))
     }
 
-    fn url_at(&self, address: &str) -> String {
+    /// The URL of the `chainlink` database through `address` (`host:port`).
+    pub fn url_at(&self, address: &str) -> String {
         let password = &self.password;
         format!("postgresql://chainlink:{password}@{address}/chainlink?sslmode=disable")
     }
