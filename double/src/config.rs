@@ -413,24 +413,8 @@ impl Settings {
                 ));
             }
         };
-        let lock_enabled = match config.get("Database.Lock.Enabled") {
-            None => true,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(format!(
-                    "invalid configuration: Database.Lock.Enabled: invalid value {other:?}"
-                ));
-            }
-        };
-        let json = match config.get("Log.JSONConsole") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(format!(
-                    "invalid configuration: Log.JSONConsole: invalid value {other:?}"
-                ));
-            }
-        };
+        let lock_enabled = boolean(&config, "Database.Lock.Enabled", true)?;
+        let json = boolean(&config, "Log.JSONConsole", false)?;
         let text = |path: &str| config.str(path).map(str::to_string);
         Ok(Settings {
             names: Names {
@@ -450,6 +434,16 @@ impl Settings {
             json,
             level: text("Log.Level"),
         })
+    }
+}
+
+/// The boolean at `key` (`Section.Key`), `default` when unset; another
+/// type is refused as the node refuses it.
+fn boolean(config: &Doc, key: &str, default: bool) -> Result<bool, String> {
+    match config.get(key) {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(format!("invalid configuration: {key}: invalid value {other:?}")),
     }
 }
 
