@@ -417,6 +417,12 @@ pub struct UpgradeArgs {
     /// version; if it fails, the report warns.
     #[arg(long, value_name = "CMD")]
     pub after_upgrade: Option<String>,
+    /// A node run by Docker Compose: `update` edits the service's `image:`
+    /// (or its variable in the project's `.env`) and gives the container the
+    /// labels Compose expects, or refuses before any change when it cannot;
+    /// `ignore` upgrades the container alone and warns.
+    #[arg(long, value_enum, default_value_t = crate::compose::Mode::Update, value_name = "WHAT")]
+    pub compose: crate::compose::Mode,
     /// Upgrade every node of the config file, one after another, stopping at
     /// the first failure; one combined report.
     #[arg(long, conflicts_with_all = ["container", "node"])]
@@ -437,6 +443,7 @@ impl UpgradeArgs {
         o.keep_old = self.keep_old;
         o.dry_run = self.dry_run;
         o.pull = self.pull;
+        o.compose = self.compose;
         o.hooks = crate::upgrade::hooks::Hooks {
             before: self.before_upgrade.clone(),
             after: self.after_upgrade.clone(),

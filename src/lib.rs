@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod color;
 pub mod commands;
+pub mod compose;
 pub mod config;
 pub mod engine;
 pub mod events;

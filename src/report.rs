@@ -171,6 +171,25 @@ impl HealthVerdict {
     }
 }
 
+/// A Compose-managed node's project, as an upgrade left it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ComposeRun {
+    /// `com.docker.compose.project`.
+    pub project: String,
+    /// `com.docker.compose.service`.
+    pub service: String,
+    /// The edit that makes the project name the new image, in words (also
+    /// the edit to make by hand when it was not written).
+    pub edit: String,
+    /// Whether cl-maint wrote it.
+    pub written: bool,
+    /// Whether the recreated container got the labels Compose gives the
+    /// edited service (so `up -d` leaves it as it is).
+    pub labels_updated: bool,
+    /// `--compose ignore`: the project was left as it is.
+    pub ignored: bool,
+}
+
 /// One hook's run, as the report keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HookRun {
@@ -272,6 +291,9 @@ pub struct Report {
     /// The operator's hooks that ran (`--before-upgrade`, `--after-upgrade`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<HookRun>,
+    /// What the run did to the Compose project the node belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose: Option<ComposeRun>,
     /// The members of the failover pair as the run left them (pair commands).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<crate::members::Member>,
@@ -301,6 +323,7 @@ impl Report {
             log_tail: Vec::new(),
             warnings: Vec::new(),
             hooks: Vec::new(),
+            compose: None,
             members: Vec::new(),
             plan: None,
             plan_text: None,

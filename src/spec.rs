@@ -8,7 +8,8 @@
 //! entrypoint, healthcheck, workdir, user, stop signal, exposed ports,
 //! volumes), so the new image's defaults apply. It also drops what Docker
 //! generated for the old container (a hostname equal to its id, MAC and IP
-//! addresses, the id alias on networks) and rewrites links.
+//! addresses, the id alias on networks) and rewrites links. A clone under
+//! another name leaves out Compose's labels (see `compose`).
 
 use std::collections::HashMap;
 
@@ -131,6 +132,16 @@ pub fn clone_spec(
     if let Some(labels) = config.labels.as_mut() {
         let image_labels = old_image.labels.clone().unwrap_or_default();
         labels.retain(|k, v| image_labels.get(k) != Some(v));
+        // Compose knows its container by these labels: a clone under
+        // another name (a standby, a secondary) is not Compose's, and
+        // `docker compose up` would otherwise count it as the service's.
+        if req.name != who {
+            let before = labels.len();
+            labels.retain(|k, _| !crate::compose::is_compose_label(k));
+            if labels.len() != before {
+                changes.push("without the Compose labels (it is not the Compose service's container)".into());
+            }
+        }
     }
     for (k, v) in &req.labels {
         config

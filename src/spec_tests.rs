@@ -259,3 +259,31 @@ fn data_dir_on_host_names_the_mount_root_lives_on() {
         .retain(|e| !e.starts_with("ROOT="));
     assert_eq!(data_dir_on_host(&container), None);
 }
+
+#[test]
+fn a_clone_under_another_name_is_not_composes() {
+    let (mut container, image) = fixture();
+    let labels = container
+        .config
+        .as_mut()
+        .unwrap()
+        .labels
+        .get_or_insert_with(HashMap::new);
+    labels.insert("com.docker.compose.project".into(), "node".into());
+    labels.insert("com.docker.compose.service".into(), "chainlink".into());
+    labels.insert("com.docker.compose.config-hash".into(), "abc".into());
+    let standby = clone_spec(&container, &image, &request(Some(6687))).unwrap();
+    let kept = standby.body.labels.clone().unwrap();
+    assert!(kept.keys().all(|k| !k.starts_with("com.docker.compose.")), "{kept:?}");
+    assert!(kept.contains_key("io.cl-maint.role"));
+    assert!(standby.changes.iter().any(|c| c.contains("Compose labels")));
+    let same_name = CloneRequest {
+        name: container.name.clone().unwrap().trim_start_matches('/').to_string(),
+        ..request(None)
+    };
+    let replacement = clone_spec(&container, &image, &same_name).unwrap();
+    assert_eq!(
+        replacement.body.labels.unwrap()["com.docker.compose.config-hash"],
+        "abc"
+    );
+}

@@ -18,6 +18,7 @@ use crate::members::sharing::{looks_like_member, membership, unproven};
 use crate::names::old_name;
 use crate::node::image::digest_for;
 use crate::report::{ImageInfo, Outcome, Report};
+use crate::upgrade::compose;
 use crate::upgrade::hooks;
 use crate::upgrade::options::UpgradeOptions;
 
@@ -56,12 +57,22 @@ pub async fn upgrade_pair<E: Engine>(
         report,
         kept: Vec::new(),
         confirm,
+        compose: Vec::new(),
     };
     if let Err(f) = run.run(&view, p, s, hand_back).await {
         run.report.error = Some(f.what);
         run.report.log_tail = f.tail;
     }
     let mut report = run.report;
+    if report.outcome == Outcome::Upgraded {
+        for (_, along, _) in &mut run.compose {
+            if let Err(warning) = along.write() {
+                events.warn(&warning);
+                report.warnings.push(warning);
+            }
+        }
+    }
+    report.compose = compose_run(&run.compose, &names.primary);
     if let Some(command) = &opts.hooks.after
         && report.outcome == Outcome::Upgraded
     {
@@ -85,7 +96,14 @@ struct PairUpgrade<'a, E: Engine> {
     shared: bool,
     /// Asks the operator to confirm the plan (on a terminal).
     confirm: Option<&'a crate::events::Confirm<'a>>,
+    /// The members Compose runs: where, their project's side of the
+    /// upgrade, and the labels their replacements get.
+    compose: Vec<compose_side::ComposeMember>,
 }
+
+#[path = "upgrade_compose.rs"]
+mod compose_side;
+use compose_side::compose_run;
 
 impl<E: Engine> PairUpgrade<'_, E> {
     fn refuse(&mut self, outcome: Outcome, what: String, next: Vec<String>) -> Result<(), Failure> {
@@ -132,6 +150,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             version: h.version.clone(),
             version_source: h.version_source.map(|s| s.as_str().to_string()),
         });
+        self.prepare_compose([(&h, hw), (&w, ww)], &target)?;
         if self.opts.dry_run || self.confirm.is_some() {
             let roles = upgrade_plan::Roles {
                 holder: (&h, hw),
@@ -196,6 +215,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
             self.report.state = format!("{} and {} already run {target}; nothing was changed", h.name, w.name);
             return Ok(());
         }
+        self.compose_labels().await?;
         if let Some(command) = &self.opts.hooks.before {
             let ctx = hooks::Context::of(&self.report, self.hosts.primary.endpoint());
             if let Err(what) = hooks::before_upgrade(command, &ctx, &mut self.report, self.events, self.interrupt).await
@@ -430,7 +450,10 @@ impl<E: Engine> PairUpgrade<'_, E> {
     /// and its waiting line.
     async fn recreate(&mut self, which: Which, m: &Member, image: &str) -> Result<(String, WaitLine), Failure> {
         let engine = self.hosts.of(which);
-        let spec = upgrade_plan::clone_of(engine, m, image).await?;
+        let mut spec = upgrade_plan::clone_of(engine, m, image).await?;
+        if let Some((_, _, labels)) = self.compose.iter().find(|(_, a, _)| a.node == m.name) {
+            compose::relabel(&mut spec.body, labels);
+        }
         let old = old_name(&m.name);
         engine
             .rename(&m.id, &old)

@@ -102,6 +102,19 @@ impl Report {
                 out.push_str(&format!("    | {l}\n"));
             }
         }
+        if let Some(c) = &self.compose {
+            let done = match (c.ignored, c.written, c.labels_updated) {
+                (true, ..) => "left as it is (--compose ignore)",
+                _ if self.outcome == Outcome::DryRun => "would be made once the node runs the new image",
+                (false, true, _) => "written",
+                (false, false, true) => "the files named the new image already; labels updated",
+                (false, false, false) => "not written",
+            };
+            out.push_str(&format!(
+                "  compose ({}/{}): {}: {done}\n",
+                c.project, c.service, c.edit
+            ));
+        }
         if !self.warnings.is_empty() {
             out.push_str("  warnings:\n");
             for w in &self.warnings {

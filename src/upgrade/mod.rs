@@ -1,6 +1,7 @@
 //! `cl-maint upgrade`: Chainlink's documented maintenance procedure as one
 //! safe command. Observe (read-only) → plan (pure) → pull → execute.
 
+pub mod compose;
 pub mod execute;
 pub mod hooks;
 pub mod image_version;
@@ -45,7 +46,18 @@ pub async fn upgrade<E: Engine>(
     {
         events.secrets(env);
     }
-    let plan = match plan::plan(&observed, opts) {
+    let planned = plan::plan(&observed, opts).and_then(|plan| {
+        let primary = observed.primary.as_ref().expect("a plan has a primary");
+        let along = compose::prepare(
+            primary,
+            &opts.container,
+            &plan.from.reference,
+            &plan.target,
+            opts.compose,
+        )?;
+        Ok((plan, along))
+    });
+    let (mut plan, mut along) = match planned {
         Ok(p) => p,
         Err(refusal) => {
             report.error = Some(refusal.reason);
@@ -55,6 +67,10 @@ pub async fn upgrade<E: Engine>(
             return report;
         }
     };
+    if let Some(a) = &along {
+        report.compose = Some(a.run.clone());
+        plan.warnings.extend(a.ignored_warning());
+    }
     report.from = Some(plan.from.clone());
     report.to = Some(ImageInfo {
         reference: plan.target.clone(),
@@ -157,6 +173,25 @@ pub async fn upgrade<E: Engine>(
         );
         return report;
     }
+    if let Some(a) = &mut along {
+        match a.labels(&engine.endpoint(), plan.from.digest.as_deref(), &to).await {
+            Ok(labels) => {
+                compose::relabel(&mut plan.replacement.body, &labels);
+                a.run.labels_updated = !labels.is_empty();
+                report.compose = Some(a.run.clone());
+            }
+            Err(e) => {
+                let (what, next) = compose::labels_failed(&opts.container, &e);
+                report.error = Some(what);
+                report.state = format!(
+                    "nothing was changed ({} was pulled); {} runs {}",
+                    plan.target, opts.container, plan.from.reference
+                );
+                report.next_steps = next;
+                return report;
+            }
+        }
+    }
     let hook_ctx = hooks::Context::of(&report, engine.endpoint());
     if let Some(command) = &opts.hooks.before
         && let Err(what) = hooks::before_upgrade(command, &hook_ctx, &mut report, events, interrupt).await
@@ -175,6 +210,17 @@ pub async fn upgrade<E: Engine>(
         preflight::Mode::Handoff => Box::pin(executor.run()).await,
         preflight::Mode::Recreate => Box::pin(executor.recreate_down()).await,
     };
+    if let Some(a) = &mut along
+        && report.outcome == Outcome::Upgraded
+    {
+        if let Err(warning) = a.write() {
+            events.warn(&warning);
+            report.warnings.push(warning);
+        } else if a.run.written {
+            events.note(&format!("updated the Compose project: {}", a.run.edit));
+        }
+        report.compose = Some(a.run.clone());
+    }
     if let Some(command) = &opts.hooks.after
         && report.outcome == Outcome::Upgraded
     {

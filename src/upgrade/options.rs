@@ -45,6 +45,8 @@ pub struct UpgradeOptions {
     pub pull: PullPolicy,
     /// The operator's commands before and after the upgrade.
     pub hooks: super::hooks::Hooks,
+    /// What to do about a Compose-managed node's project.
+    pub compose: crate::compose::Mode,
 }
 
 impl UpgradeOptions {
@@ -65,6 +67,7 @@ impl UpgradeOptions {
             dry_run: false,
             pull: PullPolicy::Always,
             hooks: Default::default(),
+            compose: Default::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod compose;
 mod config;
 mod db_faults;
 mod double;

@@ -1,0 +1,202 @@
+//! An upgrade of a Compose-managed node brings its project along (see
+//! `compose`): the edit is prepared before anything changes, the labels
+//! Compose would give the edited service are asked of Compose once the new
+//! image is on the engine, and the edit is written once the node runs it.
+
+use std::collections::HashMap;
+
+use bollard::models::ContainerInspectResponse;
+
+use crate::compose::{self, Edit, ImageIds, Mode, Service};
+use crate::report::{ComposeRun, ImageInfo};
+
+use super::preflight::Refusal;
+
+/// The Compose side of one node's upgrade.
+#[derive(Clone, Debug)]
+pub struct Along {
+    /// The node's container name.
+    pub node: String,
+    /// The edit, unless the operator said `--compose ignore`.
+    pub edit: Option<Edit>,
+    /// What the report keeps.
+    pub run: ComposeRun,
+    /// The labels the container has now.
+    labels: HashMap<String, String>,
+    /// The image it runs now, and the one it is upgraded to.
+    images: (String, String),
+    /// The id of the image it runs now.
+    image_id: String,
+}
+
+/// What an upgrade of `container` (running `running`, to `target`) does
+/// about its Compose project: `Ok(None)` when Compose does not manage it,
+/// a refusal when the project cannot be brought along (before any change).
+pub fn prepare(
+    container: &ContainerInspectResponse,
+    node: &str,
+    running: &str,
+    target: &str,
+    mode: Mode,
+) -> Result<Option<Along>, Refusal> {
+    let labels = container
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    let Some(service) = Service::of(Some(&labels)) else {
+        return Ok(None);
+    };
+    let prepared = compose::prepare(&service, running, target);
+    let run = |edit: String, ignored| ComposeRun {
+        project: service.project.clone(),
+        service: service.service.clone(),
+        edit,
+        written: false,
+        labels_updated: false,
+        ignored,
+    };
+    let along = |edit, run| Along {
+        node: node.to_string(),
+        edit,
+        run,
+        labels: labels.clone(),
+        images: (running.to_string(), target.to_string()),
+        image_id: container.image.clone().unwrap_or_default(),
+    };
+    match (mode, prepared) {
+        (Mode::Ignore, p) => {
+            let by_hand = match p {
+                Ok(e) => e.what,
+                Err(b) => b.by_hand,
+            };
+            Ok(Some(along(None, run(by_hand, true))))
+        }
+        (Mode::Update, Ok(edit)) => {
+            let what = edit.what.clone();
+            Ok(Some(along(Some(edit), run(what, false))))
+        }
+        (Mode::Update, Err(blocked)) => Err(refusal(node, &service, blocked)),
+    }
+}
+
+fn refusal(node: &str, service: &Service, blocked: compose::Blocked) -> Refusal {
+    let dir = service
+        .working_dir
+        .as_ref()
+        .map_or_else(|| "the project's directory".to_string(), |d| d.display().to_string());
+    let unreadable = blocked.reason.starts_with("cannot read");
+    let mut fix = Vec::new();
+    if unreadable {
+        fix.push(format!(
+            "run cl-maint where the project's files are (on the engine's host, in {dir}), so it can update them"
+        ));
+        fix.push(format!(
+            "or make the edit yourself ({}), run the upgrade with `--compose ignore`, then `docker-compose up -d` in {dir}: Compose recreates {node} once, on the new image",
+            blocked.by_hand
+        ));
+    } else {
+        fix.push(format!(
+            "make the edit yourself ({}), then run the upgrade again: cl-maint finds the project naming the new image and gives {node} the labels Compose expects",
+            blocked.by_hand
+        ));
+        fix.push(
+            "or run with `--compose ignore` to upgrade the container alone (the next `docker-compose up` may then bring the old image back)"
+                .into(),
+        );
+    }
+    Refusal {
+        reason: format!(
+            "{node} is run by Docker Compose ({}), and cl-maint cannot bring its project along: {}",
+            service.describe(),
+            blocked.reason
+        ),
+        fix,
+        tail: Vec::new(),
+    }
+}
+
+impl Along {
+    /// The warning `--compose ignore` gives.
+    pub fn ignored_warning(&self) -> Option<String> {
+        self.run.ignored.then(|| {
+            format!(
+                "{} is run by Docker Compose ({}/{}), and its project was left naming the old image (--compose ignore): the next `docker-compose up` that recreates it brings the old image back, which refuses a migrated database; make the edit: {}",
+                self.node, self.run.project, self.run.service, self.run.edit
+            )
+        })
+    }
+
+    /// The labels Compose gives the service once the edit is written, on
+    /// the engine at `engine` (which has the new image `to`); `from_digest`
+    /// is the digest of the image the node runs, when known. `Ok(empty)`
+    /// with `--compose ignore`.
+    pub async fn labels(
+        &self,
+        engine: &str,
+        from_digest: Option<&str>,
+        to: &ImageInfo,
+    ) -> Result<Vec<(String, String)>, String> {
+        let Some(edit) = &self.edit else {
+            return Ok(Vec::new());
+        };
+        let old = ImageIds {
+            id: &self.image_id,
+            digest: from_digest,
+        };
+        let new = ImageIds {
+            id: &to.id,
+            digest: to.digest.as_deref(),
+        };
+        compose::labels(edit, engine, &self.labels, old, new).await
+    }
+
+    /// Writes the edit (the node runs the new image now): `Err` is the
+    /// warning to give when it could not be written.
+    pub fn write(&mut self) -> Result<(), String> {
+        let Some(change) = self.edit.as_ref().and_then(|e| e.change.as_ref()) else {
+            return Ok(());
+        };
+        // A file changed since it was read (the other member of a pair
+        // in the same project, or the operator) is read and edited again,
+        // as long as it still names what the node ran.
+        let written = compose::write(change).or_else(|first| {
+            let service = &self.edit.as_ref().expect("an edit").service;
+            match compose::prepare(service, &self.images.0, &self.images.1) {
+                Ok(Edit { change: Some(c), .. }) => compose::write(&c),
+                Ok(Edit { change: None, .. }) => Ok(()),
+                Err(_) => Err(first),
+            }
+        });
+        match written {
+            Ok(()) => {
+                self.run.written = true;
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "the Compose project of {} was not updated: {e}; make the edit yourself: {}",
+                self.node, self.run.edit
+            )),
+        }
+    }
+}
+
+/// What went wrong, and what to do, when Compose could not give the
+/// labels of `node`'s service (`e`); nothing was changed.
+pub fn labels_failed(node: &str, e: &str) -> (String, Vec<String>) {
+    (
+        format!("{node} is run by Docker Compose, and Compose could not say which labels the upgraded service gets: {e}"),
+        vec![
+            "run `docker-compose config` in the project's directory to see what Compose says, fix it, and run the upgrade again".into(),
+            "or run with `--compose ignore` to upgrade the container alone (the next `docker-compose up` may then bring the old image back)".into(),
+        ],
+    )
+}
+
+/// Puts `labels` on a create request's labels.
+pub fn relabel(body: &mut bollard::models::ContainerCreateBody, labels: &[(String, String)]) {
+    let all = body.labels.get_or_insert_with(HashMap::new);
+    for (k, v) in labels {
+        all.insert(k.clone(), v.clone());
+    }
+}
