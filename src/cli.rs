@@ -66,6 +66,12 @@ pub struct Cli {
     /// line, for builds whose line cl-maint does not know (needs --lock).
     #[arg(long, global = true, help_heading = "Global options", value_name = "REGEX")]
     pub lock_wait_pattern: Option<String>,
+    /// How to reach the nodes' HTTP ports: `direct` on the published host
+    /// port from here, `engine` inside the container through the Docker
+    /// Engine, `auto` (the default) directly where the port can be reached
+    /// from here and through the engine where it cannot.
+    #[arg(long, global = true, help_heading = "Global options", value_enum, value_name = "HOW")]
+    pub probe: Option<crate::probe::ProbeMode>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -1,8 +1,15 @@
-//! Plain HTTP GETs to a node's published port.
+//! Plain HTTP GETs to a node's port, and where to send them from.
 //!
 //! A published Docker port accepts TCP even when nothing listens inside the
 //! container (the engine's port proxy accepts, then closes), so "does it answer
 //! HTTP" is the only meaningful probe: a TCP connect proves nothing.
+//!
+//! A node is asked either **directly**, on the host port it publishes, from
+//! where cl-maint runs (`host:port`), or **through the engine**, inside the
+//! container's own network namespace (`container://NAME:PORT`, see
+//! [`route`]): the node's port published on a remote engine's loopback, not
+//! published at all (a Docker network, host networking on a remote engine),
+//! or cl-maint itself in a container.
 
 use std::time::Duration;
 
@@ -103,4 +110,170 @@ async fn get_inner(addr: &str, path: &str, bearer: Option<&str>) -> Result<Answe
     .await;
     driver.abort();
     result
+}
+
+/// How cl-maint reaches nodes' HTTP ports (`--probe`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeMode {
+    /// Directly where the port can be reached from where cl-maint runs,
+    /// through the engine where it cannot.
+    #[default]
+    Auto,
+    /// Always on the published host port, from where cl-maint runs.
+    Direct,
+    /// Always through the engine, inside the container.
+    Engine,
+}
+
+/// What decides how a node is reached: the probe setting and where
+/// cl-maint runs relative to the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reach {
+    /// `--probe`.
+    pub mode: ProbeMode,
+    /// Whether cl-maint runs on the engine's host, in its network (the
+    /// engine's name is this machine's host name): the engine's loopback
+    /// is then cl-maint's own.
+    pub local: bool,
+    /// Where ports published on all interfaces are reached (see
+    /// `Engine::published_host`).
+    pub published_host: String,
+}
+
+impl Default for Reach {
+    /// A local engine, `--probe auto`.
+    fn default() -> Reach {
+        Reach {
+            mode: ProbeMode::Auto,
+            local: true,
+            published_host: "127.0.0.1".into(),
+        }
+    }
+}
+
+/// The scheme of an address inside a container.
+const INSIDE: &str = "container://";
+
+/// The address of port `port` inside container `name`.
+pub fn inside(name: &str, port: u16) -> String {
+    format!("{INSIDE}{name}:{port}")
+}
+
+/// The container and port of an address made by [`inside`].
+pub fn parse_inside(addr: &str) -> Option<(&str, u16)> {
+    let (name, port) = addr.strip_prefix(INSIDE)?.rsplit_once(':')?;
+    Some((name, port.parse().ok()?))
+}
+
+/// Whether `ip` is a loopback address (or names one).
+fn loopback(ip: &str) -> bool {
+    ip == "localhost" || ip.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+}
+
+/// The host a port published on `ip` is reached on: `ip`, or
+/// `published_host` when it is published on all interfaces.
+fn host_of<'a>(ip: &'a str, published_host: &'a str) -> &'a str {
+    if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
+        published_host
+    } else {
+        ip
+    }
+}
+
+/// `host:port` (`[v6]:port` for IPv6) of a port published on `ip` (all
+/// interfaces when empty: reached on `published_host`).
+pub fn host_port(ip: &str, port: u16, published_host: &str) -> String {
+    let host = host_of(ip, published_host);
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Where container `name` is asked on its HTTP port `node_port`: it
+/// publishes it on `published` (host IP, host port), or shares the host's
+/// network (`host_network`), or neither. `Err` says why `--probe direct`
+/// cannot reach it.
+pub fn route(
+    reach: &Reach,
+    name: &str,
+    published: Option<(&str, u16)>,
+    node_port: u16,
+    host_network: bool,
+) -> Result<String, String> {
+    let direct = match (published, host_network) {
+        // The engine host's loopback is cl-maint's only on that host.
+        (Some((ip, port)), _) if reach.local || !loopback(host_of(ip, &reach.published_host)) => {
+            Some(host_port(ip, port, &reach.published_host))
+        }
+        (None, true) if reach.local => Some(host_port("127.0.0.1", node_port, "")),
+        _ => None,
+    };
+    match (reach.mode, direct) {
+        (ProbeMode::Engine, _) | (ProbeMode::Auto, None) => Ok(inside(name, node_port)),
+        (_, Some(addr)) => Ok(addr),
+        (ProbeMode::Direct, None) => Err(match (published, host_network) {
+            (Some((ip, port)), _) => format!(
+                "{name} publishes its port {node_port} on {ip}:{port} of the engine's host, which cannot be reached from where cl-maint runs"
+            ),
+            (None, true) => format!("{name} shares the network of the engine's host, which is not where cl-maint runs"),
+            (None, false) => format!("{name} publishes no host port for its port {node_port}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reach(mode: ProbeMode, local: bool) -> Reach {
+        Reach {
+            mode,
+            local,
+            published_host: if local { "127.0.0.1".into() } else { "node-1".into() },
+        }
+    }
+
+    #[test]
+    fn auto_probes_directly_where_it_can() {
+        let local = reach(ProbeMode::Auto, true);
+        let remote = reach(ProbeMode::Auto, false);
+        let r = |reach: &Reach, published, host| route(reach, "cl", published, 6688, host).unwrap();
+        assert_eq!(r(&local, Some(("127.0.0.1", 6688)), false), "127.0.0.1:6688");
+        assert_eq!(r(&remote, Some(("", 6688)), false), "node-1:6688");
+        assert_eq!(r(&remote, Some(("127.0.0.1", 6688)), false), "container://cl:6688");
+        assert_eq!(r(&local, None, true), "127.0.0.1:6688");
+        assert_eq!(r(&remote, None, true), "container://cl:6688");
+        assert_eq!(r(&local, None, false), "container://cl:6688");
+        assert_eq!(r(&local, Some(("::1", 6688)), false), "[::1]:6688");
+        // In a container beside a local engine (its socket mounted): the
+        // engine's loopback is not cl-maint's.
+        let beside = Reach {
+            local: false,
+            ..local.clone()
+        };
+        assert_eq!(r(&beside, Some(("", 6688)), false), "container://cl:6688");
+    }
+
+    #[test]
+    fn engine_and_direct_are_what_they_say() {
+        let engine = reach(ProbeMode::Engine, true);
+        assert_eq!(
+            route(&engine, "cl", Some(("127.0.0.1", 6688)), 6688, false).unwrap(),
+            "container://cl:6688"
+        );
+        let direct = reach(ProbeMode::Direct, false);
+        let e = route(&direct, "cl", Some(("127.0.0.1", 6688)), 6688, false).unwrap_err();
+        assert!(e.contains("cannot be reached from where cl-maint runs"), "{e}");
+        let e = route(&direct, "cl", None, 6690, false).unwrap_err();
+        assert!(e.contains("publishes no host port for its port 6690"), "{e}");
+    }
+
+    #[test]
+    fn inside_addresses_round_trip() {
+        assert_eq!(parse_inside(&inside("a-b", 6690)), Some(("a-b", 6690)));
+        assert_eq!(parse_inside("127.0.0.1:6688"), None);
+    }
 }

@@ -291,6 +291,9 @@ pub struct Report {
     /// The operator's hooks that ran (`--before-upgrade`, `--after-upgrade`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<HookRun>,
+    /// How the nodes' HTTP ports were asked (`--probe`), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<String>,
     /// What the run did to the Compose project the node belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose: Option<ComposeRun>,
@@ -324,6 +327,7 @@ impl Report {
             warnings: Vec::new(),
             hooks: Vec::new(),
             compose: None,
+            probes: Vec::new(),
             members: Vec::new(),
             plan: None,
             plan_text: None,

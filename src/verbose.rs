@@ -83,6 +83,18 @@ impl<E: Engine> Engine for Traced<'_, E> {
         self.inner.published_host()
     }
 
+    fn docker_host(&self) -> String {
+        self.inner.docker_host()
+    }
+
+    fn reach(&self) -> crate::probe::Reach {
+        self.inner.reach()
+    }
+
+    fn probes_used(&self) -> Vec<String> {
+        self.inner.probes_used()
+    }
+
     async fn inspect_container(&self, name: &str) -> EngineResult<Option<ContainerInspectResponse>> {
         self.timed(
             READS,
@@ -202,13 +214,18 @@ impl<E: Engine> Engine for Traced<'_, E> {
         if self.progress.verbosity() >= READS {
             let now = match &result {
                 Ok(a) => format!("HTTP {}", a.status),
-                Err(_) => "no answer".to_string(),
+                Err(e) => format!("no answer ({e})"),
             };
             let key = format!("{addr}{path}");
             let mut last = self.last_answer.lock().unwrap_or_else(|e| e.into_inner());
             // Polls repeat every few milliseconds: report each change only.
             if last.get(&key) != Some(&now) {
-                self.say(READS, || format!("GET http://{key}: {now}"));
+                let url = if key.starts_with("container://") {
+                    key.clone()
+                } else {
+                    format!("http://{key}")
+                };
+                self.say(READS, || format!("GET {url}: {now}"));
                 last.insert(key, now);
             }
         }

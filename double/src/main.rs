@@ -6,7 +6,8 @@
 //! `/metrics`, the downgrade guard (`db_version` on the volume in the bolt
 //! era, `node_versions` in the database in the lease era), graceful shutdown,
 //! v1 (environment) and v2 (TOML, legacy variables refused) configuration,
-//! `chainlink --version`, and a heartbeat journal that tests read.
+//! `chainlink --version`, a `curl` for probes inside the container (the
+//! binary under that name, see [`curl`]), and a heartbeat journal that tests read.
 //!
 //! Modules: [`config`] (command line, version, configuration), [`node`] (the
 //! node's life: lock, boot, serve, shut down), [`lease`] and [`pg`] (the
@@ -16,6 +17,7 @@
 
 mod clock;
 mod config;
+mod curl;
 #[path = "../../src/node/godur.rs"]
 #[allow(dead_code)]
 mod godur;
@@ -82,6 +84,11 @@ fn healthcheck() -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The image's `curl` is this binary under that name.
+    let name = std::env::args().next().unwrap_or_default();
+    if name.rsplit('/').next() == Some("curl") {
+        std::process::exit(curl::main(&args));
+    }
     let version = config::read_version(&env, &read, config::VERSION_FILE);
     match config::parse_args(&args) {
         Command::Version => {

@@ -62,10 +62,14 @@ impl Setup {
         pair: &PairArgs,
         work: impl AsyncFnOnce(Engines<'_>) -> R,
     ) -> Result<R, EngineError> {
-        let primary = Traced::new(DockerEngine::connect(cli.host.as_deref()).await?, self.events.display());
+        let probe = cli.probe.unwrap_or_default();
+        let primary = Traced::new(
+            DockerEngine::connect(cli.host.as_deref()).await?.with_probe(probe),
+            self.events.display(),
+        );
         let secondary = match pair.secondary_host.as_deref() {
             Some(host) => Some(Traced::new(
-                DockerEngine::connect(Some(host)).await?,
+                DockerEngine::connect(Some(host)).await?.with_probe(probe),
                 self.events.display(),
             )),
             None => None,
@@ -104,16 +108,29 @@ impl Setup {
                     if let Some(busy) = locking::busy(hosts.primary, command, &container).await {
                         return busy;
                     }
-                    return work(hosts, None).await;
+                    return with_probes(work(hosts, None).await, hosts);
                 }
-                locking::locked(hosts.primary, &container, command, break_lock, |stale| {
+                let report = locking::locked(hosts.primary, &container, command, break_lock, |stale| {
                     work(hosts, stale)
                 })
-                .await
+                .await;
+                with_probes(report, hosts)
             })
             .await;
         run.unwrap_or_else(|e| engine_failed(Report::new(command, &container, Outcome::Unreachable), e))
     }
+}
+
+/// `report` with the probes the run used on the pair's engines.
+fn with_probes(mut report: Report, hosts: Engines<'_>) -> Report {
+    use crate::engine::Engine as _;
+    report.probes = hosts.primary.probes_used();
+    if hosts.split() {
+        report.probes.extend(hosts.secondary.probes_used());
+        report.probes.sort();
+        report.probes.dedup();
+    }
+    report
 }
 
 /// `cl-maint upgrade`.
@@ -189,13 +206,15 @@ async fn upgrade_report(setup: &Setup, cli: &Cli, args: &UpgradeArgs) -> Report 
         };
         // A dry run changes nothing: it takes no run lock (but says when a
         // run is in events).
-        if opts.dry_run {
+        let report = if opts.dry_run {
             if let Some(busy) = locking::busy(engine, "upgrade", &opts.container).await {
                 return busy;
             }
-            return upgrade.await;
-        }
-        locking::locked(engine, &opts.container, "upgrade", false, |_| upgrade).await
+            upgrade.await
+        } else {
+            locking::locked(engine, &opts.container, "upgrade", false, |_| upgrade).await
+        };
+        with_probes(report, hosts)
     };
     setup
         .on_pair(cli, &args.pair, work)

@@ -124,6 +124,9 @@ pub fn given(cli: &Cli, matches: &ArgMatches) -> Given {
         .map(|(s, v)| Setting::new(v, s)),
         port: src("port", "--port", "").zip(cli.port).map(|(s, v)| Setting::new(v, s)),
         lock: src("lock", "--lock", "").zip(cli.lock).map(|(s, v)| Setting::new(v, s)),
+        probe: src("probe", "--probe", "")
+            .zip(cli.probe)
+            .map(|(s, v)| Setting::new(v, s)),
         lock_wait_pattern: src("lock_wait_pattern", "--lock-wait-pattern", "")
             .zip(cli.lock_wait_pattern.clone())
             .map(|(s, v)| Setting::new(v, s)),
@@ -190,6 +193,7 @@ pub fn apply(cli: &mut Cli, e: &Effective) {
     cli.host = e.host.value.clone();
     cli.port = e.port.value;
     cli.lock = e.lock.value;
+    cli.probe = e.probe.value;
     cli.lock_wait_pattern = e.lock_wait_pattern.value.clone();
     let pair = |p: &mut crate::cli::PairArgs| {
         p.container = e.container.value.clone();

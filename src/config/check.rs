@@ -51,6 +51,9 @@ pub fn rows(e: &Effective) -> Vec<(&'static str, String, String)> {
         }),
         row("before_upgrade", &e.before_upgrade, opt),
         row("after_upgrade", &e.after_upgrade, opt),
+        row("probe", &e.probe, |p| {
+            p.map_or_else(|| "auto".to_string(), |p| format!("{p:?}").to_lowercase())
+        }),
         row("lock", &e.lock, |l| {
             l.map_or_else(|| "- (detected from the log)".to_string(), |l| l.word().to_string())
         }),

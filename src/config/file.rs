@@ -232,6 +232,8 @@ pub struct NodeTable {
     pub secondary_host: Option<Host>,
     /// The lock generation, instead of detecting it from the log.
     pub lock: Option<super::LockKind>,
+    /// How the node's HTTP port is reached (`auto`, `direct`, `engine`).
+    pub probe: Option<crate::probe::ProbeMode>,
     /// A regular expression matching the node's lock-wait line.
     pub lock_wait_pattern: Option<Spanned<Pattern>>,
     /// The bearer token `/metrics` requires.

@@ -103,6 +103,8 @@ pub struct Given {
     pub after_upgrade: Option<Setting<String>>,
     /// `--lock`.
     pub lock: Option<Setting<LockKind>>,
+    /// `--probe`.
+    pub probe: Option<Setting<crate::probe::ProbeMode>>,
     /// `--lock-wait-pattern`.
     pub lock_wait_pattern: Option<Setting<String>>,
     /// `--metrics-token` / `CL_MAINT_METRICS_TOKEN`.
@@ -144,6 +146,8 @@ pub struct Effective {
     pub after_upgrade: Setting<Option<String>>,
     /// The lock generation (`None`: detected from the node's log).
     pub lock: Setting<Option<LockKind>>,
+    /// How the nodes' HTTP ports are reached (`None`: auto).
+    pub probe: Setting<Option<crate::probe::ProbeMode>>,
     /// The extra lock-wait pattern.
     pub lock_wait_pattern: Setting<Option<String>>,
     /// The bearer token for `/metrics` (secret).
@@ -322,6 +326,7 @@ pub fn resolve(
         before_upgrade: pick!(given.before_upgrade, |t: &NodeTable| t.before_upgrade.clone(), None),
         after_upgrade: pick!(given.after_upgrade, |t: &NodeTable| t.after_upgrade.clone(), None),
         lock: pick!(given.lock, |t: &NodeTable| t.lock, None),
+        probe: pick!(given.probe, |t: &NodeTable| t.probe, None),
         lock_wait_pattern: pick!(
             given.lock_wait_pattern,
             |t: &NodeTable| t.lock_wait_pattern.as_ref().map(|p| p.get_ref().0.clone()),

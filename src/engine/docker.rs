@@ -3,10 +3,16 @@
 
 mod archive;
 mod credentials;
+mod helper;
+mod inside;
 mod retry;
+
+pub use helper::ROLE_PROBE;
+pub use inside::Method;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -40,6 +46,26 @@ pub struct DockerEngine {
     docker: Docker,
     endpoint: Endpoint,
     config_dir: PathBuf,
+    /// `--probe`.
+    probe: crate::probe::ProbeMode,
+    /// How each container was asked inside (by name), and whether any
+    /// node was asked directly: the probes the report names.
+    methods: Arc<Mutex<Methods>>,
+    /// The helper container of each (container id, start time).
+    helpers: Arc<Mutex<HashMap<(String, String), String>>>,
+    /// The helper's image, once asked for: its build, shared.
+    helper_image: Arc<Mutex<Option<helper::ImageBuild>>>,
+    /// Whether cl-maint runs on the engine's host and in its network
+    /// namespace (the engine's name is this machine's host name): the
+    /// engine's loopback is then cl-maint's own.
+    same_host: bool,
+}
+
+/// The probes a run used.
+#[derive(Default)]
+struct Methods {
+    inside: HashMap<String, Method>,
+    direct: bool,
 }
 
 impl DockerEngine {
@@ -105,12 +131,42 @@ impl DockerEngine {
             }
         };
         tracing::debug!(endpoint = %endpoint.describe(), "connected to the Docker Engine");
+        let engine_name = docker.info().await.ok().and_then(|i| i.name);
+        let same_host = engine_name.is_some_and(|name| Some(name) == this_host());
         Ok(DockerEngine {
             docker,
             endpoint,
             config_dir,
+            probe: Default::default(),
+            methods: Default::default(),
+            helpers: Default::default(),
+            helper_image: Default::default(),
+            same_host,
         })
     }
+
+    /// The engine with probe setting `probe` (`--probe`).
+    pub fn with_probe(mut self, probe: crate::probe::ProbeMode) -> DockerEngine {
+        self.probe = probe;
+        self
+    }
+
+    fn method_of(&self, container: &str) -> Option<Method> {
+        let methods = self.methods.lock().unwrap_or_else(|e| e.into_inner());
+        methods.inside.get(container).copied()
+    }
+
+    fn note_method(&self, container: &str, method: Method) {
+        let mut methods = self.methods.lock().unwrap_or_else(|e| e.into_inner());
+        methods.inside.insert(container.to_string(), method);
+    }
+}
+
+/// This machine's host name. In a container it is the container's (its id)
+/// unless the container shares the host's network (`--network host`).
+fn this_host() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_string()).filter(|n| !n.is_empty())
 }
 
 /// What the HTTP client libraries add to a cause without saying anything
@@ -231,6 +287,29 @@ impl Engine for DockerEngine {
 
     fn published_host(&self) -> String {
         self.endpoint.published_host()
+    }
+
+    fn docker_host(&self) -> String {
+        self.endpoint.host.clone()
+    }
+
+    fn reach(&self) -> crate::probe::Reach {
+        crate::probe::Reach {
+            mode: self.probe,
+            local: self.same_host,
+            published_host: self.published_host(),
+        }
+    }
+
+    fn probes_used(&self) -> Vec<String> {
+        let methods = self.methods.lock().unwrap_or_else(|e| e.into_inner());
+        let mut used: Vec<String> = methods.inside.values().map(|m| m.describe().to_string()).collect();
+        if methods.direct {
+            used.push("direct: the published port, from where cl-maint runs".into());
+        }
+        used.sort();
+        used.dedup();
+        used
     }
 
     async fn inspect_container(&self, name: &str) -> EngineResult<Option<ContainerInspectResponse>> {
@@ -444,6 +523,10 @@ impl Engine for DockerEngine {
     }
 
     async fn http_get(&self, addr: &str, path: &str, timeout: Duration) -> Result<Answer, NoAnswer> {
+        if let Some((name, port)) = probe::parse_inside(addr) {
+            return inside::get(self, name, port, path, timeout).await;
+        }
+        self.methods.lock().unwrap_or_else(|e| e.into_inner()).direct = true;
         probe::get(addr, path, None, timeout).await
     }
 }

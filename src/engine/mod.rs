@@ -125,6 +125,26 @@ pub trait Engine: Send + Sync {
     /// (`127.0.0.1` for a local engine, the engine's host for `tcp://`).
     fn published_host(&self) -> String;
 
+    /// The engine's address as `DOCKER_HOST` takes it, for the programs
+    /// cl-maint runs (hooks, Compose).
+    fn docker_host(&self) -> String {
+        self.endpoint()
+    }
+
+    /// The probes used so far, in words (for the report).
+    fn probes_used(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// How nodes on this engine are reached (see [`crate::probe::route`]).
+    fn reach(&self) -> crate::probe::Reach {
+        crate::probe::Reach {
+            mode: crate::probe::ProbeMode::Auto,
+            local: true,
+            published_host: self.published_host(),
+        }
+    }
+
     /// `docker inspect CONTAINER`; `None` when there is no such container.
     fn inspect_container(
         &self,
@@ -191,7 +211,9 @@ pub trait Engine: Send + Sync {
             .boxed()
     }
 
-    /// A GET to a node's published HTTP port.
+    /// A GET to a node's HTTP port: on a published port (`host:port`),
+    /// or inside its container through the engine (`container://NAME:PORT`,
+    /// see [`crate::probe::inside`]).
     fn http_get(
         &self,
         addr: &str,

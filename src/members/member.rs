@@ -193,9 +193,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
     let id = c.id.clone().unwrap_or_default();
     let node_port = super::port::node_port(engine, &c).await;
     let port = crate::spec::published_port(&c, node_port.port);
-    let addr = port
-        .as_ref()
-        .map(|(ip, port)| address(ip, *port, &engine.published_host()));
+    let addr = super::port::node_addr(engine, &c, node_port.port).ok();
     let mut http_status = None;
     if state.running
         && let Some(addr) = &addr
@@ -260,16 +258,7 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
 
 /// `host:port` for a published port (`[v6]:port` for IPv6).
 pub fn address(ip: &str, port: u16, published_host: &str) -> String {
-    let host = if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
-        published_host
-    } else {
-        ip
-    };
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    crate::probe::host_port(ip, port, published_host)
 }
 
 /// The lock generation (first waiting line), the last lock event and the

@@ -80,3 +80,76 @@ pub async fn node_port<E: Engine>(engine: &E, c: &ContainerInspectResponse) -> N
 fn publishes(c: &ContainerInspectResponse, port: u16) -> bool {
     crate::spec::published_port(c, port).is_some()
 }
+
+/// Whether the container shares the network of the engine's host.
+pub fn host_network(c: &ContainerInspectResponse) -> bool {
+    c.host_config.as_ref().and_then(|h| h.network_mode.as_deref()) == Some("host")
+}
+
+/// Where cl-maint asks the node in `c` on its port `node_port`: its
+/// published port from here, or inside the container through the engine
+/// (see `probe::route`); `Err` says why the run's `--probe` cannot reach it.
+pub fn node_addr<E: Engine>(engine: &E, c: &ContainerInspectResponse, node_port: u16) -> Result<String, String> {
+    let name = c.name.as_deref().unwrap_or_default().trim_start_matches('/');
+    let published = crate::spec::published_port(c, node_port);
+    crate::probe::route(
+        &engine.reach(),
+        name,
+        published.as_ref().map(|(ip, port)| (ip.as_str(), *port)),
+        node_port,
+        host_network(c),
+    )
+}
+
+/// Where a clone of the node beside it (the standby, a secondary) listens
+/// and is asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seat {
+    /// The node's port published on the clone's host port, when the node
+    /// publishes it (the clone then does so on its own host port).
+    pub publish: Option<crate::spec::Publish>,
+    /// On the host's network: the node's own setting that makes the clone
+    /// listen on its host port (the one setting the handoff needs changed).
+    pub env: Option<(String, String)>,
+    /// Where cl-maint asks it.
+    pub addr: String,
+}
+
+/// The seat of a clone named `name` of the node in `c` (listening on
+/// `node_port`, running `version`), given host port `host_port`, on an
+/// engine reached as `reach` says. `Err` says why there is none.
+pub fn seat(
+    reach: &crate::probe::Reach,
+    c: &ContainerInspectResponse,
+    name: &str,
+    node_port: u16,
+    host_port: u16,
+    version: Option<&str>,
+) -> Result<Seat, String> {
+    let published = crate::spec::published_port(c, node_port);
+    let host = host_network(c);
+    let route = |published, port| crate::probe::route(reach, name, published, port, host);
+    if let Some((ip, _)) = &published {
+        return Ok(Seat {
+            publish: Some(crate::spec::Publish { node_port, host_port }),
+            env: None,
+            addr: route(Some((ip.as_str(), host_port)), node_port)?,
+        });
+    }
+    if host {
+        let env = c.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+        let setting = config::listen_on(&env, version, host_port).map_err(|why| {
+            format!("the node shares the host's network, so {name} must listen on another port, but {why}")
+        })?;
+        return Ok(Seat {
+            publish: None,
+            env: Some(setting),
+            addr: route(None, host_port)?,
+        });
+    }
+    Ok(Seat {
+        publish: None,
+        env: None,
+        addr: route(None, node_port)?,
+    })
+}

@@ -129,6 +129,36 @@ pub fn database_url(secrets: &str) -> Option<String> {
     (!url.is_empty()).then(|| url.to_string())
 }
 
+/// The setting that makes a node on the host's network listen on `port`
+/// instead (a standby beside the node on one host): in 2.x `[WebServer]
+/// HTTPPort` in `CL_CONFIG`, merged into the `CL_CONFIG` the node has
+/// (`env`), as TOML; before 2.0 `CHAINLINK_PORT`. `Err` when the node's
+/// `version` is not known: which one applies is not guessed.
+pub fn listen_on(env: &[String], version: Option<&str>, port: u16) -> Result<(String, String), String> {
+    let major = version
+        .and_then(crate::node::version::Version::parse)
+        .map(|v| v.major)
+        .ok_or("the node's version is not known, so cl-maint cannot tell whether it reads CL_CONFIG (2.x) or CHAINLINK_PORT (1.x)")?;
+    if major < 2 {
+        return Ok(("CHAINLINK_PORT".into(), port.to_string()));
+    }
+    let given = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("CL_CONFIG="))
+        .unwrap_or("");
+    let mut table: toml::Table = toml::from_str(given).map_err(|e| format!("the node's CL_CONFIG is not TOML: {e}"))?;
+    let web = table
+        .entry("WebServer")
+        .or_insert_with(|| toml::Value::Table(Default::default()));
+    let toml::Value::Table(web) = web else {
+        return Err("the node's CL_CONFIG has a WebServer that is not a table".into());
+    };
+    web.insert("HTTPPort".into(), toml::Value::Integer(port.into()));
+    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+    Ok(("CL_CONFIG".into(), text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +235,28 @@ mod tests {
         );
         assert_eq!(database_url("[Password]\nKeystore = 'x'\n"), None);
         assert_eq!(database_url("not toml ["), None);
+    }
+
+    #[test]
+    fn a_standby_on_the_hosts_network_listens_by_the_nodes_own_setting() {
+        let env =
+            vec!["CL_CONFIG=[Log]\nLevel = 'warn'\n[WebServer]\nHTTPPort = 28688\nListenIP = '0.0.0.0'\n".to_string()];
+        let (name, value) = listen_on(&env, Some("2.10.0"), 28687).unwrap();
+        assert_eq!(name, "CL_CONFIG");
+        let merged: toml::Table = toml::from_str(&value).unwrap();
+        assert_eq!(merged["WebServer"]["HTTPPort"].as_integer(), Some(28687));
+        assert_eq!(merged["WebServer"]["ListenIP"].as_str(), Some("0.0.0.0"));
+        assert_eq!(merged["Log"]["Level"].as_str(), Some("warn"));
+        let (name, value) = listen_on(&[], Some("2.9.0"), 6687).unwrap();
+        assert_eq!(
+            (name.as_str(), value.trim()),
+            ("CL_CONFIG", "[WebServer]\nHTTPPort = 6687")
+        );
+        assert_eq!(
+            listen_on(&[], Some("1.1.0"), 6687).unwrap(),
+            ("CHAINLINK_PORT".to_string(), "6687".to_string())
+        );
+        assert!(listen_on(&[], None, 6687).unwrap_err().contains("not known"));
+        assert!(listen_on(&["CL_CONFIG=[[[".into()], Some("2.10.0"), 1).is_err());
     }
 }

@@ -46,7 +46,8 @@ pub async fn up<E: Engine>(
         ),
         Action::Create => {
             // The primary's image by reference: a dry run pulls nothing.
-            let spec = super::secondary::spec(hosts, opts, &plan.primary, plan.primary.image.clone(), events).await?;
+            let (spec, _) =
+                super::secondary::spec(hosts, opts, &plan.primary, plan.primary.image.clone(), events).await?;
             let mut commands = run_commands(&spec);
             commands.push(format!(
                 "docker logs -f {s}   # until it says it is waiting for the lock"

@@ -170,6 +170,11 @@ pub async fn health<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, opts: &He
 }
 
 async fn metrics(r: &mut HealthReport, addr: &str, opts: &HealthOptions) {
+    if crate::probe::parse_inside(addr).is_some() {
+        r.summary
+            .push_str("; /metrics is read on a published port only: the node is asked through the engine here");
+        return;
+    }
     let wanted: Vec<String> = if opts.names.is_empty() {
         DEFAULT_METRICS.iter().map(|s| s.to_string()).collect()
     } else {

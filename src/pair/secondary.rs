@@ -11,15 +11,17 @@ use super::member::Member;
 use super::{Hosts, PairOptions, ROLE_SECONDARY};
 
 /// The secondary `failover up` creates: a clone of the primary on `image`,
-/// publishing the node's port on the secondary port, labelled a member of
-/// the pair, waiting forever in the bolt era, without `--rm`.
+/// publishing the node's port on the secondary port (on the host's
+/// network: listening on it by the node's own setting; on a Docker network
+/// only: asked inside), labelled a member of the pair, waiting forever in
+/// the bolt era, without `--rm`. Also where cl-maint will ask it.
 pub async fn spec<E: Engine>(
     hosts: Hosts<'_, E>,
     opts: &PairOptions,
     primary: &Member,
     image: String,
     events: &Events,
-) -> Result<spec::CloneSpec, Failure> {
+) -> Result<(spec::CloneSpec, String), Failure> {
     let (p, s) = (&primary.name, &opts.names.secondary);
     let Some(image_config) = hosts
         .primary
@@ -34,21 +36,28 @@ pub async fn spec<E: Engine>(
         )));
     };
     let bolt = crate::node::lock::is_bolt(primary.generation, primary.version.as_deref());
+    let seat = crate::members::port::seat(
+        &hosts.secondary.reach(),
+        &primary.inspect,
+        s,
+        primary.node_port,
+        opts.secondary_port,
+        primary.version.as_deref(),
+    )
+    .map_err(Failure::new)?;
+    let mut set_env = Vec::new();
+    if bolt {
+        set_env.push((
+            "DATABASE_TIMEOUT".to_string(),
+            crate::node::lock::WAIT_FOREVER.to_string(),
+        ));
+    }
+    set_env.extend(seat.env);
     let request = CloneRequest {
         name: s.clone(),
         image,
-        http_host_port: Some(crate::spec::Publish {
-            node_port: primary.node_port,
-            host_port: opts.secondary_port,
-        }),
-        set_env: if bolt {
-            vec![(
-                "DATABASE_TIMEOUT".to_string(),
-                crate::node::lock::WAIT_FOREVER.to_string(),
-            )]
-        } else {
-            Vec::new()
-        },
+        http_host_port: seat.publish,
+        set_env,
         labels: vec![
             (LABEL_PRIMARY.to_string(), p.clone()),
             (LABEL_ROLE.to_string(), ROLE_SECONDARY.to_string()),
@@ -65,5 +74,5 @@ pub async fn spec<E: Engine>(
             "{p} runs with --rm; {s} is created without it, as a standby must survive its stops"
         ));
     }
-    Ok(spec)
+    Ok((spec, seat.addr))
 }

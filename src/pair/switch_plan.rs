@@ -187,7 +187,7 @@ pub fn plan(
             next_steps: Vec::new(),
             ..Refusal::new(
                 format!(
-                    "{} publishes no host port for the node's port, so its takeover cannot be confirmed",
+                    "{} cannot be asked on the node's HTTP port from where cl-maint runs (--probe direct), so its takeover cannot be confirmed; run without --probe direct to ask it through the engine",
                     new.name
                 ),
                 String::new(),

@@ -148,7 +148,7 @@ async fn create<E: Engine>(
             return Err(Failure::new(why));
         }
     };
-    let spec = super::secondary::spec(hosts, opts, primary, image, events).await?;
+    let (spec, addr) = super::secondary::spec(hosts, opts, primary, image, events).await?;
     let engine = hosts.secondary;
     // A clone keeps the primary's mounts: on one engine it shares the lock file.
     let shared = !hosts.split() && spec::data_dir_on_host(&primary.inspect).is_some();
@@ -163,7 +163,6 @@ async fn create<E: Engine>(
         .map_err(|e| Failure::new(format!("creating {s} failed: {e}")))?;
     report.set_outcome(Outcome::RolledBack);
     report.state = format!("{p} holds the lock; {s} was removed again");
-    let addr = super::member::address(&primary.port_ip(), opts.secondary_port, &engine.published_host());
     let started = async {
         engine
             .start(&id)

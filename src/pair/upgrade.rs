@@ -76,7 +76,7 @@ pub async fn upgrade_pair<E: Engine>(
     if let Some(command) = &opts.hooks.after
         && report.outcome == Outcome::Upgraded
     {
-        let ctx = hooks::Context::of(&report, hosts.primary.endpoint());
+        let ctx = hooks::Context::of(&report, hosts.primary.docker_host());
         hooks::after_upgrade(command, &ctx, &mut report, events, interrupt).await;
     }
     report.members = super::final_members(hosts, names).await;
@@ -217,7 +217,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         }
         self.compose_labels().await?;
         if let Some(command) = &self.opts.hooks.before {
-            let ctx = hooks::Context::of(&self.report, self.hosts.primary.endpoint());
+            let ctx = hooks::Context::of(&self.report, self.hosts.primary.docker_host());
             if let Err(what) = hooks::before_upgrade(command, &ctx, &mut self.report, self.events, self.interrupt).await
             {
                 self.report.state = format!("nothing was changed ({target} was pulled)");

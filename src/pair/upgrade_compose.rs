@@ -51,7 +51,7 @@ impl<E: Engine> PairUpgrade<'_, E> {
         let to = self.report.to.clone().unwrap_or_default();
         for i in 0..self.compose.len() {
             let (which, along, _) = &self.compose[i];
-            match along.labels(&self.hosts.of(*which).endpoint(), None, &to).await {
+            match along.labels(&self.hosts.of(*which).docker_host(), None, &to).await {
                 Ok(labels) => {
                     self.compose[i].1.run.labels_updated = !labels.is_empty();
                     self.compose[i].2 = labels;

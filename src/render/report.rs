@@ -102,6 +102,9 @@ impl Report {
                 out.push_str(&format!("    | {l}\n"));
             }
         }
+        if !self.probes.is_empty() {
+            out.push_str(&format!("  probes: {}\n", self.probes.join("; ")));
+        }
         if let Some(c) = &self.compose {
             let done = match (c.ignored, c.written, c.labels_updated) {
                 (true, ..) => "left as it is (--compose ignore)",

@@ -349,6 +349,7 @@ async fn upgrades_a_plan_built_from_captured_inspect_documents() {
     let observed = Observed {
         endpoint: "fake://engine".into(),
         published_host: "127.0.0.1".into(),
+        reach: Default::default(),
         primary: Some(primary),
         primary_image: Some(old_image),
         target_image: None,

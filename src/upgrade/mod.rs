@@ -174,7 +174,7 @@ pub async fn upgrade<E: Engine>(
         return report;
     }
     if let Some(a) = &mut along {
-        match a.labels(&engine.endpoint(), plan.from.digest.as_deref(), &to).await {
+        match a.labels(&engine.docker_host(), plan.from.digest.as_deref(), &to).await {
             Ok(labels) => {
                 compose::relabel(&mut plan.replacement.body, &labels);
                 a.run.labels_updated = !labels.is_empty();
@@ -192,7 +192,7 @@ pub async fn upgrade<E: Engine>(
             }
         }
     }
-    let hook_ctx = hooks::Context::of(&report, engine.endpoint());
+    let hook_ctx = hooks::Context::of(&report, engine.docker_host());
     if let Some(command) = &opts.hooks.before
         && let Err(what) = hooks::before_upgrade(command, &hook_ctx, &mut report, events, interrupt).await
     {

@@ -24,6 +24,8 @@ pub struct Observed {
     pub endpoint: String,
     /// Where ports published on all interfaces are reached.
     pub published_host: String,
+    /// How nodes on the engine are reached.
+    pub reach: crate::probe::Reach,
     /// The primary, if it exists.
     pub primary: Option<ContainerInspectResponse>,
     /// The image the primary runs (by id), if the engine has it.
@@ -128,6 +130,7 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
     Ok(Observed {
         endpoint: engine.endpoint(),
         published_host: engine.published_host(),
+        reach: engine.reach(),
         primary,
         primary_image,
         target_image,
@@ -147,10 +150,9 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
 /// Whether the container answers `/health` as the lock holder where it
 /// publishes the node's port.
 async fn answers_as_holder<E: Engine>(engine: &E, c: &ContainerInspectResponse, node_port: u16) -> bool {
-    let Some((ip, port)) = crate::spec::published_port(c, node_port) else {
+    let Ok(addr) = crate::members::port::node_addr(engine, c, node_port) else {
         return false;
     };
-    let addr = member::address(&ip, port, &engine.published_host());
     crate::handoff::waits::answers(engine, &addr).await
 }
 

@@ -108,20 +108,28 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         ));
     };
     let node_port = &observed.node_port;
-    let Some((host_ip, main_port)) = spec::published_port(primary, node_port.port) else {
-        return Err(refuse(
-            format!(
-                "{name} publishes no host port for the node's port {}/tcp (HTTPPort, from {})",
-                node_port.port, node_port.source
-            ),
+    let published = spec::published_port(primary, node_port.port);
+    let host_network = crate::members::port::host_network(primary);
+    let route = |who: &str, published: Option<(&str, u16)>, port: u16| {
+        crate::probe::route(&observed.reach, who, published, port, host_network)
+    };
+    let primary_addr = route(name, published.as_ref().map(|(ip, port)| (ip.as_str(), *port)), node_port.port).map_err(|why| {
+        refuse(
+            format!("{why} (--probe direct), so cl-maint cannot confirm a handoff by its HTTP port"),
             &[
-                "cl-maint confirms each handoff by the node answering HTTP on its published port",
+                "run without --probe direct: cl-maint then asks the node inside its container, through the Docker Engine",
                 &format!(
-                    "recreate {name} with `-p 127.0.0.1:6688:{0}` (or `-p 6688:{0}`)",
+                    "or publish the port where cl-maint can reach it (`-p 127.0.0.1:6688:{}`) and run cl-maint on that host",
                     node_port.port
                 ),
             ],
-        ));
+        )
+    })?;
+    // The port the node holds on the host, which the standby must not take.
+    let main_port = match (&published, host_network) {
+        (Some((_, port)), _) => Some(*port),
+        (None, true) => Some(node_port.port),
+        (None, false) => None,
     };
     let mode = lock_check(observed, opts)?;
     let state = state_of(primary);
@@ -134,7 +142,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         ));
     }
     if mode == Mode::Handoff {
-        handoff_checks(observed, opts, primary, main_port)?;
+        handoff_checks(observed, opts, primary, main_port, published.is_some() || host_network)?;
     }
     let Some(old_image) = observed.primary_image.as_ref().and_then(|i| i.config.clone()) else {
         return Err(refuse(
@@ -184,14 +192,30 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
             (LABEL_ROLE.to_string(), role.to_string()),
         ]
     };
+    // Where the standby listens and is asked (on the host's network, by
+    // the node's own setting: the one change the handoff needs there).
+    let seat = crate::members::port::seat(
+        &observed.reach,
+        primary,
+        &standby_name(name),
+        node_port.port,
+        opts.standby_port,
+        running_version.as_deref(),
+    )
+    .map_err(|why| {
+        refuse(
+            why,
+            &["run without --probe direct; a node on the host's network must show its version (its start line, the image, or the tag)"],
+        )
+    })?;
+    let mut standby_env = set_env.clone();
+    standby_env.extend(seat.env.clone());
+    let standby_addr = seat.addr.clone();
     let standby_req = CloneRequest {
         name: standby_name(name),
         image: observed.target.clone(),
-        http_host_port: Some(spec::Publish {
-            node_port: node_port.port,
-            host_port: opts.standby_port,
-        }),
-        set_env: set_env.clone(),
+        http_host_port: seat.publish,
+        set_env: standby_env,
         labels: labels("standby"),
     };
     let replacement_req = CloneRequest {
@@ -233,7 +257,6 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         ));
     }
 
-    let addr = |ip: &str, port: u16| crate::pair::member::address(ip, port, &observed.published_host);
     let from = ImageInfo {
         reference: reference_of(primary),
         id: primary.image.clone().unwrap_or_default(),
@@ -254,8 +277,8 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     let mut plan = Plan {
         container: name.clone(),
         primary_id: primary.id.clone().unwrap_or_default(),
-        primary_addr: addr(&host_ip, main_port),
-        standby_addr: addr(&host_ip, opts.standby_port),
+        primary_addr,
+        standby_addr,
         from,
         target: observed.target.clone(),
         standby,
@@ -285,6 +308,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         auto_remove,
         was_running: plan.was_running,
         present: observed.target_image.is_some(),
+        seat: seat_words(&seat, opts.standby_port),
     };
     let raised = raised.map(|to| words::Raised {
         to,
@@ -296,6 +320,17 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     };
     (plan.steps, plan.changes, plan.docker_commands) = words;
     Ok(plan)
+}
+
+/// Where the standby listens, in words.
+fn seat_words(seat: &crate::members::port::Seat, port: u16) -> String {
+    match (&seat.publish, &seat.env) {
+        (Some(_), _) => format!("on host port {port} (it publishes only the node's port)"),
+        (None, Some((var, _))) => format!(
+            "on port {port} of the host's network, which it shares with the node: {var} set on the standby only, the node's own setting for its port (two nodes cannot listen on one port); the node keeps its own"
+        ),
+        (None, None) => "on the node's networks with the node's aliases, publishing nothing as the node does (cl-maint asks it inside its container)".to_string(),
+    }
 }
 
 /// Why the node (running version `running`, environment `env`) is not
@@ -334,15 +369,17 @@ fn original_image(observed: &Observed, primary: &bollard::models::ContainerInspe
 }
 
 /// The checks only a handoff needs: a free standby port on another port
-/// than the node's, and a log the lock-wait line can be read from.
+/// than the node's (when the standby takes one on the host:
+/// `standby_binds`), and a log the lock-wait line can be read from.
 fn handoff_checks(
     observed: &Observed,
     opts: &UpgradeOptions,
     primary: &bollard::models::ContainerInspectResponse,
-    main_port: u16,
+    main_port: Option<u16>,
+    standby_binds: bool,
 ) -> Result<(), Refusal> {
     let name = &opts.container;
-    if opts.standby_port == main_port {
+    if main_port == Some(opts.standby_port) {
         return Err(refuse(
             format!(
                 "--standby-port {} is the port {name} itself publishes",
@@ -351,13 +388,13 @@ fn handoff_checks(
             &["choose another port, for example --standby-port 6687"],
         ));
     }
-    if let Some(user) = observed.standby_port_users.first() {
+    if let Some(user) = observed.standby_port_users.first().filter(|_| standby_binds) {
         return Err(refuse(
             format!("the standby port {} is taken by container {user}", opts.standby_port),
             &["choose a free port with --standby-port PORT"],
         ));
     }
-    if observed.standby_port_free_here == Some(false) {
+    if standby_binds && observed.standby_port_free_here == Some(false) {
         return Err(refuse(
             format!("the standby port {} is in use on this host", opts.standby_port),
             &[

@@ -42,6 +42,8 @@ pub struct Sketch<'a> {
     pub was_running: bool,
     /// Whether the engine has the target image already.
     pub present: bool,
+    /// Where the standby listens, in words (`on host port 6687`).
+    pub seat: String,
 }
 
 /// How the old container is stopped, in words and as a command.
@@ -81,8 +83,8 @@ pub fn handoff(p: &Sketch<'_>, opts: &UpgradeOptions, raised: Option<&Raised>) -
     let steps = vec![
         pull_step,
         format!(
-            "create and start the standby {} on host port {} with the new image",
-            p.standby.name, opts.standby_port
+            "create and start the standby {} {} with the new image",
+            p.standby.name, p.seat
         ),
         format!(
             "wait (up to {}s) until the standby logs that it is waiting for the lock",
@@ -120,10 +122,7 @@ pub fn handoff(p: &Sketch<'_>, opts: &UpgradeOptions, raised: Option<&Raised>) -
             r.to
         ));
     }
-    changes.push(format!(
-        "the standby publishes only the node's port, on host port {}",
-        opts.standby_port
-    ));
+    changes.push(format!("the standby listens {}", p.seat));
     if p.auto_remove {
         changes.push("the standby is not started with --rm: cl-maint removes it itself".into());
     }

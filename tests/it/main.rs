@@ -22,6 +22,7 @@ mod image;
 mod membership;
 mod node_states;
 mod postgres_rig;
+mod reach;
 mod recover;
 mod registry_auth;
 mod rig;

@@ -74,6 +74,7 @@ pub const NODE_UID: &str = "14933";
 const DOCKERFILE: &str = r#"FROM scratch
 ARG FAULT
 COPY chainlink /usr/local/bin/chainlink
+COPY chainlink /usr/local/bin/curl
 COPY version /usr/local/share/chainlink/version
 ENV PATH=/usr/local/bin CL_DOUBLE_FAULT=${FAULT}
 WORKDIR /home/chainlink
@@ -91,10 +92,14 @@ ENV CHAINLINK_VERSION=${VERSION} CHAINLINK_COMMIT=${COMMIT}
 LABEL org.opencontainers.image.title="cl-node-double" org.opencontainers.image.version="${VERSION}"
 "#;
 
-/// The Dockerfile of an image, labelled or like Chainlink's.
+/// The Dockerfile of an image, labelled or like Chainlink's. Chainlink's
+/// image has `curl` (the double answers to that name too); the labelled
+/// variant has none, so that tests see probes fall back to cl-maint's own.
 fn dockerfile(labelled: bool) -> String {
     if labelled {
-        DOCKERFILE.replacen("ARG FAULT\n", &format!("ARG FAULT\n{LABELLED_LINES}"), 1)
+        DOCKERFILE
+            .replacen("ARG FAULT\n", &format!("ARG FAULT\n{LABELLED_LINES}"), 1)
+            .replacen("COPY chainlink /usr/local/bin/curl\n", "", 1)
     } else {
         DOCKERFILE.to_string()
     }

@@ -1,0 +1,220 @@
+//! Asking a node's HTTP port from inside its container, through the engine
+//! (`container://NAME:PORT`): `docker exec` of the image's own `curl`
+//! (Chainlink's image has it: its `HEALTHCHECK` is `curl -f
+//! http://localhost:6688/health`); when the image has none, cl-maint's own
+//! probe in a helper container that shares the node's network namespace
+//! (see `helper`). Works on every engine, local, `tcp://` or `ssh://`,
+//! whatever the node publishes.
+
+use std::time::Duration;
+
+use bollard::exec::StartExecResults;
+use bollard::models::ExecConfig;
+use futures::StreamExt;
+
+use super::DockerEngine;
+use crate::probe::{Answer, NoAnswer};
+
+/// How a container was asked last: its own `curl`, or the helper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// The image's `curl`.
+    Curl,
+    /// cl-maint's probe in a helper container (the image has no `curl`).
+    Helper,
+}
+
+impl Method {
+    /// The probe, in words, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Method::Curl => "engine: curl inside the node's container (docker exec)",
+            Method::Helper => "engine: cl-maint's probe in a helper container sharing the node's network",
+        }
+    }
+}
+
+/// What an exec printed and how it ended.
+pub(super) struct Ran {
+    /// Its exit code (`None` when the engine did not say).
+    pub code: Option<i64>,
+    /// stdout.
+    pub out: String,
+    /// stderr.
+    pub err: String,
+}
+
+/// Runs `cmd` in the running container `container`.
+pub(super) async fn exec(
+    engine: &DockerEngine,
+    container: &str,
+    cmd: Vec<String>,
+) -> Result<Ran, bollard::errors::Error> {
+    let config = ExecConfig {
+        cmd: Some(cmd),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = engine.docker.create_exec(container, config).await?;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    if let StartExecResults::Attached { mut output, .. } = engine.docker.start_exec(&created.id, None).await? {
+        while let Some(item) = output.next().await {
+            match item? {
+                bollard::container::LogOutput::StdOut { message } => out.extend_from_slice(&message),
+                bollard::container::LogOutput::StdErr { message } => err.extend_from_slice(&message),
+                _ => {}
+            }
+        }
+    }
+    let inspected = engine.docker.inspect_exec(&created.id).await?;
+    Ok(Ran {
+        code: inspected.exit_code,
+        out: String::from_utf8_lossy(&out).into_owned(),
+        err: String::from_utf8_lossy(&err).into_owned(),
+    })
+}
+
+/// The command that asks `port` + `path` inside a container and prints
+/// the body, a newline and the status code (curl's `-w '\n%{http_code}'`).
+fn curl(port: u16, path: &str, timeout: Duration) -> Vec<String> {
+    vec![
+        "curl".into(),
+        "-s".into(),
+        "-S".into(),
+        "-m".into(),
+        format!("{:.1}", timeout.as_secs_f64().max(0.1)),
+        "-w".into(),
+        "\n%{http_code}".into(),
+        format!("http://127.0.0.1:{port}{path}"),
+    ]
+}
+
+/// Whether an exec failed because the program is not in the image.
+fn missing_program(ran: &Ran) -> bool {
+    matches!(ran.code, Some(126 | 127))
+        || ran.out.contains("executable file not found")
+        || ran.err.contains("executable file not found")
+}
+
+/// Reads what curl (or the helper, which answers alike) printed.
+pub(super) fn answer(addr: &str, ran: &Ran, timeout: Duration) -> Result<Answer, NoAnswer> {
+    let refused = || NoAnswer::Connect {
+        addr: addr.to_string(),
+        source: std::io::ErrorKind::ConnectionRefused.into(),
+    };
+    match ran.code {
+        Some(0) => {
+            let (body, status) = ran.out.rsplit_once('\n').unwrap_or(("", ran.out.as_str()));
+            match status.trim().parse::<u16>() {
+                Ok(status) if status > 0 => Ok(Answer {
+                    status,
+                    body: body.to_string(),
+                }),
+                _ => Err(NoAnswer::NoResponse {
+                    addr: addr.to_string(),
+                    reason: format!("no status code in `{}`", status.trim()),
+                }),
+            }
+        }
+        Some(7) => Err(refused()),
+        Some(28) => Err(NoAnswer::Timeout {
+            addr: addr.to_string(),
+            timeout,
+        }),
+        code => Err(NoAnswer::NoResponse {
+            addr: addr.to_string(),
+            reason: format!(
+                "the probe exited {}: {}",
+                code.map_or_else(|| "without a code".to_string(), |c| c.to_string()),
+                ran.err.trim()
+            ),
+        }),
+    }
+}
+
+/// `GET path` on `port` inside container `name`.
+pub(super) async fn get(
+    engine: &DockerEngine,
+    name: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<Answer, NoAnswer> {
+    let addr = crate::probe::inside(name, port);
+    ask(engine, &addr, name, port, path, timeout).await
+}
+
+async fn ask(
+    engine: &DockerEngine,
+    addr: &str,
+    name: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<Answer, NoAnswer> {
+    let not_running = |e: &bollard::errors::Error| NoAnswer::Connect {
+        addr: addr.to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e.to_string()),
+    };
+    if engine.method_of(name) != Some(Method::Helper) {
+        let within = timeout + Duration::from_secs(2);
+        let ran = match tokio::time::timeout(within, exec(engine, name, curl(port, path, timeout))).await {
+            Err(_) => {
+                return Err(NoAnswer::Timeout {
+                    addr: addr.to_string(),
+                    timeout,
+                });
+            }
+            // 409: the container does not run; 404: there is none.
+            Ok(ran) => ran.map_err(|e| not_running(&e))?,
+        };
+        if !missing_program(&ran) {
+            engine.note_method(name, Method::Curl);
+            return answer(addr, &ran, timeout);
+        }
+        engine.note_method(name, Method::Helper);
+    }
+    super::helper::get(engine, addr, name, port, path, timeout).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ran(code: i64, out: &str) -> Ran {
+        Ran {
+            code: Some(code),
+            out: out.into(),
+            err: String::new(),
+        }
+    }
+
+    #[test]
+    fn curls_answers_are_read_like_a_direct_get() {
+        let t = Duration::from_secs(1);
+        let a = answer("x", &ran(0, "{\"data\":[]}\n503"), t).unwrap();
+        assert_eq!((a.status, a.body.as_str()), (503, "{\"data\":[]}"));
+        assert!(matches!(
+            answer("x", &ran(7, "\n000"), t),
+            Err(NoAnswer::Connect { .. })
+        ));
+        assert!(matches!(answer("x", &ran(28, ""), t), Err(NoAnswer::Timeout { .. })));
+        assert!(matches!(answer("x", &ran(56, ""), t), Err(NoAnswer::NoResponse { .. })));
+        assert!(matches!(
+            answer("x", &ran(0, "\n000"), t),
+            Err(NoAnswer::NoResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn a_missing_curl_is_told_from_a_failing_one() {
+        assert!(missing_program(&ran(127, "")));
+        assert!(missing_program(&ran(
+            1,
+            "OCI runtime exec failed: exec: \"curl\": executable file not found in $PATH"
+        )));
+        assert!(!missing_program(&ran(7, "")));
+        assert_eq!(curl(6690, "/health", Duration::from_millis(1500))[4], "1.5");
+    }
+}
