@@ -75,6 +75,8 @@ pub struct Bench {
     pub timeline: bool,
     /// The PostgreSQL server lease-era nodes keep their lease in.
     pub database: Option<Database>,
+    /// `--probe` for every cl-maint run (`None`: cl-maint's default).
+    pub probe: Option<String>,
 }
 
 /// Where lease-era nodes reach their database.

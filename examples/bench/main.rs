@@ -51,11 +51,12 @@ struct Args {
     kinds: Vec<Kind>,
     gens: Vec<Gen>,
     methods: Vec<Method>,
+    probe: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run --release --example bench -- [--cycles N] [--gen bolt|lease|both] [--methods clm,man,rec] [--kinds upgrade,switchover] [--timeline] [--cl-maint PATH]"
+        "usage: cargo run --release --example bench -- [--cycles N] [--gen bolt|lease|both] [--methods clm,man,rec] [--kinds upgrade,switchover] [--timeline] [--cl-maint PATH] [--probe auto|direct|engine]"
     );
     std::process::exit(2)
 }
@@ -68,6 +69,7 @@ fn parse_args() -> Args {
         kinds: vec![Kind::Upgrade, Kind::Switchover],
         gens: vec![Gen::Bolt, Gen::Lease],
         methods: vec![Method::ClMaint, Method::Manual, Method::Recreate],
+        probe: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -105,6 +107,12 @@ fn parse_args() -> Args {
                     .collect();
             }
             "--timeline" => args.timeline = true,
+            "--probe" => {
+                args.probe = match it.next().as_deref() {
+                    Some(p @ ("auto" | "direct" | "engine")) => Some(p.to_string()),
+                    _ => usage(),
+                }
+            }
             "--cl-maint" => args.cl_maint = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),
             _ => usage(),
@@ -142,6 +150,7 @@ async fn setup(timeline: bool, binary: Option<PathBuf>) -> Result<Bench, String>
         timeline,
         new_tag,
         database,
+        probe: None,
     })
 }
 
@@ -207,8 +216,9 @@ async fn measure(bench: &Bench, args: &Args) -> Vec<Sample> {
 /// The whole report (Markdown): the machine, then each kind's tables.
 fn render(samples: &[Sample], args: &Args, machine: &str) -> String {
     let mut out = format!(
-        "\nMachine: {machine}.\n{} cycle(s); manual procedure polls `docker logs` every {} ms and HTTP every 20 ms.\n",
+        "\nMachine: {machine}.\n{} cycle(s); cl-maint probes: {}; manual procedure polls `docker logs` every {} ms and HTTP every 20 ms.\n",
         args.cycles,
+        args.probe.as_deref().unwrap_or("auto"),
         methods::LOGS_POLL.as_millis()
     );
     for &kind in &args.kinds {
@@ -221,7 +231,10 @@ fn render(samples: &[Sample], args: &Args, machine: &str) -> String {
 async fn main() {
     let args = parse_args();
     let bench = match setup(args.timeline, args.cl_maint.clone()).await {
-        Ok(b) => b,
+        Ok(b) => Bench {
+            probe: args.probe.clone(),
+            ..b
+        },
         Err(e) => {
             eprintln!("bench: {e}");
             std::process::exit(1);

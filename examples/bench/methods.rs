@@ -250,6 +250,9 @@ pub async fn finish(
 pub async fn cl_maint(bench: &Bench, args: &[&str], sample: &mut Sample) -> Result<serde_json::Value, String> {
     let mut command = Command::new(&bench.cl_maint);
     command.args(args).arg("--json");
+    if let Some(probe) = &bench.probe {
+        command.args(["--probe", probe]);
+    }
     let measured = tokio::task::spawn_blocking(move || proc::run_measured(&mut command))
         .await
         .map_err(|e| e.to_string())??;

@@ -217,6 +217,7 @@ async fn one_cycle_of_every_method_runs_end_to_end_on_the_real_engine() {
             kinds: vec![Kind::Upgrade, Kind::Switchover],
             gens: vec![generation],
             methods: methods.clone(),
+            probe: None,
         };
         let samples = crate::measure(&bench, &args).await;
         assert_eq!(samples.len(), 2 * methods.len(), "one run per kind and method");

@@ -167,6 +167,7 @@ async fn setup(binary: Option<PathBuf>) -> Result<Bench, String> {
         timeline: false,
         new_tag: images::NEW.to_string(),
         database,
+        probe: None,
     };
     variant::prepare(&bench).await?;
     Ok(bench)

@@ -100,7 +100,7 @@ fn a_successor_that_neither_waits_nor_is_stopped_is_refused() {
     assert!(r.next_steps[0].contains("docker logs --tail 50 secondary"), "{r:?}");
     let mut o = pair();
     o.view.secondary.as_mut().unwrap().addr = None;
-    assert!(refusal(&o, Direction::Other).what.contains("publishes no host port"));
+    assert!(refusal(&o, Direction::Other).what.contains("(--probe direct)"));
 }
 
 #[test]

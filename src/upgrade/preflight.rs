@@ -93,9 +93,13 @@ pub fn lock_check(o: &Observed, opts: &UpgradeOptions) -> Result<Mode, Refusal> 
         return Ok(Mode::Recreate);
     }
     let mut fix = vec![format!("read why in its log: `docker logs --tail 50 {name}`")];
-    if now.running && !state_of(&now.inspect).restarting {
+    let inside = now
+        .addr
+        .as_deref()
+        .is_some_and(|a| crate::probe::parse_inside(a).is_some());
+    if now.running && !state_of(&now.inspect).restarting && !inside {
         fix.push(format!(
-            "if it does serve but not to this machine, run cl-maint where {} is reachable (the node's host): every handoff is confirmed there",
+            "if it does serve but not to this machine, run with `--probe engine`: cl-maint then asks it inside its container, through the engine, instead of on {}",
             now.addr.as_deref().unwrap_or("its port")
         ));
     }
@@ -135,7 +139,12 @@ fn doing(now: &Member) -> String {
         LockRole::Stopped => format!("is not running ({}, exited{exit})", state.status),
         LockRole::Waiting => format!("runs but waits for the lock ({})", now.lock_evidence),
         _ => format!(
-            "runs but does not answer on {addr} from where cl-maint runs ({}); if it just started, wait until it serves and run again",
+            "runs but does not answer on {addr}{} ({}); if it just started, wait until it serves and run again",
+            if addr.starts_with("container://") {
+                " (asked inside its container, through the engine)"
+            } else {
+                " from where cl-maint runs"
+            },
             now.lock_evidence
         ),
     }

@@ -382,9 +382,10 @@ async fn images_are_static_scratch_images_with_node_defaults() {
         "no version label"
     );
     assert!(config.healthcheck.is_some());
-    // FROM scratch: the binary's layer, its version file's and WORKDIR's,
-    // nothing from a base image.
-    assert_eq!(image.root_fs.unwrap().layers.unwrap_or_default().len(), 3);
+    // FROM scratch: the binary's layer, its `curl`'s (the same binary, as
+    // the real image has curl), its version file's and WORKDIR's, nothing
+    // from a base image.
+    assert_eq!(image.root_fs.unwrap().layers.unwrap_or_default().len(), 4);
     let digests = image.repo_digests.unwrap_or_default();
     assert!(
         digests.iter().any(|d| d.starts_with(&images().repo)),

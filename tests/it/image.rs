@@ -1,6 +1,8 @@
 //! cl-maint as a container image: the static binary `FROM scratch`
-//! (`examples/image/Dockerfile`), run with the engine's socket and the
-//! host's network, upgrades a node end to end.
+//! (`examples/image/Dockerfile`), run with the engine's socket on the
+//! default bridge network, upgrades a node end to end. The node's port on
+//! the host's loopback is not the container's: cl-maint asks it through
+//! the engine.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -112,7 +114,6 @@ async fn run(rig: &Rig, image: &Image<'_>, args: &[&str]) -> (i64, String) {
         cmd: Some(args.iter().map(|a| a.to_string()).collect()),
         labels: Some(rig.labels()),
         host_config: Some(HostConfig {
-            network_mode: Some("host".into()),
             binds: Some(vec![format!("{}:/var/run/docker.sock", socket())]),
             ..Default::default()
         }),
@@ -163,6 +164,8 @@ async fn the_image_upgrades_a_node_end_to_end() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!((code, report["outcome"].as_str()), (0, Some("upgraded")), "{report}");
     assert_eq!(report["from"]["version"], OLD);
+    let probes = report["probes"].to_string();
+    assert!(probes.contains("curl inside") && !probes.contains("direct"), "{report}");
     assert_eq!(rig.wait_serving(&node, Duration::from_secs(20)).await.status, 200);
     let (code, out) = run(&rig, &image, &["status", "--container", &node.name, "--json"]).await;
     let status: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));

@@ -28,6 +28,7 @@ mod registry_auth;
 mod rig;
 mod runlock;
 mod secrets;
+mod ssh_engine;
 mod two_hosts;
 mod upgrade;
 mod upgrade_faults;

@@ -482,7 +482,7 @@ async fn a_dry_run_says_when_the_node_does_not_answer_from_here() {
         "{error}"
     );
     assert!(
-        run.report["next_steps"].to_string().contains("run cl-maint where"),
+        run.report["next_steps"].to_string().contains("--probe engine"),
         "{run:?}"
     );
     assert_eq!(world(&rig).await, before);

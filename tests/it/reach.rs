@@ -31,7 +31,7 @@ pub async fn start_raw(rig: &Rig, suffix: &str, mut body: ContainerCreateBody) -
 
 /// A lease-era v1 node (image `tag`) on the test's database network only,
 /// known there as `chainlink`: it publishes nothing.
-async fn network_only(rig: &Rig, tag: &str) -> Node {
+pub async fn network_only(rig: &Rig, tag: &str) -> Node {
     let db = rig.database().await;
     rig.pull(tag).await;
     let endpoint = EndpointSettings {

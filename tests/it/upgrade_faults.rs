@@ -103,7 +103,9 @@ async fn preflight_refusals_change_nothing() {
         assert!(text.contains(says), "{full:?} should say {says:?}: {text}");
         assert_eq!(world(&rig).await, before, "{full:?} changed something");
     }
-    // A node that publishes no host port for 6688: a takeover could not be confirmed.
+    // A node that publishes no host port for 6688, with `--probe direct`: a
+    // takeover could not be confirmed (tests/it/reach.rs upgrades it
+    // through the engine).
     let hidden = format!("{}-hidden", rig.id);
     let db = rig.database().await;
     let body = bollard::models::ContainerCreateBody {
@@ -127,7 +129,7 @@ async fn preflight_refusals_change_nothing() {
     let created = rig.docker.create_container(Some(options), body).await.unwrap();
     rig.docker.start_container(&created.id, None).await.unwrap();
     let before = world(&rig).await;
-    let run = upgrade(&rig, &hidden, NEW, &[]).await;
+    let run = upgrade(&rig, &hidden, NEW, &["--probe", "direct"]).await;
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.report["error"].as_str().unwrap().contains("publishes no host port"),

@@ -11,6 +11,7 @@ pub mod lease_nodes;
 pub mod postgres;
 pub mod registry;
 pub mod second;
+pub mod ssh;
 pub mod tcp_proxy;
 
 use std::collections::{HashMap, HashSet};
@@ -513,8 +514,14 @@ impl Rig {
     /// Runs the `cl-maint` binary with `args` (plus `--json`), and returns
     /// its exit code, stdout parsed as JSON, and stderr.
     pub async fn cl_maint(&self, args: &[&str]) -> Run {
+        self.cl_maint_env(args, &[]).await
+    }
+
+    /// [`Rig::cl_maint`] with `env` (`NAME`, `value`) set for it.
+    pub async fn cl_maint_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cl-maint"))
             .args(args)
+            .envs(env.iter().copied())
             .arg("--json")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)
