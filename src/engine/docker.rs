@@ -3,9 +3,13 @@
 
 mod archive;
 mod credentials;
+mod exec;
 mod helper;
 mod inside;
 mod retry;
+mod why;
+
+use why::{chain, hint};
 
 pub use helper::ROLE_PROBE;
 pub use inside::Method;
@@ -50,7 +54,7 @@ pub struct DockerEngine {
     probe: crate::probe::ProbeMode,
     /// How each container was asked inside (by name), and whether any
     /// node was asked directly: the probes the report names.
-    methods: Arc<Mutex<Methods>>,
+    methods: Arc<Mutex<inside::Methods>>,
     /// The helper container of each (container id, start time).
     helpers: Arc<Mutex<HashMap<(String, String), String>>>,
     /// The helper's image, once asked for: its build, shared.
@@ -59,13 +63,6 @@ pub struct DockerEngine {
     /// namespace (the engine's name is this machine's host name): the
     /// engine's loopback is then cl-maint's own.
     same_host: bool,
-}
-
-/// The probes a run used.
-#[derive(Default)]
-struct Methods {
-    inside: HashMap<String, Method>,
-    direct: bool,
 }
 
 impl DockerEngine {
@@ -132,7 +129,7 @@ impl DockerEngine {
         };
         tracing::debug!(endpoint = %endpoint.describe(), "connected to the Docker Engine");
         let engine_name = docker.info().await.ok().and_then(|i| i.name);
-        let same_host = engine_name.is_some_and(|name| Some(name) == this_host());
+        let same_host = engine_name.is_some_and(|name| Some(name) == inside::this_host());
         Ok(DockerEngine {
             docker,
             endpoint,
@@ -149,78 +146,6 @@ impl DockerEngine {
     pub fn with_probe(mut self, probe: crate::probe::ProbeMode) -> DockerEngine {
         self.probe = probe;
         self
-    }
-
-    fn method_of(&self, container: &str) -> Option<Method> {
-        let methods = self.methods.lock().unwrap_or_else(|e| e.into_inner());
-        methods.inside.get(container).copied()
-    }
-
-    fn note_method(&self, container: &str, method: Method) {
-        let mut methods = self.methods.lock().unwrap_or_else(|e| e.into_inner());
-        methods.inside.insert(container.to_string(), method);
-    }
-}
-
-/// This machine's host name. In a container it is the container's (its id)
-/// unless the container shares the host's network (`--network host`).
-fn this_host() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    Some(name.trim().to_string()).filter(|n| !n.is_empty())
-}
-
-/// What the HTTP client libraries add to a cause without saying anything
-/// an operator can act on.
-const LIBRARY_NOISE: [&str; 4] = [
-    "Error in the hyper legacy client",
-    "client error (Connect)",
-    "tcp connect error",
-    "error trying to connect",
-];
-
-/// An error and its causes, joined, without the libraries' own wrapping:
-/// bollard's message alone often says only "client error (Connect)".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
-    let parts: Vec<&str> = text
-        .split(": ")
-        .filter(|part| !LIBRARY_NOISE.contains(&part.trim()))
-        .collect();
-    if parts.is_empty() { text } else { parts.join(": ") }
-}
-
-/// What to check when the endpoint does not answer.
-fn hint(endpoint: &Endpoint) -> String {
-    match &endpoint.transport {
-        Transport::Unix(path) => format!(
-            "check that dockerd runs and that this user may open {} (`docker version` uses the same settings)",
-            path.display()
-        ),
-        Transport::Tcp { tls: None, .. } => "check that the engine listens there (`docker version` uses the same \
-                                             settings); an engine that wants TLS needs DOCKER_TLS_VERIFY=1 and \
-                                             DOCKER_CERT_PATH"
-            .to_string(),
-        Transport::Tcp { tls: Some(tls), .. } => format!(
-            "check that the engine listens there with TLS and that {} signed its certificate \
-             (`docker version` uses the same settings)",
-            tls.ca.display()
-        ),
-        Transport::Ssh(destination) => format!(
-            "cl-maint runs `ssh {dest} docker system dial-stdio` with the system's ssh client: check that \
-             `ssh {dest} docker version` works without a prompt (key in ssh-agent, host key known); or forward \
-             the engine's socket (`ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock {dest}`) and use \
-             --host unix:///tmp/docker.sock",
-            dest = destination.trim_start_matches("ssh://")
-        ),
     }
 }
 

@@ -7,8 +7,8 @@ use crate::members::Member;
 use crate::report::{ComposeRun, Outcome};
 use crate::upgrade::compose::{self, Along};
 
-use super::super::Which;
-use super::PairUpgrade;
+use crate::pair::Which;
+use crate::pair::upgrade::PairUpgrade;
 
 /// A member Compose runs: its engine, its project's side of the upgrade,
 /// and the labels its replacement gets.

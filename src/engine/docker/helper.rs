@@ -20,7 +20,7 @@ use futures::{FutureExt, StreamExt};
 use sha2::Digest;
 
 use super::DockerEngine;
-use super::inside::{answer, exec};
+use super::exec::{answer, exec};
 use crate::engine::Engine;
 use crate::names::LABEL_ROLE;
 use crate::probe::{Answer, NoAnswer};

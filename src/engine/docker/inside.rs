@@ -6,13 +6,11 @@
 //! (see `helper`). Works on every engine, local, `tcp://` or `ssh://`,
 //! whatever the node publishes.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::exec::StartExecResults;
-use bollard::models::ExecConfig;
-use futures::StreamExt;
-
 use super::DockerEngine;
+use super::exec::{Ran, answer, exec};
 use crate::probe::{Answer, NoAnswer};
 
 /// How a container was asked last: its own `curl`, or the helper.
@@ -32,47 +30,6 @@ impl Method {
             Method::Helper => "engine: cl-maint's probe in a helper container sharing the node's network",
         }
     }
-}
-
-/// What an exec printed and how it ended.
-pub(super) struct Ran {
-    /// Its exit code (`None` when the engine did not say).
-    pub code: Option<i64>,
-    /// stdout.
-    pub out: String,
-    /// stderr.
-    pub err: String,
-}
-
-/// Runs `cmd` in the running container `container`.
-pub(super) async fn exec(
-    engine: &DockerEngine,
-    container: &str,
-    cmd: Vec<String>,
-) -> Result<Ran, bollard::errors::Error> {
-    let config = ExecConfig {
-        cmd: Some(cmd),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let created = engine.docker.create_exec(container, config).await?;
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    if let StartExecResults::Attached { mut output, .. } = engine.docker.start_exec(&created.id, None).await? {
-        while let Some(item) = output.next().await {
-            match item? {
-                bollard::container::LogOutput::StdOut { message } => out.extend_from_slice(&message),
-                bollard::container::LogOutput::StdErr { message } => err.extend_from_slice(&message),
-                _ => {}
-            }
-        }
-    }
-    let inspected = engine.docker.inspect_exec(&created.id).await?;
-    Ok(Ran {
-        code: inspected.exit_code,
-        out: String::from_utf8_lossy(&out).into_owned(),
-        err: String::from_utf8_lossy(&err).into_owned(),
-    })
 }
 
 /// The command that asks `port` + `path` inside a container and prints
@@ -95,42 +52,6 @@ fn missing_program(ran: &Ran) -> bool {
     matches!(ran.code, Some(126 | 127))
         || ran.out.contains("executable file not found")
         || ran.err.contains("executable file not found")
-}
-
-/// Reads what curl (or the helper, which answers alike) printed.
-pub(super) fn answer(addr: &str, ran: &Ran, timeout: Duration) -> Result<Answer, NoAnswer> {
-    let refused = || NoAnswer::Connect {
-        addr: addr.to_string(),
-        source: std::io::ErrorKind::ConnectionRefused.into(),
-    };
-    match ran.code {
-        Some(0) => {
-            let (body, status) = ran.out.rsplit_once('\n').unwrap_or(("", ran.out.as_str()));
-            match status.trim().parse::<u16>() {
-                Ok(status) if status > 0 => Ok(Answer {
-                    status,
-                    body: body.to_string(),
-                }),
-                _ => Err(NoAnswer::NoResponse {
-                    addr: addr.to_string(),
-                    reason: format!("no status code in `{}`", status.trim()),
-                }),
-            }
-        }
-        Some(7) => Err(refused()),
-        Some(28) => Err(NoAnswer::Timeout {
-            addr: addr.to_string(),
-            timeout,
-        }),
-        code => Err(NoAnswer::NoResponse {
-            addr: addr.to_string(),
-            reason: format!(
-                "the probe exited {}: {}",
-                code.map_or_else(|| "without a code".to_string(), |c| c.to_string()),
-                ran.err.trim()
-            ),
-        }),
-    }
 }
 
 /// `GET path` on `port` inside container `name`.
@@ -176,6 +97,33 @@ async fn ask(
         engine.note_method(name, Method::Helper);
     }
     super::helper::get(engine, addr, name, port, path, timeout).await
+}
+
+/// The probes a run used: how each container was asked inside (by name),
+/// and whether any node was asked directly.
+#[derive(Default)]
+pub(super) struct Methods {
+    pub inside: HashMap<String, Method>,
+    pub direct: bool,
+}
+
+impl DockerEngine {
+    pub(super) fn method_of(&self, container: &str) -> Option<Method> {
+        let methods = self.methods.lock().unwrap_or_else(|e| e.into_inner());
+        methods.inside.get(container).copied()
+    }
+
+    pub(super) fn note_method(&self, container: &str, method: Method) {
+        let mut methods = self.methods.lock().unwrap_or_else(|e| e.into_inner());
+        methods.inside.insert(container.to_string(), method);
+    }
+}
+
+/// This machine's host name. In a container it is the container's (its id)
+/// unless the container shares the host's network (`--network host`).
+pub(super) fn this_host() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_string()).filter(|n| !n.is_empty())
 }
 
 #[cfg(test)]

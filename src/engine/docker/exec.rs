@@ -1,0 +1,89 @@
+//! `docker exec` of a probe, and reading what it printed as an HTTP
+//! answer: curl's `-w '\n%{http_code}'` form, which cl-maint's own probe
+//! prints too.
+
+use std::time::Duration;
+
+use bollard::exec::StartExecResults;
+use bollard::models::ExecConfig;
+use futures::StreamExt;
+
+use super::DockerEngine;
+use crate::probe::{Answer, NoAnswer};
+
+/// What an exec printed and how it ended.
+pub(super) struct Ran {
+    /// Its exit code (`None` when the engine did not say).
+    pub code: Option<i64>,
+    /// stdout.
+    pub out: String,
+    /// stderr.
+    pub err: String,
+}
+
+/// Runs `cmd` in the running container `container`.
+pub(super) async fn exec(
+    engine: &DockerEngine,
+    container: &str,
+    cmd: Vec<String>,
+) -> Result<Ran, bollard::errors::Error> {
+    let config = ExecConfig {
+        cmd: Some(cmd),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = engine.docker.create_exec(container, config).await?;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    if let StartExecResults::Attached { mut output, .. } = engine.docker.start_exec(&created.id, None).await? {
+        while let Some(item) = output.next().await {
+            match item? {
+                bollard::container::LogOutput::StdOut { message } => out.extend_from_slice(&message),
+                bollard::container::LogOutput::StdErr { message } => err.extend_from_slice(&message),
+                _ => {}
+            }
+        }
+    }
+    let inspected = engine.docker.inspect_exec(&created.id).await?;
+    Ok(Ran {
+        code: inspected.exit_code,
+        out: String::from_utf8_lossy(&out).into_owned(),
+        err: String::from_utf8_lossy(&err).into_owned(),
+    })
+}
+
+/// Reads what curl (or the helper, which answers alike) printed.
+pub(super) fn answer(addr: &str, ran: &Ran, timeout: Duration) -> Result<Answer, NoAnswer> {
+    let refused = || NoAnswer::Connect {
+        addr: addr.to_string(),
+        source: std::io::ErrorKind::ConnectionRefused.into(),
+    };
+    match ran.code {
+        Some(0) => {
+            let (body, status) = ran.out.rsplit_once('\n').unwrap_or(("", ran.out.as_str()));
+            match status.trim().parse::<u16>() {
+                Ok(status) if status > 0 => Ok(Answer {
+                    status,
+                    body: body.to_string(),
+                }),
+                _ => Err(NoAnswer::NoResponse {
+                    addr: addr.to_string(),
+                    reason: format!("no status code in `{}`", status.trim()),
+                }),
+            }
+        }
+        Some(7) => Err(refused()),
+        Some(28) => Err(NoAnswer::Timeout {
+            addr: addr.to_string(),
+            timeout,
+        }),
+        code => Err(NoAnswer::NoResponse {
+            addr: addr.to_string(),
+            reason: format!(
+                "the probe exited {}: {}",
+                code.map_or_else(|| "without a code".to_string(), |c| c.to_string()),
+                ran.err.trim()
+            ),
+        }),
+    }
+}
