@@ -202,22 +202,12 @@ async fn host_networked(v2: bool, test: &str) {
     };
     rig.wait_serving(&node, Duration::from_secs(30)).await;
 
-    let standby_port = free_port().to_string();
-    let args = [
-        "upgrade",
-        "--container",
-        &node.name,
-        "--tag",
-        new,
-        "--standby-port",
-        &standby_port,
-    ];
     // The plan says which of the operator's settings the standby changes.
-    let dry = rig.cl_maint(&[&args[..], &["--dry-run"]].concat()).await;
+    let dry = upgrade(&rig, &node.name, new, &["--dry-run"]).await;
     assert_eq!(dry.code, 0, "{dry:?}");
     let setting = if v2 { "CL_CONFIG" } else { "CHAINLINK_PORT" };
     assert!(dry.report["plan"]["changes"].to_string().contains(setting), "{dry:?}");
-    let run = rig.cl_maint(&args).await;
+    let run = upgrade(&rig, &node.name, new, &[]).await;
     assert_eq!((run.code, outcome(&run)), (0, "upgraded"), "{run:?}");
     // On the engine's own host, a host-networked node is asked directly.
     assert!(probes(&run).contains("direct"), "{run:?}");

@@ -7,7 +7,7 @@
 use crate::reach::network_only;
 use crate::rig::ssh::Sshd;
 use crate::rig::{NEW, OLD, Rig, free_port};
-use crate::upgrade::outcome;
+use crate::upgrade::{outcome, upgrade_args};
 
 #[tokio::test]
 async fn upgrade_failover_and_status_over_a_real_ssh_engine() {
@@ -30,16 +30,8 @@ async fn upgrade_failover_and_status_over_a_real_ssh_engine() {
         assert!(tokio::time::Instant::now() < deadline, "{st:?}\nsshd: {}", sshd.log());
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    let standby_port = free_port().to_string();
-    let args = [
-        "upgrade",
-        "--container",
-        &node.name,
-        "--tag",
-        NEW,
-        "--standby-port",
-        &standby_port,
-    ];
+    let args = upgrade_args(&node.name, NEW, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let up = rig.cl_maint_env(&args, &env).await;
     assert_eq!((up.code, outcome(&up)), (0, "upgraded"), "{up:?}\nsshd: {}", sshd.log());
     assert!(up.report["probes"].to_string().contains("curl inside"), "{up:?}");

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use crate::failover::Pair;
 use crate::rig::journal::{self, Figures};
@@ -43,7 +42,6 @@ async fn secondary_by_hand(rig: &Rig, volume: &Path, journal: &Path, port: u16) 
     )
     .unwrap();
     rig.pull(V2_OLD).await;
-    let name = format!("{}-secondary", rig.id);
     let binding = PortBinding {
         host_ip: Some("127.0.0.1".into()),
         host_port: Some(port.to_string()),
@@ -52,7 +50,6 @@ async fn secondary_by_hand(rig: &Rig, volume: &Path, journal: &Path, port: u16) 
         image: Some(rig.images.reference(V2_OLD)),
         cmd: Some(V2_COMMAND.map(String::from).to_vec()),
         env: Some(vec!["CL_DOUBLE_JOURNAL=/journal".into()]),
-        labels: Some(rig.labels()),
         host_config: Some(HostConfig {
             binds: Some(vec![
                 format!("{}:/chainlink", volume.display()),
@@ -64,13 +61,10 @@ async fn secondary_by_hand(rig: &Rig, volume: &Path, journal: &Path, port: u16) 
         }),
         ..Default::default()
     };
-    let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    let created = rig.docker.create_container(Some(options), body).await.unwrap();
-    rig.docker.start_container(&created.id, None).await.unwrap();
+    let node = crate::reach::start_raw(rig, "secondary", body).await;
     Node {
-        id: created.id,
-        name,
         addr: format!("127.0.0.1:{port}"),
+        ..node
     }
 }
 

@@ -11,6 +11,16 @@ use futures::StreamExt;
 use super::DockerEngine;
 use crate::probe::{Answer, NoAnswer};
 
+/// One probe inside a container: `GET path` on `port` in container
+/// `name` (whose address is `addr`), within `timeout`.
+pub(super) struct Ask<'a> {
+    pub addr: &'a str,
+    pub name: &'a str,
+    pub port: u16,
+    pub path: &'a str,
+    pub timeout: Duration,
+}
+
 /// What an exec printed and how it ended.
 pub(super) struct Ran {
     /// Its exit code (`None` when the engine did not say).

@@ -20,7 +20,7 @@ use futures::{FutureExt, StreamExt};
 use sha2::Digest;
 
 use super::DockerEngine;
-use super::exec::{answer, exec};
+use super::exec::{Ask, answer, exec};
 use crate::engine::Engine;
 use crate::names::LABEL_ROLE;
 use crate::probe::{Answer, NoAnswer};
@@ -191,15 +191,9 @@ async fn start(engine: &DockerEngine, id: &str, started: &str) -> Result<String,
     Ok(name)
 }
 
-/// `GET path` on `port` inside container `name`, from a helper.
-pub(super) async fn get(
-    engine: &DockerEngine,
-    addr: &str,
-    name: &str,
-    port: u16,
-    path: &str,
-    timeout: Duration,
-) -> Result<Answer, NoAnswer> {
+/// The probe `ask`, from a helper.
+pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, NoAnswer> {
+    let (addr, name, port, path, timeout) = (ask.addr, ask.name, ask.port, ask.path, ask.timeout);
     let refused = || NoAnswer::Connect {
         addr: addr.to_string(),
         source: std::io::ErrorKind::ConnectionRefused.into(),

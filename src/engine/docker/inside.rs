@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::DockerEngine;
-use super::exec::{Ran, answer, exec};
+use super::exec::{Ask, Ran, answer, exec};
 use crate::probe::{Answer, NoAnswer};
 
 /// How a container was asked last: its own `curl`, or the helper.
@@ -62,18 +62,14 @@ pub(super) async fn get(
     path: &str,
     timeout: Duration,
 ) -> Result<Answer, NoAnswer> {
-    let addr = crate::probe::inside(name, port);
-    ask(engine, &addr, name, port, path, timeout).await
-}
-
-async fn ask(
-    engine: &DockerEngine,
-    addr: &str,
-    name: &str,
-    port: u16,
-    path: &str,
-    timeout: Duration,
-) -> Result<Answer, NoAnswer> {
+    let addr = &crate::probe::inside(name, port);
+    let ask = Ask {
+        addr,
+        name,
+        port,
+        path,
+        timeout,
+    };
     let not_running = |e: &bollard::errors::Error| NoAnswer::Connect {
         addr: addr.to_string(),
         source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e.to_string()),
@@ -96,7 +92,7 @@ async fn ask(
         }
         engine.note_method(name, Method::Helper);
     }
-    super::helper::get(engine, addr, name, port, path, timeout).await
+    super::helper::get(engine, &ask).await
 }
 
 /// The probes a run used: how each container was asked inside (by name),
