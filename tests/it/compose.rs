@@ -152,6 +152,15 @@ async fn a_compose_node_is_upgraded_with_its_file_and_labels() {
     let node = project.node(&rig).await;
     rig.wait_serving(&node, Duration::from_secs(30)).await;
 
+    // The plan says what it will do to the project, and does nothing.
+    let before = project.text();
+    let dry = upgrade(&rig, &node.name, NEW, &["--dry-run"]).await;
+    assert_eq!((dry.code, outcome(&dry)), (0, "dry-run"), "{dry:?}");
+    let edit = dry.report["compose"]["edit"].as_str().unwrap_or_default().to_string();
+    assert!(edit.contains(&rig.images.reference(NEW)), "{dry:?}");
+    assert_eq!(dry.report["compose"]["written"], false);
+    assert_eq!(project.text(), before);
+
     let run = upgrade(&rig, &node.name, NEW, &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(outcome(&run), "upgraded");

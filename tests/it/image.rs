@@ -172,3 +172,24 @@ async fn the_image_upgrades_a_node_end_to_end() {
     assert_eq!((code, status["verdict"].as_str()), (0, Some("one-holder")), "{status}");
     assert!(rig.journal().overlaps.is_empty());
 }
+
+/// From its image, cl-maint (static, in a container) asks a node whose
+/// image has no curl through its own probe: the helper's image is built
+/// from the static binary itself.
+#[tokio::test]
+async fn the_image_asks_a_node_without_curl_with_its_own_probe() {
+    let rig = Rig::new("image-nocurl").await;
+    let node = crate::reach::network_only(&rig, crate::rig::LABELLED_OLD).await;
+    let image = build_image(&rig).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, out) = run(&rig, &image, &["status", "--container", &node.name, "--json"]).await;
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        if code == 0 && status["holder"] == node.name.as_str() {
+            assert!(status.to_string().contains("container://"), "{status}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
