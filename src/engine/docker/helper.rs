@@ -152,7 +152,36 @@ async fn build(docker: bollard::Docker) -> Result<String, String> {
             return Err(format!("building {tag}: {}", detail.message.unwrap_or_default()));
         }
     }
+    prune(&docker).await;
     Ok(tag)
+}
+
+/// The helper images of other cl-maint versions among `tags`: builds of
+/// this version are kept (another binary of it, a test's static build
+/// beside a debug one, may be using its own right now).
+fn stale(tags: impl IntoIterator<Item = String>) -> Vec<String> {
+    let ours = format!("cl-maint-probe:{}-", env!("CARGO_PKG_VERSION"));
+    tags.into_iter()
+        .filter(|t| t.starts_with("cl-maint-probe:") && !t.starts_with(&ours))
+        .collect()
+}
+
+/// Removes the helper images of other cl-maint versions that no container
+/// uses: the engine refuses to remove one in use, and that refusal is left
+/// alone.
+async fn prune(docker: &bollard::Docker) {
+    let filters = HashMap::from([("reference", vec!["cl-maint-probe"])]);
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    let Ok(images) = docker.list_images(Some(options)).await else {
+        return;
+    };
+    for tag in stale(images.into_iter().flat_map(|i| i.repo_tags)) {
+        let _ = docker
+            .remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .await;
+    }
 }
 
 /// Starts a helper in the namespace of container `id` (started at
@@ -262,6 +291,13 @@ pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_other_versions_helper_images_are_pruned() {
+        let ours = format!("cl-maint-probe:{}-abc", env!("CARGO_PKG_VERSION"));
+        let tags = [ours, "cl-maint-probe:0.0.1-abc".into(), "other:0.0.1-abc".into()];
+        assert_eq!(super::stale(tags), vec!["cl-maint-probe:0.0.1-abc".to_string()]);
+    }
+
     #[test]
     fn the_interpreter_of_this_test_binary_is_found_or_it_is_static() {
         let exe = std::fs::read("/proc/self/exe").unwrap();
