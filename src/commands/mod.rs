@@ -251,8 +251,10 @@ async fn port_mismatch<E: crate::engine::Engine>(
     Some(report)
 }
 
-/// A read-only command's note, with `--port` (or the config's `port`), that
-/// the node's container publishes its HTTP port on another host port.
+/// A read-only command's notes: with `--port` (or the config's `port`),
+/// that the node's container publishes its HTTP port on another host port;
+/// for a node Compose runs, that its project names another image than the
+/// container runs.
 async fn note_port<E: crate::engine::Engine>(
     cli: &Cli,
     engine: &E,
@@ -263,6 +265,11 @@ async fn note_port<E: crate::engine::Engine>(
     if let Some(port) = cli.port
         && let Some((what, next)) = port_differs(engine, container, port).await
     {
+        *summary = format!("{summary}; {what}");
+        next_steps.push(next);
+    }
+    let c = engine.inspect_container(container).await.ok().flatten();
+    if let Some((what, next)) = c.and_then(|c| crate::upgrade::compose::drift(&c, container)) {
         *summary = format!("{summary}; {what}");
         next_steps.push(next);
     }

@@ -181,6 +181,32 @@ impl Along {
     }
 }
 
+/// When Compose runs the node in `c` (named `node`) and its project names
+/// another image than the one the container runs (an upgrade with
+/// `--compose ignore`, an interrupted one, an edit made by hand): what
+/// differs, and the edit that makes them agree. `None` when they agree or
+/// the project's files cannot be read from here.
+pub fn drift(c: &ContainerInspectResponse, node: &str) -> Option<(String, String)> {
+    let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+    let service = Service::of(Some(&labels))?;
+    let running = c.config.as_ref().and_then(|c| c.image.clone())?;
+    let blocked = compose::prepare(&service, &running, &running).err()?;
+    if blocked.reason.starts_with("cannot read") {
+        return None;
+    }
+    Some((
+        format!(
+            "{node} is run by Docker Compose ({}), and its project does not name the image {node} runs: {}",
+            service.describe(),
+            blocked.reason
+        ),
+        format!(
+            "make the project name what runs ({}): the next `docker-compose up` that recreates {node} would otherwise bring back the image the project names",
+            blocked.by_hand
+        ),
+    ))
+}
+
 /// What went wrong, and what to do, when Compose could not give the
 /// labels of `node`'s service (`e`); nothing was changed.
 pub fn labels_failed(node: &str, e: &str) -> (String, Vec<String>) {

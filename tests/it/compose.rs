@@ -230,6 +230,19 @@ async fn a_compose_file_that_cannot_be_read_refuses_before_any_change() {
         project.text().contains(&rig.images.reference(OLD)),
         "the file was left alone"
     );
+    // `status` says the project and the container disagree, and the edit.
+    let pair = Pair::new(&rig, node);
+    let st = pair.run(&rig, &["status"]).await;
+    assert!(
+        st.report["summary"].to_string().contains("does not name the image"),
+        "{st:?}"
+    );
+    assert!(
+        st.report["next_steps"]
+            .to_string()
+            .contains(&format!("to `{}`", rig.images.reference(NEW))),
+        "{st:?}"
+    );
 }
 
 #[tokio::test]
