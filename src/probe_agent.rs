@@ -1,9 +1,11 @@
 //! cl-maint's own probe, run inside a helper container that shares a
 //! node's network namespace (see `engine::docker::helper`); not a command
-//! for operators. `cl-maint __probe get PORT PATH TIMEOUT_MS` prints the
-//! body, a newline and the status, and exits like curl (7: refused, 28:
-//! timed out, 52: no response); `cl-maint __probe agent` keeps the helper
-//! up until two minutes pass without a probe.
+//! for operators. `cl-maint __probe get PORT PATH TIMEOUT_MS
+//! [headers-on-stdin]` prints the body, a newline and the status, and
+//! exits like curl (7: refused, 28: timed out, 52: no response); with
+//! `headers-on-stdin` it reads an `Authorization: Bearer …` line from its
+//! standard input. `cl-maint __probe agent` keeps the helper up until two
+//! minutes pass without a probe.
 
 use std::time::{Duration, SystemTime};
 
@@ -49,7 +51,13 @@ fn get(args: &[String]) -> i32 {
         return 52;
     };
     let addr = format!("127.0.0.1:{port}");
-    match runtime.block_on(crate::probe::get(&addr, path, None, timeout)) {
+    let mut bearer = None;
+    if args.get(3).map(String::as_str) == Some("headers-on-stdin") {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        bearer = line.trim().strip_prefix("Authorization: Bearer ").map(str::to_string);
+    }
+    match runtime.block_on(crate::probe::get(&addr, path, bearer.as_deref(), timeout)) {
         Ok(answer) => {
             print!("{}\n{}", answer.body, answer.status);
             0

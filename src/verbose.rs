@@ -209,6 +209,16 @@ impl<E: Engine> Engine for Traced<'_, E> {
         self.inner.timed_log_lines(id, follow)
     }
 
+    async fn http_get_auth(
+        &self,
+        addr: &str,
+        path: &str,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Answer, NoAnswer> {
+        self.inner.http_get_auth(addr, path, bearer, timeout).await
+    }
+
     async fn http_get(&self, addr: &str, path: &str, timeout: Duration) -> Result<Answer, NoAnswer> {
         let result = self.inner.http_get(addr, path, timeout).await;
         if self.progress.verbosity() >= READS {

@@ -1,7 +1,8 @@
 //! `curl`, as far as cl-maint and a HEALTHCHECK use it: the real image has
 //! curl, so the double's image has this in its place (the binary answers
 //! to the name `curl`). `curl [-s] [-S] [-f] [-m SECS] [-w FMT] [-o FILE]
-//! http://HOST:PORT/PATH`: GET, the body on stdout (or FILE), then FMT with
+//! [-H HEADER | -H @-] http://HOST:PORT/PATH` (`@-`: header lines from
+//! standard input): GET, the body on stdout (or FILE), then FMT with
 //! `%{http_code}` and `\n` expanded; exit 0, or curl's codes (6: bad host,
 //! 7: refused, 22: `-f` and a status of 400 or more, 28: timed out, 52:
 //! empty reply).
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 /// What a request came to: the status (0 when none) and the body, or an
 /// exit code.
-fn fetch(url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), i32> {
+fn fetch(url: &str, headers: &[String], timeout: Duration) -> Result<(u16, Vec<u8>), i32> {
     let rest = url.strip_prefix("http://").ok_or(1)?;
     let (authority, path) = rest
         .split_once('/')
@@ -28,7 +29,8 @@ fn fetch(url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), i32> {
         _ => 7,
     })?;
     stream.set_read_timeout(Some(timeout)).map_err(|_| 7)?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).map_err(|_| 55)?;
     let mut raw = Vec::new();
     if let Err(e) = stream.read_to_end(&mut raw) {
@@ -53,6 +55,7 @@ fn fetch(url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), i32> {
 pub fn main(args: &[String]) -> i32 {
     let (mut fail, mut silent_errors, mut timeout) = (false, false, Duration::from_secs(300));
     let (mut format, mut output, mut url) = (None, None, None);
+    let mut headers = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -65,6 +68,15 @@ pub fn main(args: &[String]) -> i32 {
             }
             "-w" | "--write-out" => format = it.next().cloned(),
             "-o" | "--output" => output = it.next().cloned(),
+            "-H" | "--header" => match it.next().map(String::as_str) {
+                Some("@-") => {
+                    let mut text = String::new();
+                    let _ = std::io::stdin().read_to_string(&mut text);
+                    headers.extend(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+                }
+                Some(h) => headers.push(h.to_string()),
+                None => return 2,
+            },
             other if !other.starts_with('-') => url = Some(other.to_string()),
             other => {
                 eprintln!("curl: option {other}: not known to the double's curl");
@@ -76,7 +88,7 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("curl: no URL specified");
         return 2;
     };
-    let result = fetch(&url, timeout);
+    let result = fetch(&url, &headers, timeout);
     let status = result.as_ref().map_or(0, |(s, _)| *s);
     if let Ok((_, body)) = &result {
         match output.as_deref() {

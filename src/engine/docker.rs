@@ -448,11 +448,21 @@ impl Engine for DockerEngine {
     }
 
     async fn http_get(&self, addr: &str, path: &str, timeout: Duration) -> Result<Answer, NoAnswer> {
+        self.http_get_auth(addr, path, None, timeout).await
+    }
+
+    async fn http_get_auth(
+        &self,
+        addr: &str,
+        path: &str,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Answer, NoAnswer> {
         if let Some((name, port)) = probe::parse_inside(addr) {
-            return inside::get(self, name, port, path, timeout).await;
+            return inside::get(self, name, port, path, bearer, timeout).await;
         }
         self.methods.lock().unwrap_or_else(|e| e.into_inner()).direct = true;
-        probe::get(addr, path, None, timeout).await
+        probe::get(addr, path, bearer, timeout).await
     }
 }
 

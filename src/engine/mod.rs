@@ -211,6 +211,23 @@ pub trait Engine: Send + Sync {
             .boxed()
     }
 
+    /// [`Engine::http_get`] with a bearer token (`/metrics`). The default
+    /// asks a published port only.
+    fn http_get_auth(
+        &self,
+        addr: &str,
+        path: &str,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Answer, NoAnswer>> + Send {
+        async move {
+            match bearer {
+                None => self.http_get(addr, path, timeout).await,
+                Some(token) => crate::probe::get(addr, path, Some(token), timeout).await,
+            }
+        }
+    }
+
     /// A GET to a node's HTTP port: on a published port (`host:port`),
     /// or inside its container through the engine (`container://NAME:PORT`,
     /// see [`crate::probe::inside`]).

@@ -164,23 +164,19 @@ pub async fn health<E: Engine>(hosts: Hosts<'_, E>, names: &PairNames, opts: &He
         r.summary = format!("{} holds the lock; all {} checks pass", holder.name, r.checks.len());
     }
     if opts.metrics {
-        metrics(&mut r, &addr, opts).await;
+        metrics(engine, &mut r, &addr, opts).await;
     }
     r
 }
 
-async fn metrics(r: &mut HealthReport, addr: &str, opts: &HealthOptions) {
-    if crate::probe::parse_inside(addr).is_some() {
-        r.summary
-            .push_str("; /metrics is read on a published port only: the node is asked through the engine here");
-        return;
-    }
+async fn metrics<E: Engine>(engine: &E, r: &mut HealthReport, addr: &str, opts: &HealthOptions) {
     let wanted: Vec<String> = if opts.names.is_empty() {
         DEFAULT_METRICS.iter().map(|s| s.to_string()).collect()
     } else {
         opts.names.clone()
     };
-    match crate::probe::get(addr, "/metrics", opts.token.as_deref(), Duration::from_secs(5)).await {
+    let asked = engine.http_get_auth(addr, "/metrics", opts.token.as_deref(), Duration::from_secs(5));
+    match asked.await {
         Ok(a) if a.status == 200 => {
             let samples = parse_metrics(&a.body);
             r.metrics = Some(samples.iter().filter(|s| wanted.contains(&s.name)).cloned().collect());

@@ -32,6 +32,11 @@ pub async fn start_raw(rig: &Rig, suffix: &str, mut body: ContainerCreateBody) -
 /// A lease-era v1 node (image `tag`) on the test's database network only,
 /// known there as `chainlink`: it publishes nothing.
 pub async fn network_only(rig: &Rig, tag: &str) -> Node {
+    network_only_with(rig, tag, &[]).await
+}
+
+/// [`network_only`] with `extra` environment.
+async fn network_only_with(rig: &Rig, tag: &str, extra: &[&str]) -> Node {
     let db = rig.database().await;
     rig.pull(tag).await;
     let endpoint = EndpointSettings {
@@ -40,12 +45,17 @@ pub async fn network_only(rig: &Rig, tag: &str) -> Node {
     };
     let body = ContainerCreateBody {
         image: Some(rig.images.reference(tag)),
-        env: Some(vec![
-            "CL_DOUBLE_LOCK=lease".into(),
-            "ROOT=/chainlink".into(),
-            "LEASE_LOCK_DURATION=3s".into(),
-            format!("DATABASE_URL={}", db.url()),
-        ]),
+        env: Some(
+            vec![
+                "CL_DOUBLE_LOCK=lease".into(),
+                "ROOT=/chainlink".into(),
+                "LEASE_LOCK_DURATION=3s".into(),
+                format!("DATABASE_URL={}", db.url()),
+            ]
+            .into_iter()
+            .chain(extra.iter().map(|e| e.to_string()))
+            .collect(),
+        ),
         host_config: Some(HostConfig {
             binds: Some(vec![format!("{}:/chainlink", rig.dir.display())]),
             network_mode: Some(db.network.clone()),
@@ -286,4 +296,30 @@ async fn a_bolt_era_node_on_a_docker_network_only_is_upgraded() {
     wait_holder(&rig, &pair, &node.name).await;
     let figures = rig.journal();
     assert!(figures.overlaps.is_empty(), "{:?}", figures.overlaps);
+}
+
+/// `health --metrics` with a bearer token on nodes that publish nothing:
+/// through the image's curl and through cl-maint's own probe, the token
+/// on the probe's standard input, never in the output.
+#[tokio::test]
+async fn health_reads_metrics_with_a_token_through_the_engine() {
+    for (tag, test) in [(OLD, "reach-metrics"), (LABELLED_OLD, "reach-metrics-nocurl")] {
+        let rig = Rig::new(test).await;
+        let token = "tok3nS3cr3tForMetrics";
+        let node = network_only_with(&rig, tag, &[&format!("CL_PROMETHEUS_AUTH_TOKEN={token}")]).await;
+        let pair = Pair::new(&rig, node.clone());
+        wait_holder(&rig, &pair, &node.name).await;
+        let run = pair.run(&rig, &["health", "--metrics", "--metrics-token", token]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        let metrics = run.report["metrics"].as_array().cloned().unwrap_or_default();
+        assert!(!metrics.is_empty(), "{tag}: {run:?}");
+        assert!(!run.stdout.contains(token) && !run.stderr.contains(token), "{run:?}");
+        let refused = pair
+            .run(&rig, &["health", "--metrics", "--metrics-token", "wrong"])
+            .await;
+        assert!(
+            refused.report["summary"].to_string().contains("HTTP 401"),
+            "{refused:?}"
+        );
+    }
 }

@@ -19,6 +19,17 @@ pub(super) struct Ask<'a> {
     pub port: u16,
     pub path: &'a str,
     pub timeout: Duration,
+    /// A bearer token for the request (`/metrics`), passed on the probe's
+    /// standard input, never on its command line.
+    pub bearer: Option<&'a str>,
+}
+
+impl Ask<'_> {
+    /// What the probe reads on its standard input: the `Authorization`
+    /// header, when there is a token.
+    pub fn stdin(&self) -> Option<String> {
+        self.bearer.map(|t| format!("Authorization: Bearer {t}\n"))
+    }
 }
 
 /// What an exec printed and how it ended.
@@ -31,21 +42,29 @@ pub(super) struct Ran {
     pub err: String,
 }
 
-/// Runs `cmd` in the running container `container`.
+/// Runs `cmd` in the running container `container`, with `stdin` on its
+/// standard input (then closed) when given.
 pub(super) async fn exec(
     engine: &DockerEngine,
     container: &str,
     cmd: Vec<String>,
+    stdin: Option<String>,
 ) -> Result<Ran, bollard::errors::Error> {
     let config = ExecConfig {
         cmd: Some(cmd),
+        attach_stdin: Some(stdin.is_some()),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         ..Default::default()
     };
     let created = engine.docker.create_exec(container, config).await?;
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    if let StartExecResults::Attached { mut output, .. } = engine.docker.start_exec(&created.id, None).await? {
+    if let StartExecResults::Attached { mut output, mut input } = engine.docker.start_exec(&created.id, None).await? {
+        if let Some(text) = stdin {
+            use tokio::io::AsyncWriteExt;
+            input.write_all(text.as_bytes()).await?;
+            input.shutdown().await?;
+        }
         while let Some(item) = output.next().await {
             match item? {
                 bollard::container::LogOutput::StdOut { message } => out.extend_from_slice(&message),

@@ -265,7 +265,7 @@ pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, 
             h
         }
     };
-    let cmd = vec![
+    let mut cmd = vec![
         "/cl-maint".to_string(),
         "__probe".into(),
         "get".into(),
@@ -273,7 +273,13 @@ pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, 
         path.to_string(),
         timeout.as_millis().to_string(),
     ];
-    let asked = tokio::time::timeout(timeout + Duration::from_secs(2), exec(engine, &helper, cmd));
+    if ask.bearer.is_some() {
+        cmd.push("headers-on-stdin".into());
+    }
+    let asked = tokio::time::timeout(
+        timeout + Duration::from_secs(2),
+        exec(engine, &helper, cmd, ask.stdin()),
+    );
     let ran = match asked.await {
         Err(_) => {
             return Err(NoAnswer::Timeout {

@@ -33,9 +33,10 @@ impl Method {
 }
 
 /// The command that asks `port` + `path` inside a container and prints
-/// the body, a newline and the status code (curl's `-w '\n%{http_code}'`).
-fn curl(port: u16, path: &str, timeout: Duration) -> Vec<String> {
-    vec![
+/// the body, a newline and the status code (curl's `-w '\n%{http_code}'`);
+/// with `headers`, it reads request headers from its standard input.
+fn curl(port: u16, path: &str, timeout: Duration, headers: bool) -> Vec<String> {
+    let mut cmd = vec![
         "curl".into(),
         "-s".into(),
         "-S".into(),
@@ -43,8 +44,12 @@ fn curl(port: u16, path: &str, timeout: Duration) -> Vec<String> {
         format!("{:.1}", timeout.as_secs_f64().max(0.1)),
         "-w".into(),
         "\n%{http_code}".into(),
-        format!("http://127.0.0.1:{port}{path}"),
-    ]
+    ];
+    if headers {
+        cmd.extend(["-H".into(), "@-".into()]);
+    }
+    cmd.push(format!("http://127.0.0.1:{port}{path}"));
+    cmd
 }
 
 /// Whether an exec failed because the program is not in the image.
@@ -54,12 +59,14 @@ fn missing_program(ran: &Ran) -> bool {
         || ran.err.contains("executable file not found")
 }
 
-/// `GET path` on `port` inside container `name`.
+/// `GET path` on `port` inside container `name`, with a bearer token
+/// when given.
 pub(super) async fn get(
     engine: &DockerEngine,
     name: &str,
     port: u16,
     path: &str,
+    bearer: Option<&str>,
     timeout: Duration,
 ) -> Result<Answer, NoAnswer> {
     let addr = &crate::probe::inside(name, port);
@@ -69,6 +76,7 @@ pub(super) async fn get(
         port,
         path,
         timeout,
+        bearer,
     };
     let not_running = |e: &bollard::errors::Error| NoAnswer::Connect {
         addr: addr.to_string(),
@@ -76,7 +84,12 @@ pub(super) async fn get(
     };
     if engine.method_of(name) != Some(Method::Helper) {
         let within = timeout + Duration::from_secs(2);
-        let ran = match tokio::time::timeout(within, exec(engine, name, curl(port, path, timeout))).await {
+        let ran = match tokio::time::timeout(
+            within,
+            exec(engine, name, curl(port, path, timeout, bearer.is_some()), ask.stdin()),
+        )
+        .await
+        {
             Err(_) => {
                 return Err(NoAnswer::Timeout {
                     addr: addr.to_string(),
@@ -159,6 +172,8 @@ mod tests {
             "OCI runtime exec failed: exec: \"curl\": executable file not found in $PATH"
         )));
         assert!(!missing_program(&ran(7, "")));
-        assert_eq!(curl(6690, "/health", Duration::from_millis(1500))[4], "1.5");
+        assert_eq!(curl(6690, "/health", Duration::from_millis(1500), false)[4], "1.5");
+        let with = curl(6688, "/metrics", Duration::from_secs(5), true);
+        assert_eq!(with[with.len() - 3..], ["-H", "@-", "http://127.0.0.1:6688/metrics"]);
     }
 }
