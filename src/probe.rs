@@ -194,8 +194,9 @@ pub fn host_port(ip: &str, port: u16, published_host: &str) -> String {
 
 /// Where container `name` is asked on its HTTP port `node_port`: it
 /// publishes it on `published` (host IP, host port), or shares the host's
-/// network (`host_network`), or neither. `Err` says why `--probe direct`
-/// cannot reach it.
+/// network (`host_network`), or neither. `--probe direct` is taken at its
+/// word wherever there is a port to ask (a loopback address of another
+/// host may be forwarded to this one); `Err` says why there is none.
 pub fn route(
     reach: &Reach,
     name: &str,
@@ -203,24 +204,25 @@ pub fn route(
     node_port: u16,
     host_network: bool,
 ) -> Result<String, String> {
-    let direct = match (published, host_network) {
-        // The engine host's loopback is cl-maint's only on that host.
-        (Some((ip, port)), _) if reach.local || !loopback(host_of(ip, &reach.published_host)) => {
-            Some(host_port(ip, port, &reach.published_host))
-        }
+    let port_here = match (published, host_network) {
+        (Some((ip, port)), _) => Some(host_port(ip, port, &reach.published_host)),
         (None, true) if reach.local => Some(host_port("127.0.0.1", node_port, "")),
-        _ => None,
+        (None, true) => Some(host_port("", node_port, &reach.published_host)),
+        (None, false) => None,
     };
-    match (reach.mode, direct) {
-        (ProbeMode::Engine, _) | (ProbeMode::Auto, None) => Ok(inside(name, node_port)),
-        (_, Some(addr)) => Ok(addr),
-        (ProbeMode::Direct, None) => Err(match (published, host_network) {
-            (Some((ip, port)), _) => format!(
-                "{name} publishes its port {node_port} on {ip}:{port} of the engine's host, which cannot be reached from where cl-maint runs"
-            ),
-            (None, true) => format!("{name} shares the network of the engine's host, which is not where cl-maint runs"),
-            (None, false) => format!("{name} publishes no host port for its port {node_port}"),
-        }),
+    // What `auto` asks directly: the engine host's loopback is cl-maint's
+    // only on that host, and a node on the host's network only there too.
+    let reachable = match (published, host_network) {
+        (Some((ip, _)), _) => reach.local || !loopback(host_of(ip, &reach.published_host)),
+        (None, true) => reach.local,
+        (None, false) => false,
+    };
+    match (reach.mode, port_here) {
+        (ProbeMode::Engine, _) => Ok(inside(name, node_port)),
+        (ProbeMode::Auto, Some(addr)) if reachable => Ok(addr),
+        (ProbeMode::Auto, _) => Ok(inside(name, node_port)),
+        (ProbeMode::Direct, Some(addr)) => Ok(addr),
+        (ProbeMode::Direct, None) => Err(format!("{name} publishes no host port for its port {node_port}")),
     }
 }
 
@@ -264,9 +266,11 @@ mod tests {
             route(&engine, "cl", Some(("127.0.0.1", 6688)), 6688, false).unwrap(),
             "container://cl:6688"
         );
+        // Direct is taken at its word (a forwarded port, Docker Desktop).
         let direct = reach(ProbeMode::Direct, false);
-        let e = route(&direct, "cl", Some(("127.0.0.1", 6688)), 6688, false).unwrap_err();
-        assert!(e.contains("cannot be reached from where cl-maint runs"), "{e}");
+        let r = route(&direct, "cl", Some(("127.0.0.1", 6688)), 6688, false).unwrap();
+        assert_eq!(r, "127.0.0.1:6688");
+        assert_eq!(route(&direct, "cl", None, 6690, true).unwrap(), "node-1:6690");
         let e = route(&direct, "cl", None, 6690, false).unwrap_err();
         assert!(e.contains("publishes no host port for its port 6690"), "{e}");
     }

@@ -181,6 +181,8 @@ pub struct ComposeRun {
     /// The edit that makes the project name the new image, in words (also
     /// the edit to make by hand when it was not written).
     pub edit: String,
+    /// Whether the project named the new image already (no edit needed).
+    pub already: bool,
     /// Whether cl-maint wrote it.
     pub written: bool,
     /// Whether the recreated container got the labels Compose gives the

@@ -8,8 +8,9 @@
 //! entrypoint, healthcheck, workdir, user, stop signal, exposed ports,
 //! volumes), so the new image's defaults apply. It also drops what Docker
 //! generated for the old container (a hostname equal to its id, MAC and IP
-//! addresses, the id alias on networks) and rewrites links. A clone under
-//! another name leaves out Compose's labels (see `compose`).
+//! addresses, the id alias on networks) and rewrites links. A clone beside
+//! the node (the standby, a secondary) leaves out Compose's labels (see
+//! `compose`).
 
 use std::collections::HashMap;
 
@@ -32,6 +33,10 @@ pub struct CloneRequest {
     pub set_env: Vec<(String, String)>,
     /// Labels to add or replace.
     pub labels: Vec<(String, String)>,
+    /// The clone is not the node itself but a container beside it (the
+    /// standby, a secondary): it carries none of Compose's labels, or
+    /// `docker compose up` would count it as the service's.
+    pub beside: bool,
 }
 
 pub use crate::engine::CloneSpec;
@@ -132,10 +137,8 @@ pub fn clone_spec(
     if let Some(labels) = config.labels.as_mut() {
         let image_labels = old_image.labels.clone().unwrap_or_default();
         labels.retain(|k, v| image_labels.get(k) != Some(v));
-        // Compose knows its container by these labels: a clone under
-        // another name (a standby, a secondary) is not Compose's, and
-        // `docker compose up` would otherwise count it as the service's.
-        if req.name != who {
+        // Compose knows its container by these labels.
+        if req.beside {
             let before = labels.len();
             labels.retain(|k, _| !crate::compose::is_compose_label(k));
             if labels.len() != before {

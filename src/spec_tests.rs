@@ -23,6 +23,7 @@ fn request(port: Option<u16>) -> CloneRequest {
         }),
         set_env: vec![("DATABASE_TIMEOUT".into(), "1h".into())],
         labels: vec![("io.cl-maint.role".into(), "standby".into())],
+        beside: port.is_some(),
     }
 }
 
@@ -261,7 +262,7 @@ fn data_dir_on_host_names_the_mount_root_lives_on() {
 }
 
 #[test]
-fn a_clone_under_another_name_is_not_composes() {
+fn a_clone_beside_the_node_is_not_composes() {
     let (mut container, image) = fixture();
     let labels = container
         .config
@@ -281,6 +282,13 @@ fn a_clone_under_another_name_is_not_composes() {
         name: container.name.clone().unwrap().trim_start_matches('/').to_string(),
         ..request(None)
     };
+    // Recreated from its renamed self (`recover`): Compose's still.
+    let from_old = CloneRequest {
+        name: "anything".into(),
+        ..request(None)
+    };
+    let recovered = clone_spec(&container, &image, &from_old).unwrap();
+    assert_eq!(recovered.body.labels.unwrap()["com.docker.compose.config-hash"], "abc");
     let replacement = clone_spec(&container, &image, &same_name).unwrap();
     assert_eq!(
         replacement.body.labels.unwrap()["com.docker.compose.config-hash"],

@@ -269,7 +269,8 @@ async fn note_port<E: crate::engine::Engine>(
         next_steps.push(next);
     }
     let c = engine.inspect_container(container).await.ok().flatten();
-    if let Some((what, next)) = c.and_then(|c| crate::upgrade::compose::drift(&c, container)) {
+    let local = engine.reach().local;
+    if let Some((what, next)) = c.and_then(|c| crate::upgrade::compose::drift(&c, container, local)) {
         *summary = format!("{summary}; {what}");
         next_steps.push(next);
     }

@@ -36,10 +36,25 @@ pub struct Edit {
 /// make by hand.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Blocked {
+    /// What kind of obstacle it is.
+    pub kind: Kind,
     /// What is wrong.
     pub reason: String,
     /// The exact edit to make by hand.
     pub by_hand: String,
+}
+
+/// What keeps cl-maint from editing a project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Its files cannot be read from where cl-maint runs.
+    Unreadable,
+    /// It names another image than the container runs (and than the
+    /// target): an edit cl-maint did not expect.
+    Drift,
+    /// Anything else: a form it does not edit, a file it cannot write, a
+    /// variable shared or set in the shell.
+    Other,
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -71,7 +86,21 @@ pub fn prepare(service: &Service, running: &str, target: &str) -> Result<Edit, B
         .last()
         .map(|f| f.display().to_string())
         .unwrap_or_else(|| "the project's Compose file".into());
-    let blocked = |reason: String, by_hand: String| Blocked { reason, by_hand };
+    let blocked = |reason: String, by_hand: String| Blocked {
+        kind: Kind::Other,
+        reason,
+        by_hand,
+    };
+    let unreadable = |reason: String, by_hand: String| Blocked {
+        kind: Kind::Unreadable,
+        reason,
+        by_hand,
+    };
+    let drift = |reason: String, by_hand: String| Blocked {
+        kind: Kind::Drift,
+        reason,
+        by_hand,
+    };
     let by_hand_image = |file: &str| format!("in {file}, set the `image:` of service `{name}` to `{target}`");
     if service.config_files.is_empty() {
         return Err(blocked(
@@ -81,8 +110,9 @@ pub fn prepare(service: &Service, running: &str, target: &str) -> Result<Edit, B
     }
     // The last file that sets the image wins, as Compose merges them.
     let mut found = None;
+    let mut texts = Vec::new();
     for path in &service.config_files {
-        let text = read(path).map_err(|r| blocked(r, by_hand_image(&path.display().to_string())))?;
+        let text = read(path).map_err(|r| unreadable(r, by_hand_image(&path.display().to_string())))?;
         let image = text::parsed_image(&text, name).map_err(|r| {
             blocked(
                 format!("{}: {r}", path.display()),
@@ -90,8 +120,9 @@ pub fn prepare(service: &Service, running: &str, target: &str) -> Result<Edit, B
             )
         })?;
         if let Some(image) = image {
-            found = Some((path.clone(), text, image));
+            found = Some((path.clone(), text.clone(), image));
         }
+        texts.push(text);
     }
     let Some((path, text, image)) = found else {
         return Err(blocked(
@@ -112,7 +143,7 @@ pub fn prepare(service: &Service, running: &str, target: &str) -> Result<Edit, B
             });
         }
         if image != running {
-            return Err(blocked(
+            return Err(drift(
                 format!(
                     "{file} names `{image}` for service `{name}`, but the container runs `{running}`: cl-maint does not overwrite an edit it did not expect"
                 ),
@@ -144,10 +175,21 @@ pub fn prepare(service: &Service, running: &str, target: &str) -> Result<Edit, B
         ));
     };
     let by_hand_var = format!("in {env_path}, set `{var}={value}`");
+    let uses = texts.iter().map(|t| text::uses_of(t, &var)).sum::<usize>();
+    if uses > 1 {
+        return Err(blocked(
+            format!(
+                "${var} is used in {uses} places of the project's files, not only in the image of service `{name}`: setting it in {env_path} would change the others too, and Compose would recreate them without a handoff"
+            ),
+            format!(
+                "{by_hand_var}, knowing that it changes the other places that use ${var}; or give service `{name}` a variable of its own"
+            ),
+        ));
+    }
     let before = match std::fs::read_to_string(&dotenv) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(blocked(format!("cannot read {env_path} ({e})"), by_hand_var)),
+        Err(e) => return Err(unreadable(format!("cannot read {env_path} ({e})"), by_hand_var)),
     };
     if let Some(set) = std::env::var_os(&var).filter(|v| v.to_str() != Some(value.as_str())) {
         return Err(blocked(
@@ -172,7 +214,7 @@ pub fn prepare(service: &Service, running: &str, target: &str) -> Result<Edit, B
             });
         }
         if names != running {
-            return Err(blocked(
+            return Err(drift(
                 format!(
                     "{env_path} sets `{var}={current}` (image `{names}`), but the container runs `{running}`: cl-maint does not overwrite an edit it did not expect"
                 ),

@@ -85,6 +85,7 @@ fn an_unexpected_image_or_an_unreadable_file_is_refused_with_the_edit() {
     );
     let b = prepare(&d.service(std::slice::from_ref(&f)), OLD, NEW).unwrap_err();
     assert!(b.reason.contains("names `r/chainlink:0.9`"), "{}", b.reason);
+    assert_eq!(b.kind, Kind::Drift);
     assert!(
         b.by_hand
             .contains("set the `image:` of service `chainlink` to `r/chainlink:1.1.0`")
@@ -92,6 +93,7 @@ fn an_unexpected_image_or_an_unreadable_file_is_refused_with_the_edit() {
     let gone = d.0.join("elsewhere.yml");
     let b = prepare(&d.service(&[gone]), OLD, NEW).unwrap_err();
     assert!(b.reason.contains("cannot read"), "{}", b.reason);
+    assert_eq!(b.kind, Kind::Unreadable);
     assert!(b.by_hand.contains("elsewhere.yml"));
     let f = d.file("flow.yml", "services:\n  chainlink: {image: r/chainlink:1.0.0}\n");
     let b = prepare(&d.service(&[f]), OLD, NEW).unwrap_err();
@@ -134,4 +136,18 @@ fn a_missing_env_file_is_created_and_a_variable_that_cannot_name_the_target_is_r
     );
     let b = prepare(&d.service(&[f]), OLD, NEW).unwrap_err();
     assert!(b.reason.contains("cannot name"), "{}", b.reason);
+}
+
+#[test]
+fn a_variable_other_services_use_too_is_refused() {
+    let d = Dir::new("shared");
+    let f = d.file(
+        "docker-compose.yml",
+        "services:\n  chainlink:\n    image: r/chainlink:${CL_MAINT_TEST_SHARED_D}\n  other:\n    image: r/chainlink:${CL_MAINT_TEST_SHARED_D}\n",
+    );
+    d.file(".env", "CL_MAINT_TEST_SHARED_D=1.0.0\n");
+    let b = prepare(&d.service(&[f]), OLD, NEW).unwrap_err();
+    assert_eq!(b.kind, Kind::Other);
+    assert!(b.reason.contains("used in 2 places"), "{}", b.reason);
+    assert!(b.by_hand.contains("CL_MAINT_TEST_SHARED_D=1.1.0"), "{}", b.by_hand);
 }

@@ -27,7 +27,7 @@ mod tool;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-pub use files::{Blocked, Edit, FileChange, prepare, write};
+pub use files::{Blocked, Edit, FileChange, Kind, prepare, write};
 pub use tool::{ImageIds, labels};
 
 /// Every label Compose sets starts with this.

@@ -232,6 +232,35 @@ impl Template {
     }
 }
 
+/// How many times `var` is used (`$VAR`, `${VAR}`, `${VAR:-…}`, …) in a
+/// Compose file's text, outside comment lines.
+pub fn uses_of(text: &str, var: &str) -> usize {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| {
+            let mut n = 0;
+            let mut rest = l;
+            while let Some(at) = rest.find('$') {
+                let after = &rest[at + 1..];
+                // `$$` is a literal dollar.
+                if let Some(tail) = after.strip_prefix('$') {
+                    rest = tail;
+                    continue;
+                }
+                let name = after.strip_prefix('{').unwrap_or(after);
+                let end = name
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(name.len());
+                if &name[..end] == var {
+                    n += 1;
+                }
+                rest = after;
+            }
+            n
+        })
+        .sum()
+}
+
 /// The value of `var` in a `.env` text (the last line that sets it wins),
 /// without its quotes.
 pub fn env_value(text: &str, var: &str) -> Option<String> {

@@ -103,3 +103,11 @@ fn dotenv_values_are_set_in_place_or_added() {
     assert_eq!(set_env("A=1", "B", "2"), "A=1\nB=2\n");
     assert_eq!(set_env("", "B", "2"), "B=2\n");
 }
+
+#[test]
+fn uses_of_a_variable_are_counted_outside_comments() {
+    let text = "# ${TAG} in a comment\nservices:\n  a:\n    image: r/a:${TAG}\n  b:\n    image: r/b:$TAG\n    command: echo $$TAG ${TAGS} ${TAG:-1}\n";
+    assert_eq!(uses_of(text, "TAG"), 3);
+    assert_eq!(uses_of(text, "TAGS"), 1);
+    assert_eq!(uses_of(text, "OTHER"), 0);
+}

@@ -59,6 +59,8 @@ pub struct DockerEngine {
     helpers: Arc<Mutex<HashMap<(String, String), String>>>,
     /// The helper's image, once asked for: its build, shared.
     helper_image: Arc<Mutex<Option<helper::ImageBuild>>>,
+    /// Held while a helper is looked up or started.
+    helper_start: Arc<tokio::sync::Mutex<()>>,
     /// Whether cl-maint runs on the engine's host and in its network
     /// namespace (the engine's name is this machine's host name): the
     /// engine's loopback is then cl-maint's own.
@@ -138,6 +140,7 @@ impl DockerEngine {
             methods: Default::default(),
             helpers: Default::default(),
             helper_image: Default::default(),
+            helper_start: Default::default(),
             same_host,
         })
     }

@@ -91,7 +91,7 @@ pub fn host_network(c: &ContainerInspectResponse) -> bool {
 /// (see `probe::route`); `Err` says why the run's `--probe` cannot reach it.
 pub fn node_addr<E: Engine>(engine: &E, c: &ContainerInspectResponse, node_port: u16) -> Result<String, String> {
     let name = c.name.as_deref().unwrap_or_default().trim_start_matches('/');
-    let published = crate::spec::published_port(c, node_port);
+    let published = published(c, node_port);
     crate::probe::route(
         &engine.reach(),
         name,
@@ -101,9 +101,19 @@ pub fn node_addr<E: Engine>(engine: &E, c: &ContainerInspectResponse, node_port:
     )
 }
 
+/// The host IP and port the container publishes `node_port` on; none on
+/// the host's network, where Docker drops port mappings (it keeps them in
+/// the inspect document all the same).
+pub fn published(c: &ContainerInspectResponse, node_port: u16) -> Option<(String, u16)> {
+    if host_network(c) {
+        return None;
+    }
+    crate::spec::published_port(c, node_port)
+}
+
 /// Where a clone of the node beside it (the standby, a secondary) listens
 /// and is asked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Seat {
     /// The node's port published on the clone's host port, when the node
     /// publishes it (the clone then does so on its own host port).
@@ -126,7 +136,7 @@ pub fn seat(
     host_port: u16,
     version: Option<&str>,
 ) -> Result<Seat, String> {
-    let published = crate::spec::published_port(c, node_port);
+    let published = published(c, node_port);
     let host = host_network(c);
     let route = |published, port| crate::probe::route(reach, name, published, port, host);
     if let Some((ip, _)) = &published {

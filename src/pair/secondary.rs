@@ -62,6 +62,7 @@ pub async fn spec<E: Engine>(
             (LABEL_PRIMARY.to_string(), p.clone()),
             (LABEL_ROLE.to_string(), ROLE_SECONDARY.to_string()),
         ],
+        beside: true,
     };
     let mut spec = spec::clone_spec(&primary.inspect, &image_config, &request)
         .map_err(|e| Failure::new(format!("cannot clone {p}: {e}")))?;

@@ -64,12 +64,11 @@ pub async fn upgrade_pair<E: Engine>(
         run.report.log_tail = f.tail;
     }
     let mut report = run.report;
-    if report.outcome == Outcome::Upgraded {
-        for (_, along, _) in &mut run.compose {
-            if let Err(warning) = along.write() {
-                events.warn(&warning);
-                report.warnings.push(warning);
-            }
+    for (which, along, _) in &mut run.compose {
+        let engine = hosts.of(*which);
+        if let Some(warning) = along.settle(engine, report.outcome == Outcome::Upgraded).await {
+            events.warn(&warning);
+            report.warnings.push(warning);
         }
     }
     report.compose = compose_run(&run.compose, &names.primary);

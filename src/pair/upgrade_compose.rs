@@ -29,7 +29,8 @@ impl<E: Engine> PairUpgrade<'_, E> {
     /// refuses when a project cannot be brought along.
     pub(super) fn prepare_compose(&mut self, members: [(&Member, Which); 2], target: &str) -> Result<(), Failure> {
         for (m, which) in members {
-            match compose::prepare(&m.inspect, &m.name, &m.image, target, self.opts.compose) {
+            let local = self.hosts.of(which).reach().local;
+            match compose::prepare(&m.inspect, &m.name, (&m.image, target), self.opts.compose, local) {
                 Ok(Some(along)) => {
                     if let Some(warning) = along.ignored_warning() {
                         self.events.warn(&warning);
@@ -50,12 +51,9 @@ impl<E: Engine> PairUpgrade<'_, E> {
     pub(super) async fn compose_labels(&mut self) -> Result<(), Failure> {
         let to = self.report.to.clone().unwrap_or_default();
         for i in 0..self.compose.len() {
-            let (which, along, _) = &self.compose[i];
-            match along.labels(&self.hosts.of(*which).docker_host(), None, &to).await {
-                Ok(labels) => {
-                    self.compose[i].1.run.labels_updated = !labels.is_empty();
-                    self.compose[i].2 = labels;
-                }
+            let engine = self.hosts.of(self.compose[i].0);
+            match self.compose[i].1.labels(engine, &to).await {
+                Ok(labels) => self.compose[i].2 = labels,
                 Err(e) => {
                     self.report.state = format!("nothing was changed ({} was pulled)", to.reference);
                     let (what, next) = compose::labels_failed(&self.compose[i].1.node, &e);

@@ -50,6 +50,7 @@ pub fn clone_spec_of(m: &Member, config: &ImageConfig, image: &str) -> Result<Cl
             Vec::new()
         },
         labels: Vec::new(),
+        beside: false,
     };
     spec::clone_spec(&m.inspect, config, &request).map_err(|e| Failure::new(format!("cannot clone {}: {e}", m.name)))
 }

@@ -271,6 +271,7 @@ async fn recreate<E: Engine>(engine: &E, old: &Seen, name: &str, image: &str) ->
             Vec::new()
         },
         labels: Vec::new(),
+        beside: false,
     };
     let spec = spec::clone_spec(&old.m.inspect, &config, &request).map_err(|e| e.to_string())?;
     engine.create(&spec).await.map_err(|e| e.to_string())

@@ -375,6 +375,7 @@ impl<E: Engine> Run<'_, E> {
             http_host_port: None,
             set_env,
             labels: Vec::new(),
+            beside: false,
         };
         spec::clone_spec(&old.m.inspect, &config, &request).map_err(|e| e.to_string())
     }

@@ -106,12 +106,18 @@ impl Report {
             out.push_str(&format!("  probes: {}\n", self.probes.join("; ")));
         }
         if let Some(c) = &self.compose {
-            let done = match (c.ignored, c.written, c.labels_updated) {
-                (true, ..) => "left as it is (--compose ignore)",
-                _ if self.outcome == Outcome::DryRun => "would be made once the node runs the new image",
-                (false, true, _) => "written",
-                (false, false, true) => "the files named the new image already; labels updated",
-                (false, false, false) => "not written",
+            let done = if c.ignored {
+                "left as it is (--compose ignore)"
+            } else if c.written {
+                "written"
+            } else if c.already && c.labels_updated {
+                "the project named the new image already; labels updated"
+            } else if c.already {
+                "the project names the new image already"
+            } else if self.outcome == Outcome::DryRun {
+                "would be made once the node runs the new image"
+            } else {
+                "not written: make it yourself if the node runs the new image"
             };
             out.push_str(&format!(
                 "  compose ({}/{}): {}: {done}\n",

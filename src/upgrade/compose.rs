@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use bollard::models::ContainerInspectResponse;
 
 use crate::compose::{self, Edit, ImageIds, Mode, Service};
+use crate::engine::Engine;
+use crate::node::image::digest_for;
 use crate::report::{ComposeRun, ImageInfo};
 
 use super::preflight::Refusal;
@@ -27,17 +29,21 @@ pub struct Along {
     images: (String, String),
     /// The id of the image it runs now.
     image_id: String,
+    /// The labels its replacement was given (see [`Along::labels`]).
+    applied: Vec<(String, String)>,
 }
 
 /// What an upgrade of `container` (running `running`, to `target`) does
 /// about its Compose project: `Ok(None)` when Compose does not manage it,
 /// a refusal when the project cannot be brought along (before any change).
+/// `local`: cl-maint runs on the engine's host, where the project's files
+/// are (elsewhere, a file at the same path is not the project's).
 pub fn prepare(
     container: &ContainerInspectResponse,
     node: &str,
-    running: &str,
-    target: &str,
+    (running, target): (&str, &str),
     mode: Mode,
+    local: bool,
 ) -> Result<Option<Along>, Refusal> {
     let labels = container
         .config
@@ -47,11 +53,24 @@ pub fn prepare(
     let Some(service) = Service::of(Some(&labels)) else {
         return Ok(None);
     };
-    let prepared = compose::prepare(&service, running, target);
-    let run = |edit: String, ignored| ComposeRun {
+    let prepared = if local {
+        compose::prepare(&service, running, target)
+    } else {
+        Err(compose::Blocked {
+            kind: compose::Kind::Unreadable,
+            reason: "cannot read the project's files: they are on the engine's host, and cl-maint does not run there"
+                .into(),
+            by_hand: format!(
+                "in the Compose file on the engine's host, set the `image:` of service `{}` to `{target}`",
+                service.service
+            ),
+        })
+    };
+    let run = |edit: String, ignored, already| ComposeRun {
         project: service.project.clone(),
         service: service.service.clone(),
         edit,
+        already,
         written: false,
         labels_updated: false,
         ignored,
@@ -62,6 +81,7 @@ pub fn prepare(
         run,
         labels: labels.clone(),
         images: (running.to_string(), target.to_string()),
+        applied: Vec::new(),
         image_id: container.image.clone().unwrap_or_default(),
     };
     match (mode, prepared) {
@@ -70,11 +90,11 @@ pub fn prepare(
                 Ok(e) => e.what,
                 Err(b) => b.by_hand,
             };
-            Ok(Some(along(None, run(by_hand, true))))
+            Ok(Some(along(None, run(by_hand, true, false))))
         }
         (Mode::Update, Ok(edit)) => {
-            let what = edit.what.clone();
-            Ok(Some(along(Some(edit), run(what, false))))
+            let (what, already) = (edit.what.clone(), edit.change.is_none());
+            Ok(Some(along(Some(edit), run(what, false, already))))
         }
         (Mode::Update, Err(blocked)) => Err(refusal(node, &service, blocked)),
     }
@@ -85,7 +105,7 @@ fn refusal(node: &str, service: &Service, blocked: compose::Blocked) -> Refusal 
         .working_dir
         .as_ref()
         .map_or_else(|| "the project's directory".to_string(), |d| d.display().to_string());
-    let unreadable = blocked.reason.starts_with("cannot read");
+    let unreadable = blocked.kind == compose::Kind::Unreadable;
     let mut fix = Vec::new();
     if unreadable {
         fix.push(format!(
@@ -128,27 +148,46 @@ impl Along {
     }
 
     /// The labels Compose gives the service once the edit is written, on
-    /// the engine at `engine` (which has the new image `to`); `from_digest`
-    /// is the digest of the image the node runs, when known. `Ok(empty)`
-    /// with `--compose ignore`.
-    pub async fn labels(
-        &self,
-        engine: &str,
-        from_digest: Option<&str>,
-        to: &ImageInfo,
-    ) -> Result<Vec<(String, String)>, String> {
+    /// the node's `engine` (which has the new image `to`), kept for
+    /// [`Along::settle`]. `Ok(empty)` with `--compose ignore`.
+    pub async fn labels<E: Engine>(&mut self, engine: &E, to: &ImageInfo) -> Result<Vec<(String, String)>, String> {
         let Some(edit) = &self.edit else {
             return Ok(Vec::new());
         };
+        let image = engine.inspect_image(&self.image_id).await.ok().flatten();
+        let from_digest = image.and_then(|i| digest_for(&i, &self.images.0));
         let old = ImageIds {
             id: &self.image_id,
-            digest: from_digest,
+            digest: from_digest.as_deref(),
         };
         let new = ImageIds {
             id: &to.id,
             digest: to.digest.as_deref(),
         };
-        compose::labels(edit, engine, &self.labels, old, new).await
+        let labels = compose::labels(edit, &engine.docker_host(), &self.labels, old, new).await?;
+        self.run.labels_updated = !labels.is_empty();
+        self.applied = labels.clone();
+        Ok(labels)
+    }
+
+    /// After the run: writes the edit when the node's container now is the
+    /// replacement with the new labels: the upgrade succeeded (`upgraded`),
+    /// or went forward past the point of no return and then stopped. Left
+    /// as it was, the project would recreate the node on the old image.
+    /// `Some` is the warning to give.
+    pub async fn settle<E: Engine>(&mut self, engine: &E, upgraded: bool) -> Option<String> {
+        if self.edit.is_none() || self.applied.is_empty() {
+            return None;
+        }
+        let runs_relabelled = upgraded || {
+            let now = engine.inspect_container(&self.node).await.ok().flatten();
+            let labels = now.and_then(|c| c.config).and_then(|c| c.labels).unwrap_or_default();
+            self.applied.iter().all(|(k, v)| labels.get(k) == Some(v))
+        };
+        if !runs_relabelled {
+            return None;
+        }
+        self.write().err()
     }
 
     /// Writes the edit (the node runs the new image now): `Err` is the
@@ -186,12 +225,15 @@ impl Along {
 /// `--compose ignore`, an interrupted one, an edit made by hand): what
 /// differs, and the edit that makes them agree. `None` when they agree or
 /// the project's files cannot be read from here.
-pub fn drift(c: &ContainerInspectResponse, node: &str) -> Option<(String, String)> {
+pub fn drift(c: &ContainerInspectResponse, node: &str, local: bool) -> Option<(String, String)> {
+    if !local {
+        return None;
+    }
     let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
     let service = Service::of(Some(&labels))?;
     let running = c.config.as_ref().and_then(|c| c.image.clone())?;
     let blocked = compose::prepare(&service, &running, &running).err()?;
-    if blocked.reason.starts_with("cannot read") {
+    if blocked.kind != compose::Kind::Drift {
         return None;
     }
     Some((

@@ -48,13 +48,8 @@ pub async fn upgrade<E: Engine>(
     }
     let planned = plan::plan(&observed, opts).and_then(|plan| {
         let primary = observed.primary.as_ref().expect("a plan has a primary");
-        let along = compose::prepare(
-            primary,
-            &opts.container,
-            &plan.from.reference,
-            &plan.target,
-            opts.compose,
-        )?;
+        let images = (plan.from.reference.as_str(), plan.target.as_str());
+        let along = compose::prepare(primary, &opts.container, images, opts.compose, observed.reach.local)?;
         Ok((plan, along))
     });
     let (mut plan, mut along) = match planned {
@@ -174,10 +169,9 @@ pub async fn upgrade<E: Engine>(
         return report;
     }
     if let Some(a) = &mut along {
-        match a.labels(&engine.docker_host(), plan.from.digest.as_deref(), &to).await {
+        match a.labels(engine, &to).await {
             Ok(labels) => {
                 compose::relabel(&mut plan.replacement.body, &labels);
-                a.run.labels_updated = !labels.is_empty();
                 report.compose = Some(a.run.clone());
             }
             Err(e) => {
@@ -210,10 +204,8 @@ pub async fn upgrade<E: Engine>(
         preflight::Mode::Handoff => Box::pin(executor.run()).await,
         preflight::Mode::Recreate => Box::pin(executor.recreate_down()).await,
     };
-    if let Some(a) = &mut along
-        && report.outcome == Outcome::Upgraded
-    {
-        if let Err(warning) = a.write() {
+    if let Some(a) = &mut along {
+        if let Some(warning) = a.settle(engine, report.outcome == Outcome::Upgraded).await {
             events.warn(&warning);
             report.warnings.push(warning);
         } else if a.run.written {

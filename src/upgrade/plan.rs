@@ -108,7 +108,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         ));
     };
     let node_port = &observed.node_port;
-    let published = spec::published_port(primary, node_port.port);
+    let published = crate::members::port::published(primary, node_port.port);
     let host_network = crate::members::port::host_network(primary);
     let route = |who: &str, published: Option<(&str, u16)>, port: u16| {
         crate::probe::route(&observed.reach, who, published, port, host_network)
@@ -194,20 +194,29 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
     };
     // Where the standby listens and is asked (on the host's network, by
     // the node's own setting: the one change the handoff needs there).
-    let seat = crate::members::port::seat(
+    // The setting the standby reads is the target version's.
+    let standby_version = super::version_from_tag(&opts.tag).or_else(|| running_version.clone());
+    let seat = match crate::members::port::seat(
         &observed.reach,
         primary,
         &standby_name(name),
         node_port.port,
         opts.standby_port,
-        running_version.as_deref(),
-    )
-    .map_err(|why| {
-        refuse(
-            why,
-            &["run without --probe direct; a node on the host's network must show its version (its start line, the image, or the tag)"],
-        )
-    })?;
+        standby_version.as_deref(),
+    ) {
+        Ok(seat) => seat,
+        // A node that is down is recreated without a standby.
+        Err(_) if mode == Mode::Recreate => crate::members::port::Seat::default(),
+        Err(why) => {
+            return Err(refuse(
+                why,
+                &[
+                    "on the host's network: upgrade to a tag that names the version (`--tag 2.10.0`), or start the node so that its log shows its version, then run again",
+                    "with --probe direct: run without it, so that cl-maint asks the standby through the engine",
+                ],
+            ));
+        }
+    };
     let mut standby_env = set_env.clone();
     standby_env.extend(seat.env.clone());
     let standby_addr = seat.addr.clone();
@@ -217,6 +226,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         http_host_port: seat.publish,
         set_env: standby_env,
         labels: labels("standby"),
+        beside: true,
     };
     let replacement_req = CloneRequest {
         name: name.clone(),
@@ -224,6 +234,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         http_host_port: None,
         set_env,
         labels: Vec::new(),
+        beside: false,
     };
     let original_req = CloneRequest {
         name: name.clone(),
@@ -231,6 +242,7 @@ pub fn plan(observed: &Observed, opts: &UpgradeOptions) -> Result<Plan, Refusal>
         http_host_port: None,
         set_env: Vec::new(),
         labels: Vec::new(),
+        beside: false,
     };
     let spec_error = |e: spec::SpecError| refuse(e.to_string(), &["report this as a bug in cl-maint"]);
     let mut standby = spec::clone_spec(primary, &old_image, &standby_req).map_err(spec_error)?;

@@ -127,7 +127,13 @@ async fn image(engine: &DockerEngine) -> Result<String, String> {
         })
         .clone()
     };
-    build.await
+    let built = build.await;
+    if built.is_err() {
+        // A failure (a brief engine error) is not kept: the next probe
+        // tries again.
+        *engine.helper_image.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+    built
 }
 
 /// Builds the helper's image unless the engine has it.
@@ -220,6 +226,30 @@ async fn start(engine: &DockerEngine, id: &str, started: &str) -> Result<String,
     Ok(name)
 }
 
+/// The helper of `key` (a container id and its start), started when there
+/// is none; one start at a time, so two probes never race for one name.
+async fn helper_for(engine: &DockerEngine, key: &(String, String)) -> Result<String, String> {
+    let _one_at_a_time = engine.helper_start.lock().await;
+    let known = engine
+        .helpers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .cloned();
+    if let Some(h) = known {
+        return Ok(h);
+    }
+    let started = tokio::time::timeout(SETUP, start(engine, &key.0, &key.1))
+        .await
+        .unwrap_or_else(|_| Err(format!("not ready within {}s", SETUP.as_secs())))?;
+    engine
+        .helpers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone(), started.clone());
+    Ok(started)
+}
+
 /// The probe `ask`, from a helper.
 pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, NoAnswer> {
     let (addr, name, port, path, timeout) = (ask.addr, ask.name, ask.port, ask.path, ask.timeout);
@@ -241,30 +271,11 @@ pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, 
         target.id.clone().unwrap_or_default(),
         state.started_at.unwrap_or_default(),
     );
-    let known = engine
-        .helpers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .cloned();
-    let helper = match known {
-        Some(h) => h,
-        None => {
-            let started = tokio::time::timeout(SETUP, start(engine, &key.0, &key.1))
-                .await
-                .unwrap_or_else(|_| Err(format!("not ready within {}s", SETUP.as_secs())));
-            let h = started.map_err(|e| NoAnswer::NoResponse {
-                addr: addr.to_string(),
-                reason: format!("{name}'s image has no curl, and cl-maint could not start its probe container: {e}"),
-            })?;
-            engine
-                .helpers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key, h.clone());
-            h
-        }
+    let started = |e: String| NoAnswer::NoResponse {
+        addr: addr.to_string(),
+        reason: format!("{name}'s image has no curl, and cl-maint could not start its probe container: {e}"),
     };
+    let helper = helper_for(engine, &key).await.map_err(started)?;
     let mut cmd = vec![
         "/cl-maint".to_string(),
         "__probe".into(),
@@ -276,11 +287,19 @@ pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, 
     if ask.bearer.is_some() {
         cmd.push("headers-on-stdin".into());
     }
-    let asked = tokio::time::timeout(
-        timeout + Duration::from_secs(2),
-        exec(engine, &helper, cmd, ask.stdin()),
-    );
-    let ran = match asked.await {
+    let within = timeout + Duration::from_secs(2);
+    let mut ran = tokio::time::timeout(within, exec(engine, &helper, cmd.clone(), ask.stdin())).await;
+    if let Ok(Err(bollard::errors::Error::DockerResponseServerError {
+        status_code: 404 | 409, ..
+    })) = ran
+    {
+        // The helper is gone (it exits two minutes after its last probe):
+        // forget it and start another.
+        engine.helpers.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        let helper = helper_for(engine, &key).await.map_err(started)?;
+        ran = tokio::time::timeout(within, exec(engine, &helper, cmd, ask.stdin())).await;
+    }
+    let ran = match ran {
         Err(_) => {
             return Err(NoAnswer::Timeout {
                 addr: addr.to_string(),
