@@ -268,3 +268,59 @@ pub fn relabel(body: &mut bollard::models::ContainerCreateBody, labels: &[(Strin
         all.insert(k.clone(), v.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A container with Compose's labels for a project in `/nonexistent`.
+    fn composed() -> ContainerInspectResponse {
+        let labels = HashMap::from([
+            ("com.docker.compose.project".to_string(), "node".to_string()),
+            ("com.docker.compose.service".to_string(), "chainlink".to_string()),
+            (
+                "com.docker.compose.project.working_dir".to_string(),
+                "/nonexistent".to_string(),
+            ),
+            (
+                "com.docker.compose.project.config_files".to_string(),
+                "docker-compose.yml".to_string(),
+            ),
+        ]);
+        ContainerInspectResponse {
+            config: Some(bollard::models::ContainerConfig {
+                image: Some("r/chainlink:1.0.0".into()),
+                labels: Some(labels),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn away_from_the_engines_host_the_project_is_not_touched() {
+        let c = composed();
+        let images = ("r/chainlink:1.0.0", "r/chainlink:1.1.0");
+        let r = prepare(&c, "chainlink", images, Mode::Update, false).unwrap_err();
+        assert!(r.reason.contains("on the engine's host"), "{}", r.reason);
+        assert!(
+            r.fix[0].contains("run cl-maint where the project's files are"),
+            "{:?}",
+            r.fix
+        );
+        assert!(r.fix[1].contains("set the `image:` of service `chainlink` to `r/chainlink:1.1.0`"));
+        // `--compose ignore` goes on, and says what to do.
+        let a = prepare(&c, "chainlink", images, Mode::Ignore, false).unwrap().unwrap();
+        assert!(a.ignored_warning().unwrap().contains("r/chainlink:1.1.0"));
+        // Not Compose's: nothing to do.
+        let plain = ContainerInspectResponse::default();
+        assert!(
+            prepare(&plain, "chainlink", images, Mode::Update, true)
+                .unwrap()
+                .is_none()
+        );
+        // `status` says nothing it cannot read.
+        assert_eq!(drift(&c, "chainlink", false), None);
+        assert_eq!(drift(&c, "chainlink", true), None);
+    }
+}
