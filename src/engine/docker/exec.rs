@@ -11,6 +11,12 @@ use futures::StreamExt;
 use super::DockerEngine;
 use crate::probe::{Answer, NoAnswer};
 
+/// How long the engine may take, beyond the probe's own timeout, to create,
+/// start and report an exec: over `ssh://` every exec opens a connection of
+/// its own, which a loaded machine can take seconds to set up. The probe's
+/// HTTP request keeps its own timeout (curl's `-m`).
+pub(super) const EXEC_SLACK: Duration = Duration::from_secs(10);
+
 /// One probe inside a container: `GET path` on `port` in container
 /// `name` (whose address is `addr`), within `timeout`.
 pub(super) struct Ask<'a> {

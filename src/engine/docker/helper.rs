@@ -20,7 +20,7 @@ use futures::{FutureExt, StreamExt};
 use sha2::Digest;
 
 use super::DockerEngine;
-use super::exec::{Ask, answer, exec};
+use super::exec::{Ask, EXEC_SLACK, answer, exec};
 use crate::engine::Engine;
 use crate::names::LABEL_ROLE;
 use crate::probe::{Answer, NoAnswer};
@@ -287,7 +287,7 @@ pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, 
     if ask.bearer.is_some() {
         cmd.push("headers-on-stdin".into());
     }
-    let within = timeout + Duration::from_secs(2);
+    let within = timeout + EXEC_SLACK;
     let mut ran = tokio::time::timeout(within, exec(engine, &helper, cmd.clone(), ask.stdin())).await;
     if let Ok(Err(bollard::errors::Error::DockerResponseServerError {
         status_code: 404 | 409, ..
