@@ -256,11 +256,6 @@ pub async fn describe<E: Engine>(engine: &E, role: &str, c: ContainerInspectResp
     })
 }
 
-/// `host:port` for a published port (`[v6]:port` for IPv6).
-pub fn address(ip: &str, port: u16, published_host: &str) -> String {
-    crate::probe::host_port(ip, port, published_host)
-}
-
 /// The lock generation (first waiting line), the last lock event and the
 /// version the start line names, from the container's log.
 async fn read_log<E: Engine>(engine: &E, id: &str) -> (Option<Generation>, Option<Event>, Option<String>) {

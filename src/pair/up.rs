@@ -260,12 +260,3 @@ async fn image_for_secondary<E: Engine>(
         ))
     }
 }
-
-impl Member {
-    /// The host IP the node's port is published on (empty: all interfaces).
-    pub fn port_ip(&self) -> String {
-        spec::published_port(&self.inspect, self.node_port)
-            .map(|(ip, _)| ip)
-            .unwrap_or_default()
-    }
-}

@@ -348,7 +348,6 @@ async fn upgrades_a_plan_built_from_captured_inspect_documents() {
     opts.tag = "1.1.0".into();
     let observed = Observed {
         endpoint: "fake://engine".into(),
-        published_host: "127.0.0.1".into(),
         reach: Default::default(),
         primary: Some(primary),
         primary_image: Some(old_image),

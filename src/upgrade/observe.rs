@@ -22,8 +22,6 @@ const STARTUP_LINES: usize = 5000;
 pub struct Observed {
     /// The engine's endpoint, for messages.
     pub endpoint: String,
-    /// Where ports published on all interfaces are reached.
-    pub published_host: String,
     /// How nodes on the engine are reached.
     pub reach: crate::probe::Reach,
     /// The primary, if it exists.
@@ -129,7 +127,6 @@ pub async fn observe<E: Engine>(engine: &E, opts: &UpgradeOptions) -> EngineResu
     }
     Ok(Observed {
         endpoint: engine.endpoint(),
-        published_host: engine.published_host(),
         reach: engine.reach(),
         primary,
         primary_image,

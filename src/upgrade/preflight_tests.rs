@@ -8,7 +8,6 @@ use crate::members::member::sample;
 fn observed(now: Member, holders: Vec<Member>) -> Observed {
     Observed {
         endpoint: "unix:///var/run/docker.sock".into(),
-        published_host: "127.0.0.1".into(),
         reach: Default::default(),
         primary: None,
         primary_image: None,

@@ -30,11 +30,52 @@ pub(super) struct Ask<'a> {
     pub bearer: Option<&'a str>,
 }
 
+/// Why a probe's exec printed nothing to read.
+pub(super) enum Failed {
+    /// Its container is gone (404) or does not run (409).
+    Gone(bollard::errors::Error),
+    /// The way to the engine failed (an SSH connection, say), twice.
+    Engine(bollard::errors::Error),
+    /// No answer within the probe's timeout and [`EXEC_SLACK`].
+    TimedOut,
+}
+
 impl Ask<'_> {
     /// What the probe reads on its standard input: the `Authorization`
     /// header, when there is a token.
     pub fn stdin(&self) -> Option<String> {
         self.bearer.map(|t| format!("Authorization: Bearer {t}\n"))
+    }
+
+    /// Runs the probe `cmd` in `container`, within the probe's timeout and
+    /// [`EXEC_SLACK`]; once more when the way to the engine failed (never
+    /// when the container is gone).
+    pub async fn run(&self, engine: &DockerEngine, container: &str, cmd: Vec<String>) -> Result<Ran, Failed> {
+        let once = || async {
+            let within = self.timeout + EXEC_SLACK;
+            match tokio::time::timeout(within, exec(engine, container, cmd.clone(), self.stdin())).await {
+                Err(_) => Err(Failed::TimedOut),
+                Ok(Ok(ran)) => Ok(ran),
+                Ok(Err(
+                    e @ bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404 | 409, ..
+                    },
+                )) => Err(Failed::Gone(e)),
+                Ok(Err(e)) => Err(Failed::Engine(e)),
+            }
+        };
+        match once().await {
+            Err(Failed::Engine(_)) => once().await,
+            other => other,
+        }
+    }
+
+    /// No answer within the probe's timeout.
+    pub fn timed_out(&self) -> NoAnswer {
+        NoAnswer::Timeout {
+            addr: self.addr.to_string(),
+            timeout: self.timeout,
+        }
     }
 }
 

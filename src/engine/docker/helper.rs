@@ -20,7 +20,7 @@ use futures::{FutureExt, StreamExt};
 use sha2::Digest;
 
 use super::DockerEngine;
-use super::exec::{Ask, EXEC_SLACK, answer, exec};
+use super::exec::{Ask, Failed, answer};
 use crate::engine::Engine;
 use crate::names::LABEL_ROLE;
 use crate::probe::{Answer, NoAnswer};
@@ -287,30 +287,22 @@ pub(super) async fn get(engine: &DockerEngine, ask: &Ask<'_>) -> Result<Answer, 
     if ask.bearer.is_some() {
         cmd.push("headers-on-stdin".into());
     }
-    let within = timeout + EXEC_SLACK;
-    let mut ran = tokio::time::timeout(within, exec(engine, &helper, cmd.clone(), ask.stdin())).await;
-    if let Ok(Err(bollard::errors::Error::DockerResponseServerError {
-        status_code: 404 | 409, ..
-    })) = ran
-    {
+    let mut ran = ask.run(engine, &helper, cmd.clone()).await;
+    let mut helper = helper;
+    if let Err(Failed::Gone(_)) = ran {
         // The helper is gone (it exits two minutes after its last probe):
         // forget it and start another.
         engine.helpers.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
-        let helper = helper_for(engine, &key).await.map_err(started)?;
-        ran = tokio::time::timeout(within, exec(engine, &helper, cmd, ask.stdin())).await;
+        helper = helper_for(engine, &key).await.map_err(started)?;
+        ran = ask.run(engine, &helper, cmd).await;
     }
-    let ran = match ran {
-        Err(_) => {
-            return Err(NoAnswer::Timeout {
-                addr: addr.to_string(),
-                timeout,
-            });
-        }
-        Ok(ran) => ran.map_err(|e| NoAnswer::NoResponse {
+    let ran = ran.map_err(|failed| match failed {
+        Failed::TimedOut => ask.timed_out(),
+        Failed::Gone(e) | Failed::Engine(e) => NoAnswer::NoResponse {
             addr: addr.to_string(),
             reason: format!("cl-maint's probe container {helper}: {e}"),
-        })?,
-    };
+        },
+    })?;
     answer(addr, &ran, timeout)
 }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::DockerEngine;
-use super::exec::{Ask, EXEC_SLACK, Ran, answer, exec};
+use super::exec::{Ask, Failed, Ran, answer};
 use crate::probe::{Answer, NoAnswer};
 
 /// How a container was asked last: its own `curl`, or the helper.
@@ -78,36 +78,22 @@ pub(super) async fn get(
         timeout,
         bearer,
     };
-    // 409: the container does not run; 404: there is none. Anything else
-    // is the way to the engine (an SSH connection, say) failing once.
-    let failed = |e: bollard::errors::Error| match e {
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404 | 409, ..
-        } => NoAnswer::Connect {
-            addr: addr.to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e.to_string()),
-        },
-        other => NoAnswer::NoResponse {
-            addr: addr.to_string(),
-            reason: format!("the engine could not run the probe: {other}"),
-        },
-    };
     if engine.method_of(name) != Some(Method::Helper) {
-        let within = timeout + EXEC_SLACK;
-        let run = || exec(engine, name, curl(port, path, timeout, bearer.is_some()), ask.stdin());
-        let mut ran = tokio::time::timeout(within, run()).await;
-        if matches!(ran, Ok(Err(ref e)) if !matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }))
-        {
-            ran = tokio::time::timeout(within, run()).await;
-        }
-        let ran = match ran {
-            Err(_) => {
-                return Err(NoAnswer::Timeout {
+        let ran = match ask.run(engine, name, curl(port, path, timeout, bearer.is_some())).await {
+            Ok(ran) => ran,
+            Err(Failed::Gone(e)) => {
+                return Err(NoAnswer::Connect {
                     addr: addr.to_string(),
-                    timeout,
+                    source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e.to_string()),
                 });
             }
-            Ok(ran) => ran.map_err(failed)?,
+            Err(Failed::Engine(e)) => {
+                return Err(NoAnswer::NoResponse {
+                    addr: addr.to_string(),
+                    reason: format!("the engine could not run the probe: {e}"),
+                });
+            }
+            Err(Failed::TimedOut) => return Err(ask.timed_out()),
         };
         if !missing_program(&ran) {
             engine.note_method(name, Method::Curl);
